@@ -1,0 +1,4 @@
+//! The mcp-tenancy operator: the `McpTenant` API, pure builders of each tenant's child objects,
+//! and the controller that applies them.
+
+pub mod api;

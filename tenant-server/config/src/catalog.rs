@@ -1,0 +1,100 @@
+//! The catalog of tools a tenant server can offer. The operator validates tier and service-account
+//! tool patterns against it; the tenant server registers exactly these names (a test there checks).
+
+use serde::{Deserialize, Serialize};
+
+/// The group a tool belongs to; each group can be switched off per tenant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ToolGroup {
+    /// Always on: identity and server information.
+    Core,
+    Mail,
+    Calendar,
+    Teams,
+    Contacts,
+    Files,
+}
+
+/// One tool the server can offer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ToolEntry {
+    pub name: &'static str,
+    pub group: ToolGroup,
+    /// Changes data in Microsoft 365 (sends, creates); absent in read-only mode.
+    pub writes: bool,
+}
+
+const fn tool(name: &'static str, group: ToolGroup, writes: bool) -> ToolEntry {
+    ToolEntry { name, group, writes }
+}
+
+/// Every tool, in the order `tools/list` shows them.
+pub const TOOL_CATALOG: &[ToolEntry] = &[
+    tool("whoami", ToolGroup::Core, false),
+    tool("server_info", ToolGroup::Core, false),
+    tool("mail_list_messages", ToolGroup::Mail, false),
+    tool("mail_search", ToolGroup::Mail, false),
+    tool("mail_get_message", ToolGroup::Mail, false),
+    tool("mail_send", ToolGroup::Mail, true),
+    tool("mail_reply", ToolGroup::Mail, true),
+    tool("mail_create_draft", ToolGroup::Mail, true),
+    tool("inbox_triage", ToolGroup::Mail, false),
+    tool("calendar_list_events", ToolGroup::Calendar, false),
+    tool("calendar_create_event", ToolGroup::Calendar, true),
+    tool("calendar_find_meeting_times", ToolGroup::Calendar, false),
+    tool("meeting_brief", ToolGroup::Calendar, false),
+    tool("teams_list_teams", ToolGroup::Teams, false),
+    tool("teams_list_channels", ToolGroup::Teams, false),
+    tool("teams_send_channel_message", ToolGroup::Teams, true),
+    tool("teams_create_online_meeting", ToolGroup::Teams, true),
+    tool("contacts_search", ToolGroup::Contacts, false),
+    tool("people_search", ToolGroup::Contacts, false),
+    tool("files_search", ToolGroup::Files, false),
+];
+
+/// Looks a tool up by its exact name.
+pub fn find_tool(name: &str) -> Option<&'static ToolEntry> {
+    TOOL_CATALOG.iter().find(|t| t.name == name)
+}
+
+/// A tool pattern as written in tiers: `*` (every tool), `mail_*` (a prefix) or an exact name.
+pub fn pattern_matches(pattern: &str, tool: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => tool.starts_with(prefix),
+        None => pattern == tool,
+    }
+}
+
+/// Whether a pattern names at least one tool of the catalog (a typo names none).
+pub fn pattern_is_known(pattern: &str) -> bool {
+    TOOL_CATALOG.iter().any(|t| pattern_matches(pattern, t.name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_valid_mcp_tool_names() {
+        let mut names: Vec<_> = TOOL_CATALOG.iter().map(|t| t.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), TOOL_CATALOG.len());
+        for n in names {
+            assert!(n.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{n}");
+        }
+    }
+
+    #[test]
+    fn patterns_match_exact_prefix_and_all() {
+        assert!(pattern_matches("*", "mail_send"));
+        assert!(pattern_matches("mail_*", "mail_send"));
+        assert!(!pattern_matches("mail_*", "calendar_list_events"));
+        assert!(pattern_matches("whoami", "whoami"));
+        assert!(!pattern_matches("whoami", "whoami_extra"));
+        assert!(pattern_is_known("teams_*"));
+        assert!(!pattern_is_known("mial_*"));
+        assert!(!pattern_is_known("mail_delete"));
+    }
+}

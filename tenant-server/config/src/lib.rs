@@ -1,0 +1,21 @@
+//! The tenant configuration contract.
+//!
+//! The operator writes a [`TenantConfig`] into each tenant's ConfigMap and the key material in
+//! [`keys`] formats into its Secret; the tenant server reads both. Keeping one definition here means
+//! the two sides cannot drift, and the operator does not compile the server.
+
+pub mod catalog;
+mod duration;
+pub mod keys;
+mod policy;
+mod tenant;
+
+pub use duration::{DURATION_PATTERN, DurationError, HumanDuration};
+pub use policy::{
+    AccessTier, DNS_LABEL, IdentityMode, RateLimit, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets,
+};
+pub use tenant::{
+    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, ConfigError, Environment, GraphConfig, HTTP_PORT,
+    IdentityConfig, KeysConfig, MAX_CONFIG_BYTES, METRICS_PORT, ServerConfig, ServiceAccountConfig,
+    StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
+};

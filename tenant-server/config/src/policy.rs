@@ -1,0 +1,163 @@
+//! Policy types that appear verbatim both in the `McpTenant` spec and in the tenant config, so the
+//! operator copies them across without translation. Their doc comments are what `kubectl explain`
+//! shows.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::HumanDuration;
+
+/// Schema pattern of a tool pattern: `*`, a prefix such as `mail_*`, or an exact tool name.
+pub const TOOL_PATTERN: &str = "^(\\*|[a-z][a-z0-9_]{0,63}\\*?)$";
+/// Schema pattern of a Kubernetes-style name (RFC 1123 label).
+pub const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
+
+/// How users and clients obtain tokens for the tenant server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum IdentityMode {
+    /// The server is the OAuth 2.1 authorization server for MCP clients and signs users in with
+    /// the upstream identity provider (Entra ID or any OpenID provider).
+    #[default]
+    Builtin,
+    /// Tokens come from an external authorization server (Entra ID, APIM, Keycloak) and are
+    /// validated against its JWKS; Graph tokens are obtained on behalf of the user.
+    External,
+}
+
+/// A group of people, found by role, and the tools they may call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessTier {
+    /// Name of the tier, shown to users by `whoami` and used as a metric label.
+    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL))]
+    pub name: String,
+    /// Values of the role claim that place a user in this tier. A user in several tiers gets the
+    /// union of their tools. `*` matches every signed-in user of an allowed tenant.
+    #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 256)))]
+    pub roles: Vec<String>,
+    /// Tools the tier may call: exact names, prefixes such as `mail_*`, or `*` for every tool.
+    #[schemars(length(min = 1, max = 64), inner(regex(pattern = TOOL_PATTERN)))]
+    pub tools: Vec<String>,
+    /// Refuse the tier's tools unless the token's `amr` claim contains `mfa`.
+    #[serde(default)]
+    pub require_mfa: bool,
+}
+
+/// Which tool groups the server offers, and whether it may change anything.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolSets {
+    /// Mail: list, search, read, send, reply, drafts, inbox triage.
+    #[serde(default = "yes")]
+    pub mail: bool,
+    /// Calendar: events, scheduling, meeting briefs.
+    #[serde(default = "yes")]
+    pub calendar: bool,
+    /// Teams: teams, channels, channel messages, online meetings.
+    #[serde(default = "yes")]
+    pub teams: bool,
+    /// Contacts and relevant people.
+    #[serde(default = "yes")]
+    pub contacts: bool,
+    /// OneDrive and SharePoint document search.
+    #[serde(default = "yes")]
+    pub files: bool,
+    /// Offer no tool that sends, creates or changes anything.
+    #[serde(default)]
+    pub read_only: bool,
+    /// Individual tools to leave out, by exact name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(regex(pattern = TOOL_PATTERN)))]
+    pub disabled: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for ToolSets {
+    fn default() -> Self {
+        Self {
+            mail: true,
+            calendar: true,
+            teams: true,
+            contacts: true,
+            files: true,
+            read_only: false,
+            disabled: Vec::new(),
+        }
+    }
+}
+
+/// A token bucket: `requests` per `period`, refilled evenly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimit {
+    /// Requests allowed per period (also the burst size).
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub requests: u32,
+    /// The period, e.g. `15m`.
+    pub period: HumanDuration,
+}
+
+impl RateLimit {
+    pub const fn new(requests: u32, period_secs: u64) -> Self {
+        Self { requests, period: HumanDuration::from_secs(period_secs) }
+    }
+}
+
+/// Rate limits; a request over a limit is answered 429 with `Retry-After`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RateLimits {
+    /// Per signed-in user (or service account), across all sessions.
+    #[serde(default = "default_per_user")]
+    pub per_user: RateLimit,
+    /// Per client IP address, before authentication.
+    #[serde(default = "default_per_ip")]
+    pub per_ip: RateLimit,
+    /// Per client IP on the sign-in and token endpoints.
+    #[serde(default = "default_auth")]
+    pub auth: RateLimit,
+}
+
+fn default_per_user() -> RateLimit {
+    RateLimit::new(100, 15 * 60)
+}
+fn default_per_ip() -> RateLimit {
+    RateLimit::new(600, 15 * 60)
+}
+fn default_auth() -> RateLimit {
+    RateLimit::new(20, 15 * 60)
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { per_user: default_per_user(), per_ip: default_per_ip(), auth: default_auth() }
+    }
+}
+
+/// Lifetimes of the tokens the built-in authorization server issues.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenLifetimes {
+    /// Access token lifetime; short, since access tokens cannot be revoked one by one.
+    #[serde(default = "default_access")]
+    pub access: HumanDuration,
+    /// Refresh token lifetime; refresh tokens rotate on every use.
+    #[serde(default = "default_refresh")]
+    pub refresh: HumanDuration,
+}
+
+fn default_access() -> HumanDuration {
+    HumanDuration::from_secs(5 * 60)
+}
+fn default_refresh() -> HumanDuration {
+    HumanDuration::from_secs(24 * 3_600)
+}
+
+impl Default for TokenLifetimes {
+    fn default() -> Self {
+        Self { access: default_access(), refresh: default_refresh() }
+    }
+}
