@@ -1,0 +1,4 @@
+//! The per-tenant MCP server.
+
+pub mod caller;
+pub mod tools;
