@@ -1,0 +1,1 @@
+//! A Microsoft Graph test double for tests and local development.
