@@ -2,3 +2,6 @@
 //! and the controller that applies them.
 
 pub mod api;
+pub mod build;
+pub mod render;
+pub mod validate;

@@ -82,6 +82,23 @@ pub struct ServerConfig {
     pub max_request_body_bytes: usize,
 }
 
+impl ServerConfig {
+    /// A server config with the contract's defaults for everything but the URL and hosts.
+    pub fn new(public_url: Url, allowed_hosts: Vec<String>) -> Self {
+        Self {
+            public_url,
+            allowed_hosts,
+            allowed_origins: Vec::new(),
+            listen: default_listen(),
+            metrics_listen: default_metrics_listen(),
+            max_sessions_per_user: default_max_sessions(),
+            session_idle_timeout: default_idle(),
+            request_timeout: default_request_timeout(),
+            max_request_body_bytes: default_max_body(),
+        }
+    }
+}
+
 /// Port of the MCP and OAuth endpoints inside the pod.
 pub const HTTP_PORT: u16 = 8080;
 /// Port of `/metrics` inside the pod.
@@ -207,7 +224,10 @@ pub enum ConfigError {
 }
 
 fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { field: field.into(), message: message.into() }
+    ConfigError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
 }
 
 impl TenantConfig {
@@ -231,21 +251,35 @@ impl TenantConfig {
         if self.api_version != CONFIG_API_VERSION {
             return Err(invalid(
                 "apiVersion",
-                format!("this server reads {CONFIG_API_VERSION}, got {:?}", self.api_version),
+                format!(
+                    "this server reads {CONFIG_API_VERSION}, got {:?}",
+                    self.api_version
+                ),
             ));
         }
         if self.tenant.name.is_empty() {
             return Err(invalid("tenant.name", "must not be empty"));
         }
         let url = &self.server.public_url;
-        if url.scheme() != "https" && !(self.environment == Environment::Development && url.scheme() == "http") {
-            return Err(invalid("server.publicUrl", "must be https (http only in development)"));
+        if url.scheme() != "https"
+            && !(self.environment == Environment::Development && url.scheme() == "http")
+        {
+            return Err(invalid(
+                "server.publicUrl",
+                "must be https (http only in development)",
+            ));
         }
         if url.host_str().is_none() || url.query().is_some() || url.fragment().is_some() {
-            return Err(invalid("server.publicUrl", "must be an absolute URL without query or fragment"));
+            return Err(invalid(
+                "server.publicUrl",
+                "must be an absolute URL without query or fragment",
+            ));
         }
         if self.server.allowed_hosts.is_empty() {
-            return Err(invalid("server.allowedHosts", "must list at least the public host"));
+            return Err(invalid(
+                "server.allowedHosts",
+                "must list at least the public host",
+            ));
         }
         if self.server.max_sessions_per_user == 0 {
             return Err(invalid("server.maxSessionsPerUser", "must be at least 1"));
@@ -254,9 +288,13 @@ impl TenantConfig {
             return Err(invalid("server.maxRequestBodyBytes", "must be at least 1024"));
         }
         for (i, origin) in self.server.allowed_origins.iter().enumerate() {
-            let parsed = Url::parse(origin).map_err(|e| invalid(format!("server.allowedOrigins[{i}]"), e.to_string()))?;
+            let parsed = Url::parse(origin)
+                .map_err(|e| invalid(format!("server.allowedOrigins[{i}]"), e.to_string()))?;
             if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
-                return Err(invalid(format!("server.allowedOrigins[{i}]"), "must be an origin: scheme://host[:port]"));
+                return Err(invalid(
+                    format!("server.allowedOrigins[{i}]"),
+                    "must be an origin: scheme://host[:port]",
+                ));
             }
         }
         let id = &self.identity;
@@ -266,7 +304,8 @@ impl TenantConfig {
         if id.role_claim.is_empty() {
             return Err(invalid("identity.roleClaim", "must not be empty"));
         }
-        if id.token_lifetimes.access.as_secs() < 60 || id.token_lifetimes.access > id.token_lifetimes.refresh {
+        if id.token_lifetimes.access.as_secs() < 60 || id.token_lifetimes.access > id.token_lifetimes.refresh
+        {
             return Err(invalid(
                 "identity.tokenLifetimes",
                 "access must be at least 1m and not longer than refresh",
@@ -308,7 +347,10 @@ impl TenantConfig {
 fn check_patterns(field: &str, patterns: &[String]) -> Result<(), ConfigError> {
     for (i, p) in patterns.iter().enumerate() {
         if !pattern_is_known(p) {
-            return Err(invalid(format!("{field}[{i}]"), format!("{p:?} names no known tool")));
+            return Err(invalid(
+                format!("{field}[{i}]"),
+                format!("{p:?} names no known tool"),
+            ));
         }
     }
     Ok(())

@@ -1,0 +1,187 @@
+//! The tenant config (the contract the server reads) and the ConfigMap that carries it.
+//!
+//! Secrets never enter the config: it names the files where the workload mounts them.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    path::PathBuf,
+};
+
+use aws_lc_rs::digest;
+use k8s_openapi::api::core::v1::ConfigMap;
+use mcp_tenancy_config::{
+    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, Environment, GraphConfig, IdentityConfig, IdentityMode,
+    KeysConfig, ServerConfig, ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
+    keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
+};
+use url::Url;
+
+use super::{
+    BuildError, CONFIG_MAP_NAME, Child,
+    meta::{Context, SERVER, typed_child},
+    public_url, tenant_namespace,
+    workload::SERVER_NAME,
+};
+use crate::{
+    api::{McpTenant, McpTenantSpec, SecretKeyRef},
+    validate::ValidationError,
+};
+
+/// Where the ConfigMap is mounted; the server reads `<dir>/tenant.yaml`.
+pub const CONFIG_MOUNT_DIR: &str = "/etc/mcp-tenant/config";
+/// Where the key Secret is mounted.
+pub const KEYS_MOUNT_DIR: &str = "/etc/mcp-tenant/keys";
+/// Where each referenced Secret is mounted, one directory per Secret.
+pub const SECRETS_MOUNT_DIR: &str = "/etc/mcp-tenant/secrets";
+/// The embedded store's volume.
+pub const DATA_MOUNT_DIR: &str = "/var/lib/mcp-tenant";
+
+const GRAPH_BASE_URL: &str = "https://graph.microsoft.com";
+const GRAPH_API_VERSION: &str = "v1.0";
+
+/// The file in which the server finds a referenced Secret key.
+pub fn secret_file_path(secret: &SecretKeyRef) -> PathBuf {
+    PathBuf::from(SECRETS_MOUNT_DIR)
+        .join(&secret.name)
+        .join(&secret.key)
+}
+
+/// Hex SHA-256 of the config document; on the pod template so that a config change rolls the pods.
+pub fn config_checksum(config_yaml: &str) -> String {
+    hex::encode(digest::digest(&digest::SHA256, config_yaml.as_bytes()))
+}
+
+/// The config the tenant server reads, valid per [`TenantConfig::validate`].
+pub fn build_tenant_config(tenant: &McpTenant) -> Result<TenantConfig, BuildError> {
+    let spec = &tenant.spec;
+    let name = tenant.metadata.name.clone().ok_or(BuildError::MissingName)?;
+    let url = parse_url("spec.network.host", &public_url(tenant))?;
+    let namespace = tenant_namespace(tenant);
+    let identity = &spec.identity;
+
+    let (issuer, jwks_uri, mut audiences) = match (&identity.mode, &identity.external) {
+        (IdentityMode::External, Some(external)) => (
+            parse_url("spec.identity.external.issuer", &external.issuer)?,
+            external
+                .jwks_uri
+                .as_deref()
+                .map(|u| parse_url("spec.identity.external.jwksUri", u))
+                .transpose()?,
+            external.audiences.clone(),
+        ),
+        _ => (url.clone(), None, Vec::new()),
+    };
+    // The server's own URL is always an accepted audience (RFC 8707 resource indicator).
+    audiences.insert(0, url.as_str().trim_end_matches('/').to_string());
+    audiences.dedup();
+
+    let config = TenantConfig {
+        api_version: CONFIG_API_VERSION.into(),
+        tenant: TenantInfo {
+            name,
+            display_name: spec.display_name.clone(),
+        },
+        environment: Environment::Production,
+        server: ServerConfig {
+            allowed_origins: spec.network.allowed_origins.clone(),
+            ..ServerConfig::new(
+                url,
+                vec![
+                    spec.network.host.clone(),
+                    // In-cluster callers (other pods, port-forward tests) use the Service name.
+                    SERVER_NAME.to_string(),
+                    format!("{SERVER_NAME}.{namespace}.svc"),
+                    format!("{SERVER_NAME}.{namespace}.svc.cluster.local"),
+                ],
+            )
+        },
+        identity: IdentityConfig {
+            mode: identity.mode,
+            issuer,
+            jwks_uri,
+            audiences,
+            allowed_tenant_ids: identity.allowed_tenant_ids.clone(),
+            role_claim: identity.role_claim.clone(),
+            token_lifetimes: identity.token_lifetimes,
+            upstream: UpstreamConfig {
+                issuer: parse_url("spec.identity.upstream.issuer", &identity.upstream.issuer)?,
+                client_id: identity.upstream.client_id.clone(),
+                client_secret_file: secret_file_path(&identity.upstream.client_secret_ref),
+                scopes: identity.upstream.scopes.clone(),
+            },
+        },
+        access: AccessConfig {
+            tiers: spec.access.tiers.clone(),
+            service_accounts: spec
+                .access
+                .service_accounts
+                .iter()
+                .map(|sa| ServiceAccountConfig {
+                    name: sa.name.clone(),
+                    client_id: sa.client_id.clone(),
+                    client_secret_file: sa.client_secret_ref.as_ref().map(secret_file_path),
+                    tools: sa.tools.clone(),
+                })
+                .collect(),
+        },
+        tools: spec.tools.clone(),
+        limits: spec.limits,
+        storage: match spec.server.storage.as_ref().and_then(|s| s.redis.as_ref()) {
+            Some(redis) => StorageConfig::Redis {
+                url_file: secret_file_path(&redis.url_secret_ref),
+            },
+            None => StorageConfig::Embedded {
+                path: PathBuf::from(DATA_MOUNT_DIR).join("store"),
+            },
+        },
+        graph: GraphConfig {
+            base_url: parse_url("graph.baseUrl", GRAPH_BASE_URL)?,
+            api_version: GRAPH_API_VERSION.into(),
+        },
+        keys: KeysConfig {
+            signing_keys_file: PathBuf::from(KEYS_MOUNT_DIR).join(SIGNING_KEYS_FILE),
+            encryption_key_file: PathBuf::from(KEYS_MOUNT_DIR).join(ENCRYPTION_KEY_FILE),
+        },
+    };
+    config.validate()?;
+    Ok(config)
+}
+
+fn parse_url(field: &str, value: &str) -> Result<Url, BuildError> {
+    Url::parse(value)
+        .map_err(|e| ValidationError::new(field, format!("{value:?} is not a valid URL: {e}")).into())
+}
+
+pub(crate) fn build_config_map(ctx: &Context, config_yaml: &str) -> Result<Child, BuildError> {
+    typed_child(&ConfigMap {
+        metadata: ctx.meta(CONFIG_MAP_NAME, SERVER),
+        data: Some(BTreeMap::from([(
+            CONFIG_FILE.to_string(),
+            config_yaml.to_string(),
+        )])),
+        ..ConfigMap::default()
+    })
+}
+
+/// Every Secret the spec references, with the keys the server reads from it, sorted by name.
+pub fn referenced_secrets(spec: &McpTenantSpec) -> BTreeMap<String, BTreeSet<String>> {
+    let refs = std::iter::once(&spec.identity.upstream.client_secret_ref)
+        .chain(
+            spec.access
+                .service_accounts
+                .iter()
+                .filter_map(|sa| sa.client_secret_ref.as_ref()),
+        )
+        .chain(
+            spec.server
+                .storage
+                .iter()
+                .filter_map(|s| s.redis.as_ref())
+                .map(|r| &r.url_secret_ref),
+        );
+    let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in refs {
+        secrets.entry(r.name.clone()).or_default().insert(r.key.clone());
+    }
+    secrets
+}

@@ -1,0 +1,162 @@
+//! Pure builders: a validated [`McpTenant`] plus the operator's defaults in, the complete list of
+//! the tenant's child objects out. No client here; the controller applies what this returns with
+//! server-side apply under [`FIELD_MANAGER`] and prunes the [`prunable_resources`] it did not get.
+
+mod config;
+mod exposure;
+mod meta;
+mod monitoring;
+mod namespace;
+mod network_policy;
+mod quota;
+mod service;
+mod workload;
+
+use kube::core::{ApiResource, DynamicObject};
+
+pub use config::{
+    CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
+    config_checksum, referenced_secrets, secret_file_path,
+};
+pub use meta::{COMPONENT_LABEL, selector_labels, tenant_labels};
+pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};
+pub use workload::{CONTAINER_NAME, SERVER_NAME};
+
+use crate::{
+    api::{McpTenant, StorageSpec},
+    validate::{ValidationError, validate_tenant},
+};
+
+/// The one field manager of every server-side apply the operator makes.
+pub const FIELD_MANAGER: &str = "mcp-tenancy-operator";
+/// Label on every child; its value is the McpTenant name.
+pub const TENANT_LABEL: &str = "mcptenancy.dev/tenant";
+/// Secret with the tenant's signing and encryption keys; the controller creates it, the workload
+/// mounts it.
+pub const KEYS_SECRET_NAME: &str = "mcp-tenant-keys";
+/// ConfigMap holding [`mcp_tenancy_config::CONFIG_FILE`].
+pub const CONFIG_MAP_NAME: &str = "mcp-tenant-config";
+/// Pod template annotation: digest of the Secrets the server reads, so a change rolls the pods.
+pub const SECRETS_CHECKSUM_ANNOTATION: &str = "mcptenancy.dev/secrets-checksum";
+/// Pod template annotation: SHA-256 of the config document, so a change rolls the pods.
+pub const CONFIG_CHECKSUM_ANNOTATION: &str = "mcptenancy.dev/config-checksum";
+
+/// Settings of the operator installation that tenants inherit unless their spec says otherwise.
+#[derive(Clone, Debug)]
+pub struct OperatorDefaults {
+    /// Image of `mcp-tenant-server` when `spec.server.image` is absent.
+    pub server_image: String,
+    /// Namespace of the Ingress controller pods, allowed to reach tenants exposed by Ingress.
+    pub ingress_controller_namespace: String,
+    /// Namespace of Prometheus, allowed to scrape the metrics port.
+    pub monitoring_namespace: String,
+}
+
+/// Everything the builders need; none of it comes from the API server except what the controller
+/// already read.
+pub struct BuildInput<'a> {
+    pub tenant: &'a McpTenant,
+    pub defaults: &'a OperatorDefaults,
+    /// Digest the controller computed from the key Secret and the referenced Secrets.
+    pub secrets_checksum: &'a str,
+    /// Whether the ServiceMonitor and PrometheusRule CRDs exist; the children are made only then.
+    pub monitoring_crds_installed: bool,
+}
+
+/// One object to apply.
+pub struct Child {
+    pub resource: ApiResource,
+    pub namespaced: bool,
+    /// apiVersion, kind, metadata.name/namespace/labels/ownerReferences are set.
+    pub object: DynamicObject,
+}
+
+/// Why the children cannot be built; the spec needs a change, retrying does not help.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("invalid McpTenant: {0}")]
+    Invalid(#[from] ValidationError),
+    #[error("McpTenant has no metadata.name")]
+    MissingName,
+    #[error("McpTenant has no metadata.uid (it must come from the API server)")]
+    MissingUid,
+    #[error("the tenant config is invalid: {0}")]
+    Config(#[from] mcp_tenancy_config::ConfigError),
+    #[error("cannot convert {kind} to a dynamic object: {source}")]
+    Convert { kind: String, source: serde_json::Error },
+}
+
+/// Every child of the tenant, ordered so that applying in order works: the Namespace first, its
+/// quota and network policy before any pod, the workload after its config, exposure last.
+pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
+    let tenant = input.tenant;
+    validate_tenant(tenant)?;
+    let ctx = meta::Context::new(tenant)?;
+    let config = build_tenant_config(tenant)?;
+    let config_yaml = config.to_yaml()?;
+    let spec = &tenant.spec;
+
+    let mut children = vec![
+        namespace::build_namespace(&ctx)?,
+        quota::build_resource_quota(&ctx)?,
+        quota::build_limit_range(&ctx)?,
+        network_policy::build_network_policy(&ctx, input.defaults)?,
+        namespace::build_service_account(&ctx)?,
+        config::build_config_map(&ctx, &config_yaml)?,
+        service::build_service(&ctx)?,
+    ];
+    let checksums = workload::Checksums {
+        config: &config_checksum(&config_yaml),
+        secrets: input.secrets_checksum,
+    };
+    children.push(workload::build_workload(&ctx, input.defaults, &checksums)?);
+    if workload::wants_disruption_budget(spec) {
+        children.push(workload::build_pod_disruption_budget(&ctx)?);
+    }
+    if let Some(hpa) = workload::build_autoscaler(&ctx)? {
+        children.push(hpa);
+    }
+    children.push(exposure::build_exposure(&ctx)?);
+    if input.monitoring_crds_installed {
+        if spec.monitoring.service_monitor {
+            children.push(monitoring::build_service_monitor(&ctx)?);
+        }
+        if spec.monitoring.alerts.enabled {
+            children.push(monitoring::build_prometheus_rule(&ctx)?);
+        }
+    }
+    Ok(children)
+}
+
+/// The tenant namespace: `spec.namespace`, or `mcp-<name>`.
+pub fn tenant_namespace(tenant: &McpTenant) -> String {
+    match &tenant.spec.namespace {
+        Some(ns) => ns.clone(),
+        None => format!("mcp-{}", tenant.metadata.name.as_deref().unwrap_or_default()),
+    }
+}
+
+/// The URL users connect to (the MCP endpoint is `<url>/mcp`).
+pub fn public_url(tenant: &McpTenant) -> String {
+    format!("https://{}", tenant.spec.network.host)
+}
+
+/// Kinds that some specs have and others not. The controller deletes, by [`TENANT_LABEL`], those
+/// of a tenant that the latest build did not return.
+pub fn prunable_resources() -> Vec<ApiResource> {
+    vec![
+        workload::deployment_resource(),
+        workload::stateful_set_resource(),
+        workload::pdb_resource(),
+        workload::hpa_resource(),
+        exposure::http_route_resource(),
+        exposure::ingress_resource(),
+        monitoring::service_monitor_resource(),
+        monitoring::prometheus_rule_resource(),
+    ]
+}
+
+/// Whether the tenant keeps its store in Redis (any replica count) rather than on a volume.
+pub(crate) fn uses_redis(storage: Option<&StorageSpec>) -> bool {
+    storage.is_some_and(|s| s.redis.is_some())
+}

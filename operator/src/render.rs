@@ -1,0 +1,219 @@
+//! `render`: an McpTenant manifest in, every child object out, with no cluster.
+//!
+//! The manifest is checked the way the API server would check it (the CRD's OpenAPI schema, with
+//! unknown fields refused, then its CEL rules) and then by [`validate_tenant`], so a manifest that
+//! renders is one the cluster accepts and the operator can build.
+
+use std::fmt::Write as _;
+
+use aws_lc_rs::digest;
+use kube::{CustomResourceExt, Resource, core::cel::Validator};
+use serde_json::Value;
+
+use crate::{
+    api::{McpTenant, McpTenantSpec},
+    build::{self, BuildError, BuildInput, Child, KEYS_SECRET_NAME, OperatorDefaults, referenced_secrets},
+    validate::{ValidationError, validate_tenant},
+};
+
+/// Why a manifest cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("not valid YAML: {0}")]
+    Yaml(String),
+    #[error("not an McpTenant: {0}")]
+    NotAnMcpTenant(String),
+    /// Schema or CEL rule violations, one `field: message` per line.
+    #[error("the manifest does not match the McpTenant schema:\n  {}", .0.join("\n  "))]
+    Schema(Vec<String>),
+    #[error("{0}")]
+    Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("cannot write YAML: {0}")]
+    Output(String),
+}
+
+impl RenderError {
+    /// Whether the manifest is at fault (as opposed to this program).
+    pub fn is_invalid_manifest(&self) -> bool {
+        !matches!(self, Self::Output(_) | Self::Build(BuildError::Convert { .. }))
+    }
+}
+
+/// Parses and checks a manifest like the API server and the operator would.
+pub fn parse_manifest(text: &str) -> Result<McpTenant, RenderError> {
+    let value: Value = serde_saphyr::from_str(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let api_version = McpTenant::api_version(&());
+    let kind = McpTenant::kind(&());
+    if value.get("apiVersion").and_then(Value::as_str) != Some(&api_version)
+        || value.get("kind").and_then(Value::as_str) != Some(&kind)
+    {
+        return Err(RenderError::NotAnMcpTenant(format!(
+            "expected apiVersion {api_version} and kind {kind}"
+        )));
+    }
+    check_schema(&value)?;
+    let tenant: McpTenant =
+        serde_json::from_value(value).map_err(|e| RenderError::Schema(vec![e.to_string()]))?;
+    validate_tenant(&tenant)?;
+    Ok(tenant)
+}
+
+/// The CRD's OpenAPI schema and CEL rules, as the API server applies them on create.
+fn check_schema(value: &Value) -> Result<(), RenderError> {
+    let crd = McpTenant::crd();
+    let mut schema = crd
+        .spec
+        .versions
+        .first()
+        .and_then(|v| v.schema.as_ref())
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| RenderError::Output(e.to_string()))?
+        .ok_or_else(|| RenderError::Output("the generated CRD has no schema".into()))?;
+    let cel_schema = schema.clone();
+    strict_openapi_schema(&mut schema);
+    let validator = jsonschema::draft4::new(&schema).map_err(|e| RenderError::Output(e.to_string()))?;
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{}: {e}", field_path(e.instance_path().as_str())))
+        .collect();
+    if !errors.is_empty() {
+        return Err(RenderError::Schema(errors));
+    }
+    Validator::new()
+        .validate(&cel_schema, value, None)
+        .map_err(|errors| {
+            RenderError::Schema(
+                errors
+                    .iter()
+                    .map(|e| format!("{}: {}", display_field(&e.field_path), e.message))
+                    .collect(),
+            )
+        })
+}
+
+/// Makes a structural OpenAPI schema act like the API server with `kubectl --validate=strict`:
+/// unknown fields are errors (instead of being pruned) and `nullable` admits null.
+pub fn strict_openapi_schema(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let preserves = map.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true));
+            if map.contains_key("properties") && !map.contains_key("additionalProperties") && !preserves {
+                map.insert("additionalProperties".into(), Value::Bool(false));
+            }
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(ty)) = map.get("type").cloned()
+            {
+                map.insert("type".into(), serde_json::json!([ty, "null"]));
+            }
+            map.values_mut().for_each(strict_openapi_schema);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strict_openapi_schema),
+        _ => {}
+    }
+}
+
+/// `/spec/access/tiers/1/tools/0` → `spec.access.tiers[1].tools[0]`.
+pub fn field_path(pointer: &str) -> String {
+    let mut out = String::new();
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.parse::<usize>().is_ok() {
+            let _ = write!(out, "[{segment}]");
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(&segment);
+        }
+    }
+    if out.is_empty() { "<root>".into() } else { out }
+}
+
+fn display_field(path: &str) -> &str {
+    if path.is_empty() { "<root>" } else { path }
+}
+
+/// What `render` puts where the controller would use facts from the cluster.
+pub struct OfflineFacts {
+    /// Stands for the API server's `metadata.uid` in owner references.
+    pub uid: String,
+    /// Stands for the digest of the Secrets' contents.
+    pub secrets_checksum: String,
+}
+
+/// Derives the cluster facts from the manifest alone: the uid from the tenant name (a stable UUID
+/// form of a SHA-256), the secrets checksum from the names of the Secret keys the server reads
+/// (the key Secret's and every referenced one), since their contents are not known offline.
+pub fn offline_facts(tenant: &McpTenant) -> OfflineFacts {
+    let name = tenant.metadata.name.as_deref().unwrap_or_default();
+    let uid_hash = digest::digest(
+        &digest::SHA256,
+        format!("mcptenancy.dev/McpTenant/{name}").as_bytes(),
+    );
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&uid_hash.as_ref()[..16]);
+    // RFC 9562 version 8 (custom) and variant bits, so that it reads as what it is.
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    let uid = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    OfflineFacts {
+        uid,
+        secrets_checksum: secrets_checksum_of_references(&tenant.spec),
+    }
+}
+
+fn secrets_checksum_of_references(spec: &McpTenantSpec) -> String {
+    let mut listing = String::new();
+    for key in [
+        mcp_tenancy_config::keys::SIGNING_KEYS_FILE,
+        mcp_tenancy_config::keys::ENCRYPTION_KEY_FILE,
+    ] {
+        let _ = writeln!(listing, "{KEYS_SECRET_NAME}/{key}");
+    }
+    for (secret, keys) in referenced_secrets(spec) {
+        for key in keys {
+            let _ = writeln!(listing, "{secret}/{key}");
+        }
+    }
+    hex::encode(digest::digest(&digest::SHA256, listing.as_bytes()))
+}
+
+/// Every child of a checked manifest, built as the controller would with the offline facts.
+pub fn render_children(
+    mut tenant: McpTenant,
+    defaults: &OperatorDefaults,
+    monitoring_crds_installed: bool,
+) -> Result<Vec<Child>, RenderError> {
+    let facts = offline_facts(&tenant);
+    tenant.metadata.uid.get_or_insert(facts.uid);
+    let input = BuildInput {
+        tenant: &tenant,
+        defaults,
+        secrets_checksum: &facts.secrets_checksum,
+        monitoring_crds_installed,
+    };
+    Ok(build::build_children(&input)?)
+}
+
+/// The children as one multi-document YAML stream.
+pub fn to_yaml_stream(children: &[Child]) -> Result<String, RenderError> {
+    let mut out = String::new();
+    for child in children {
+        let yaml = serde_saphyr::to_string(&child.object).map_err(|e| RenderError::Output(e.to_string()))?;
+        out.push_str("---\n");
+        out.push_str(&yaml);
+    }
+    Ok(out)
+}

@@ -1,0 +1,190 @@
+//! Validation the CRD schema cannot express. Pure: runs in `build_children`, in `render` and in
+//! tests. Each error names the field at fault, e.g.
+//! `spec.access.tiers[1].tools[0]: "mial_*" names no known tool`.
+
+use std::collections::BTreeSet;
+
+use mcp_tenancy_config::{ConfigError, IdentityMode, catalog::pattern_is_known};
+
+use crate::api::{IdentitySpec, McpTenant, McpTenantSpec};
+
+/// One thing wrong with a spec, and where.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    /// Path of the field, e.g. `spec.access.tiers[1].tools[0]`.
+    pub field: String,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Namespaces a tenant must never live in: sharing them would void its isolation.
+const RESERVED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+/// Annotations the operator sets on the Ingress from `tls.issuerRef`.
+const ISSUER_ANNOTATIONS: &[&str] = &["cert-manager.io/cluster-issuer", "cert-manager.io/issuer"];
+
+/// Checks what the schema and its CEL rules cannot.
+pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
+    let spec = &tenant.spec;
+    if let Some(ns) = &spec.namespace
+        && (RESERVED_NAMESPACES.contains(&ns.as_str()) || ns.starts_with("kube-"))
+    {
+        return Err(ValidationError::new(
+            "spec.namespace",
+            format!("{ns:?} is a system namespace"),
+        ));
+    }
+    check_access(spec)?;
+    check_identity(&spec.identity)?;
+    check_patterns("spec.tools.disabled", &spec.tools.disabled)?;
+    for (field, limit) in [
+        ("spec.limits.perUser", spec.limits.per_user),
+        ("spec.limits.perIp", spec.limits.per_ip),
+        ("spec.limits.auth", spec.limits.auth),
+    ] {
+        if limit.period.as_secs() == 0 {
+            return Err(ValidationError::new(
+                format!("{field}.period"),
+                "must be longer than 0s",
+            ));
+        }
+    }
+    check_network(spec)?;
+    Ok(())
+}
+
+fn check_access(spec: &McpTenantSpec) -> Result<(), ValidationError> {
+    let mut tiers = BTreeSet::new();
+    for (i, tier) in spec.access.tiers.iter().enumerate() {
+        let field = format!("spec.access.tiers[{i}]");
+        if !tiers.insert(tier.name.as_str()) {
+            return Err(ValidationError::new(
+                format!("{field}.name"),
+                format!("tier {:?} is defined twice", tier.name),
+            ));
+        }
+        check_patterns(&format!("{field}.tools"), &tier.tools)?;
+    }
+    let mut accounts = BTreeSet::new();
+    for (i, sa) in spec.access.service_accounts.iter().enumerate() {
+        let field = format!("spec.access.serviceAccounts[{i}]");
+        if !accounts.insert(sa.name.as_str()) {
+            return Err(ValidationError::new(
+                format!("{field}.name"),
+                format!("service account {:?} is defined twice", sa.name),
+            ));
+        }
+        check_patterns(&format!("{field}.tools"), &sa.tools)?;
+        match spec.identity.mode {
+            IdentityMode::Builtin if sa.client_secret_ref.is_none() => {
+                return Err(ValidationError::new(
+                    format!("{field}.clientSecretRef"),
+                    "required in Builtin mode (the server issues the service account's tokens)",
+                ));
+            }
+            IdentityMode::External if sa.client_id.is_none() => {
+                return Err(ValidationError::new(
+                    format!("{field}.clientId"),
+                    "required in External mode (the external issuer's client id of the account)",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_identity(identity: &IdentitySpec) -> Result<(), ValidationError> {
+    let lifetimes = identity.token_lifetimes;
+    if lifetimes.access.as_secs() < 60 {
+        return Err(ValidationError::new(
+            "spec.identity.tokenLifetimes.access",
+            "must be at least 1m",
+        ));
+    }
+    if lifetimes.access > lifetimes.refresh {
+        return Err(ValidationError::new(
+            "spec.identity.tokenLifetimes.access",
+            "must not be longer than tokenLifetimes.refresh",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, tid) in identity.allowed_tenant_ids.iter().enumerate() {
+        if !seen.insert(tid.to_ascii_lowercase()) {
+            return Err(ValidationError::new(
+                format!("spec.identity.allowedTenantIds[{i}]"),
+                format!("{tid:?} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_network(spec: &McpTenantSpec) -> Result<(), ValidationError> {
+    let network = &spec.network;
+    for (i, origin) in network.allowed_origins.iter().enumerate() {
+        let field = format!("spec.network.allowedOrigins[{i}]");
+        let parsed =
+            url::Url::parse(origin).map_err(|e| ValidationError::new(&field, format!("{origin:?}: {e}")))?;
+        if parsed.origin().ascii_serialization() != origin.trim_end_matches('/') {
+            return Err(ValidationError::new(
+                field,
+                format!("{origin:?} is not an origin (scheme://host[:port])"),
+            ));
+        }
+    }
+    if let Some(gateway) = &network.gateway {
+        let mut seen = BTreeSet::new();
+        for (i, p) in gateway.parent_refs.iter().enumerate() {
+            if !seen.insert((&p.namespace, &p.name, &p.section_name)) {
+                return Err(ValidationError::new(
+                    format!("spec.network.gateway.parentRefs[{i}]"),
+                    format!("Gateway {}/{} is listed twice", p.namespace, p.name),
+                ));
+            }
+        }
+    }
+    if let Some(ingress) = &network.ingress
+        && ingress.tls.issuer_ref.is_some()
+        && let Some(key) = ingress
+            .annotations
+            .keys()
+            .find(|k| ISSUER_ANNOTATIONS.contains(&k.as_str()))
+    {
+        return Err(ValidationError::new(
+            format!("spec.network.ingress.annotations[{key:?}]"),
+            "conflicts with tls.issuerRef, which sets it; remove one of them",
+        ));
+    }
+    Ok(())
+}
+
+fn check_patterns(field: &str, patterns: &[String]) -> Result<(), ValidationError> {
+    for (i, p) in patterns.iter().enumerate() {
+        if !pattern_is_known(p) {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                format!("{p:?} names no known tool"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A config the tenant server would refuse, reported against the generated config's field.
+impl From<ConfigError> for ValidationError {
+    fn from(e: ConfigError) -> Self {
+        match e {
+            ConfigError::Invalid { field, message } => Self::new(format!("config.{field}"), message),
+            other => Self::new("config", other.to_string()),
+        }
+    }
+}
