@@ -1,0 +1,91 @@
+//! Graph request metrics, labelled by a fixed set of route templates (never raw paths).
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+/// The Graph routes this server calls, as metric labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Me,
+    Manager,
+    Messages,
+    FolderMessages,
+    Message,
+    MessageAttachments,
+    SendMail,
+    Reply,
+    ReplyAll,
+    CalendarView,
+    Events,
+    Event,
+    FindMeetingTimes,
+    People,
+    Contacts,
+    JoinedTeams,
+    Channels,
+    ChannelMessages,
+    OnlineMeetings,
+    SearchQuery,
+    SharedInsights,
+    Batch,
+}
+
+impl Endpoint {
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Me => "/me",
+            Self::Manager => "/me/manager",
+            Self::Messages => "/me/messages",
+            Self::FolderMessages => "/me/mailFolders/{id}/messages",
+            Self::Message => "/me/messages/{id}",
+            Self::MessageAttachments => "/me/messages/{id}/attachments",
+            Self::SendMail => "/me/sendMail",
+            Self::Reply => "/me/messages/{id}/reply",
+            Self::ReplyAll => "/me/messages/{id}/replyAll",
+            Self::CalendarView => "/me/calendarView",
+            Self::Events => "/me/events",
+            Self::Event => "/me/events/{id}",
+            Self::FindMeetingTimes => "/me/findMeetingTimes",
+            Self::People => "/me/people",
+            Self::Contacts => "/me/contacts",
+            Self::JoinedTeams => "/me/joinedTeams",
+            Self::Channels => "/teams/{id}/channels",
+            Self::ChannelMessages => "/teams/{id}/channels/{id}/messages",
+            Self::OnlineMeetings => "/me/onlineMeetings",
+            Self::SearchQuery => "/search/query",
+            Self::SharedInsights => "/me/insights/shared",
+            Self::Batch => "/$batch",
+        }
+    }
+}
+
+/// `graph_requests_total{endpoint,status}` and `graph_request_duration_seconds{endpoint}`.
+#[derive(Clone)]
+pub struct GraphMetrics {
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl GraphMetrics {
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let requests = IntCounterVec::new(
+            Opts::new("graph_requests_total", "Microsoft Graph requests by route template and HTTP status"),
+            &["endpoint", "status"],
+        )?;
+        let duration = HistogramVec::new(
+            HistogramOpts::new("graph_request_duration_seconds", "Microsoft Graph request duration")
+                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["endpoint"],
+        )?;
+        registry.register(Box::new(requests.clone()))?;
+        registry.register(Box::new(duration.clone()))?;
+        Ok(Self { requests, duration })
+    }
+
+    /// `status` is the HTTP status, or `timeout` / `error` when there was none.
+    pub fn observe(&self, endpoint: Endpoint, status: &str, seconds: Option<f64>) {
+        self.requests.with_label_values(&[endpoint.label(), status]).inc();
+        if let Some(s) = seconds {
+            self.duration.with_label_values(&[endpoint.label()]).observe(s);
+        }
+    }
+}
