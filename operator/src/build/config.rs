@@ -71,9 +71,12 @@ pub fn build_tenant_config(tenant: &McpTenant) -> Result<TenantConfig, BuildErro
         ),
         _ => (url.clone(), None, Vec::new()),
     };
-    // The server's own URL is always an accepted audience (RFC 8707 resource indicator).
-    audiences.insert(0, url.as_str().trim_end_matches('/').to_string());
-    audiences.dedup();
+    // The server's own URL and its MCP endpoint are always accepted audiences: clients send
+    // either as the RFC 8707 resource indicator.
+    let base = url.as_str().trim_end_matches('/');
+    audiences.splice(0..0, [base.to_string(), format!("{base}/mcp")]);
+    let mut seen = BTreeSet::new();
+    audiences.retain(|a| seen.insert(a.clone()));
 
     let config = TenantConfig {
         api_version: CONFIG_API_VERSION.into(),
