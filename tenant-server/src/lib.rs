@@ -1,5 +1,21 @@
 //! The per-tenant MCP server.
 
+pub mod app;
+pub mod audit;
+pub mod auth;
+pub mod authz;
 pub mod caller;
+pub mod cli;
+pub mod crypto;
+pub mod dev;
 pub mod graph;
+pub mod http;
+pub mod mcp;
+pub mod metrics;
+pub mod ratelimit;
+pub mod server;
+pub mod store;
 pub mod tools;
+
+#[cfg(test)]
+mod testing;

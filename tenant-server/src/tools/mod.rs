@@ -68,7 +68,11 @@ pub enum ToolError {
     InvalidArguments(String),
     /// Microsoft Graph (or another upstream) refused or failed; `code` is its error code.
     #[error("{service} error {code}: {message}")]
-    Upstream { service: &'static str, code: String, message: String },
+    Upstream {
+        service: &'static str,
+        code: String,
+        message: String,
+    },
     /// The user must sign in again (e.g. the upstream refresh token expired or was revoked).
     #[error("sign-in required: {0}")]
     SignInRequired(String),
@@ -90,3 +94,6 @@ pub trait Tool: Send + Sync + 'static {
     /// implementations deserialize and validate it and answer `InvalidArguments` when it is wrong.
     async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult;
 }
+
+pub mod core;
+pub mod registry;

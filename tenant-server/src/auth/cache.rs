@@ -1,0 +1,120 @@
+//! A bounded cache of verified tokens, keyed by the SHA-256 of the token and kept until the
+//! token's `exp`. The token itself is compared in constant time on a hit, so a digest collision
+//! can never stand in for a token.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use subtle::ConstantTimeEq;
+
+use crate::{caller::Caller, crypto::sha256};
+
+type Digest = [u8; 32];
+
+struct Entry {
+    caller: Arc<Caller>,
+    expires_at: u64,
+}
+
+pub struct TokenCache {
+    capacity: usize,
+    entries: Mutex<HashMap<Digest, Entry>>,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl TokenCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn get(&self, token: &str) -> Option<Arc<Caller>> {
+        let key = sha256(token.as_bytes());
+        let now = now_secs();
+        let mut entries = self.entries.lock().ok()?;
+        let entry = entries.get(&key)?;
+        if entry.expires_at <= now {
+            entries.remove(&key);
+            return None;
+        }
+        let stored = entry.caller.assertion.as_ref()?;
+        if bool::from(stored.expose().as_bytes().ct_eq(token.as_bytes())) {
+            Some(entry.caller.clone())
+        } else {
+            None
+        }
+    }
+
+    pub fn insert(&self, token: &str, caller: Arc<Caller>, expires_at: u64) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= self.capacity {
+            let now = now_secs();
+            entries.retain(|_, e| e.expires_at > now);
+            // Still full: drop an arbitrary entry; its token is simply verified again.
+            if entries.len() >= self.capacity
+                && let Some(victim) = entries.keys().next().copied()
+            {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(sha256(token.as_bytes()), Entry { caller, expires_at });
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().map_or(0, |e| e.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::Secret;
+
+    fn caller(token: &str) -> Arc<Caller> {
+        Arc::new(Caller {
+            subject: "s".into(),
+            object_id: None,
+            tenant_id: None,
+            name: None,
+            client_id: None,
+            roles: vec![],
+            mfa: false,
+            service_account: None,
+            tiers: vec![],
+            assertion: Some(Secret::new(token)),
+        })
+    }
+
+    #[test]
+    fn keeps_entries_until_exp_and_stays_bounded() {
+        let cache = TokenCache::new(2);
+        let now = now_secs();
+        cache.insert("a", caller("a"), now + 60);
+        cache.insert("b", caller("b"), now - 1);
+        assert!(cache.get("a").is_some());
+        assert!(cache.get("b").is_none(), "expired entries are not served");
+        cache.insert("c", caller("c"), now + 60);
+        cache.insert("d", caller("d"), now + 60);
+        assert!(cache.len() <= 2);
+        assert!(cache.get("zzz").is_none());
+    }
+}

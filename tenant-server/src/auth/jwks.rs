@@ -1,0 +1,289 @@
+//! Verifies JWT access tokens against the issuer's JWKS: RS256 and ES256 only, keys cached,
+//! refreshed when a token names an unknown `kid` (at most once per `min_refresh_interval`) and
+//! when the cached set is older than `max_age`.
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use async_trait::async_trait;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind, jwk::Jwk};
+use serde_json::{Map, Value};
+use tokio::sync::{Mutex, RwLock};
+use url::Url;
+
+use super::{AuthFailure, TokenVerifier, VerifiedClaims};
+
+/// Token types accepted in the JOSE header (RFC 9068 `at+jwt`, or a plain JWT).
+const ACCEPTED_TYP: &[&str] = &["at+jwt", "application/at+jwt", "jwt"];
+/// Clock skew tolerated on `exp` and `nbf`.
+const LEEWAY_SECS: u64 = 30;
+
+#[derive(Clone, Debug)]
+pub struct JwksOptions {
+    /// Shortest time between two fetches caused by unknown key ids.
+    pub min_refresh_interval: Duration,
+    /// Refetch the set after this long even if every kid is known (picks up revoked keys).
+    pub max_age: Duration,
+    pub fetch_timeout: Duration,
+}
+
+impl Default for JwksOptions {
+    fn default() -> Self {
+        Self {
+            min_refresh_interval: Duration::from_secs(10),
+            max_age: Duration::from_secs(3_600),
+            fetch_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Where the keys come from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// A JWKS URL.
+    Jwks(Url),
+    /// OpenID discovery: `<issuer>/.well-known/openid-configuration` names `jwks_uri`.
+    Discovery(Url),
+}
+
+struct KeySet {
+    keys: HashMap<String, (Algorithm, Arc<DecodingKey>)>,
+    fetched_at: Instant,
+}
+
+pub struct JwksVerifier {
+    source: KeySource,
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    http: reqwest::Client,
+    options: JwksOptions,
+    keys: RwLock<Option<KeySet>>,
+    /// Serialises fetches and remembers when the last one was attempted.
+    last_fetch: Mutex<Option<Instant>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JwksError {
+    #[error("fetching {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl JwksVerifier {
+    pub fn new(
+        source: KeySource,
+        issuer: &Url,
+        audiences: Vec<String>,
+        options: JwksOptions,
+    ) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(options.fetch_timeout)
+            .build()?;
+        // `Url` adds a trailing slash to a bare origin; issuers write theirs either way.
+        let issuer = issuer.as_str().to_owned();
+        let trimmed = issuer.trim_end_matches('/').to_owned();
+        Ok(Self {
+            source,
+            issuers: vec![issuer, trimmed],
+            audiences,
+            http,
+            options,
+            keys: RwLock::new(None),
+            last_fetch: Mutex::new(None),
+        })
+    }
+
+    async fn get_json(&self, url: &Url) -> Result<Value, JwksError> {
+        let err = |message: String| JwksError::Fetch {
+            url: url.to_string(),
+            message,
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| err(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(err(format!("HTTP {}", response.status())));
+        }
+        response.json().await.map_err(|e| err(e.to_string()))
+    }
+
+    async fn jwks_url(&self) -> Result<Url, JwksError> {
+        match &self.source {
+            KeySource::Jwks(url) => Ok(url.clone()),
+            KeySource::Discovery(issuer) => {
+                let base = issuer.as_str().trim_end_matches('/');
+                let url = Url::parse(&format!("{base}/.well-known/openid-configuration"))
+                    .map_err(|e| JwksError::Invalid(e.to_string()))?;
+                let doc = self.get_json(&url).await?;
+                let jwks = doc
+                    .get("jwks_uri")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| JwksError::Invalid("discovery document has no jwks_uri".into()))?;
+                Url::parse(jwks).map_err(|e| JwksError::Invalid(format!("jwks_uri: {e}")))
+            }
+        }
+    }
+
+    /// Fetches the key set now and replaces the cached one.
+    pub async fn refresh(&self) -> Result<usize, JwksError> {
+        let url = self.jwks_url().await?;
+        let doc = self.get_json(&url).await?;
+        let items = doc
+            .get("keys")
+            .and_then(Value::as_array)
+            .ok_or_else(|| JwksError::Invalid("JWKS has no keys array".into()))?;
+        let mut keys = HashMap::new();
+        for item in items {
+            // Keys this server cannot use (encryption keys, other algorithms) are skipped.
+            let Ok(jwk) = serde_json::from_value::<Jwk>(item.clone()) else {
+                continue;
+            };
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
+            if let Some((alg, key)) = usable_key(&jwk) {
+                keys.insert(kid, (alg, Arc::new(key)));
+            }
+        }
+        let count = keys.len();
+        *self.keys.write().await = Some(KeySet {
+            keys,
+            fetched_at: Instant::now(),
+        });
+        tracing::info!(keys = count, jwks = %url, "fetched issuer signing keys");
+        Ok(count)
+    }
+
+    /// Refreshes unless another refresh happened within `min_refresh_interval`.
+    async fn refresh_rate_limited(&self) {
+        let mut last = self.last_fetch.lock().await;
+        if last.is_some_and(|t| t.elapsed() < self.options.min_refresh_interval) {
+            return;
+        }
+        *last = Some(Instant::now());
+        if let Err(error) = self.refresh().await {
+            tracing::warn!(%error, "could not refresh issuer signing keys; keeping the cached set");
+        }
+    }
+
+    async fn lookup(&self, kid: &str) -> Option<(Algorithm, Arc<DecodingKey>)> {
+        let keys = self.keys.read().await;
+        keys.as_ref()?.keys.get(kid).cloned()
+    }
+
+    async fn is_stale(&self) -> bool {
+        self.keys
+            .read()
+            .await
+            .as_ref()
+            .is_none_or(|k| k.fetched_at.elapsed() > self.options.max_age)
+    }
+}
+
+/// The algorithm a JWK is for, if it is an RS256 or ES256 (P-256) signing key.
+fn usable_key(jwk: &Jwk) -> Option<(Algorithm, DecodingKey)> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm, PublicKeyUse};
+    if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
+        return None;
+    }
+    let alg = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Algorithm::RS256,
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+        _ => return None,
+    };
+    let declared_ok = match jwk.common.key_algorithm {
+        None => true,
+        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
+        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
+        Some(_) => false,
+    };
+    if !declared_ok {
+        return None;
+    }
+    DecodingKey::from_jwk(jwk).ok().map(|key| (alg, key))
+}
+
+fn map_error(kind: &ErrorKind) -> AuthFailure {
+    match kind {
+        ErrorKind::ExpiredSignature => AuthFailure::Expired,
+        ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
+        ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
+        ErrorKind::InvalidSignature | ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidRsaKey(_) => {
+            AuthFailure::BadSignature
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName | ErrorKind::UnsupportedAlgorithm => {
+            AuthFailure::UnsupportedAlgorithm
+        }
+        _ => AuthFailure::Malformed,
+    }
+}
+
+#[async_trait]
+impl TokenVerifier for JwksVerifier {
+    async fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthFailure> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
+            ErrorKind::InvalidAlgorithmName => AuthFailure::UnsupportedAlgorithm,
+            _ => AuthFailure::Malformed,
+        })?;
+        if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(AuthFailure::UnsupportedAlgorithm);
+        }
+        if let Some(typ) = &header.typ
+            && !ACCEPTED_TYP.iter().any(|t| t.eq_ignore_ascii_case(typ))
+        {
+            return Err(AuthFailure::Malformed);
+        }
+        let kid = header.kid.as_deref().ok_or(AuthFailure::UnknownKey)?;
+        if self.is_stale().await {
+            self.refresh_rate_limited().await;
+        }
+        let (alg, key) = match self.lookup(kid).await {
+            Some(found) => found,
+            None => {
+                // A new kid: the issuer may have rotated its keys (or none are cached yet).
+                self.refresh_rate_limited().await;
+                match self.lookup(kid).await {
+                    Some(found) => found,
+                    None if self.keys.read().await.is_none() => return Err(AuthFailure::KeysUnavailable),
+                    None => return Err(AuthFailure::UnknownKey),
+                }
+            }
+        };
+        if alg != header.alg {
+            return Err(AuthFailure::UnsupportedAlgorithm);
+        }
+        let mut validation = Validation::new(alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&self.issuers);
+        validation.set_audience(&self.audiences);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| map_error(e.kind()))?;
+        let expires_at = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AuthFailure::Malformed)?;
+        Ok(VerifiedClaims {
+            claims: data.claims,
+            expires_at,
+        })
+    }
+
+    async fn ready(&self) -> bool {
+        if self.keys.read().await.is_some() {
+            return true;
+        }
+        self.refresh_rate_limited().await;
+        self.keys.read().await.is_some()
+    }
+}

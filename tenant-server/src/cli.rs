@@ -1,0 +1,197 @@
+//! Command line: `mcp-tenant-server --config FILE` runs the server; `mcp-tenant-server dev`
+//! (or `--dev`) runs it locally with a development issuer.
+
+use std::{path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand};
+use mcp_tenancy_config::{MAX_CONFIG_BYTES, StorageConfig, TenantConfig};
+use tokio::net::TcpListener;
+
+use crate::{
+    app::AppState,
+    auth::jwks::{JwksOptions, JwksVerifier, KeySource},
+    crypto, dev,
+    http::{accepted_audiences, mcp_url},
+    server::{serve, shutdown_signal},
+    store::{EmbeddedStore, Store},
+    tools,
+};
+
+const DEFAULT_CONFIG: &str = "/etc/mcp-tenant/tenant.yaml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mcp-tenant-server",
+    version,
+    about = "Per-tenant remote MCP server for Microsoft 365"
+)]
+struct Cli {
+    /// Tenant config written by the operator [default: /etc/mcp-tenant/tenant.yaml]
+    #[arg(long, env = "MCP_TENANT_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Same as the `dev` command.
+    #[arg(long)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run on 127.0.0.1 with a local development issuer and print a demo token. Refused when the
+    /// config says `environment: production`.
+    Dev {
+        /// Port of the MCP endpoint (0 picks a free one).
+        #[arg(long, default_value_t = mcp_tenancy_config::HTTP_PORT)]
+        port: u16,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RunError {
+    #[error("reading config {path}: {message}")]
+    ConfigRead { path: String, message: String },
+    #[error("config {path}: {source}")]
+    Config {
+        path: String,
+        source: mcp_tenancy_config::ConfigError,
+    },
+    #[error("{0}")]
+    Dev(#[from] dev::DevError),
+    #[error("{0}")]
+    State(#[from] crate::app::StateError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("the Redis store is not available in this build; use storage.embedded")]
+    RedisUnavailable,
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("listening on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error("server: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .try_init();
+}
+
+async fn read_config(path: &PathBuf) -> Result<TenantConfig, RunError> {
+    let shown = path.display().to_string();
+    let bytes = tokio::fs::read(path).await.map_err(|e| RunError::ConfigRead {
+        path: shown.clone(),
+        message: e.to_string(),
+    })?;
+    if bytes.len() > MAX_CONFIG_BYTES {
+        return Err(RunError::Config {
+            path: shown,
+            source: mcp_tenancy_config::ConfigError::TooLarge(bytes.len()),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|_| RunError::ConfigRead {
+        path: shown.clone(),
+        message: "not UTF-8".into(),
+    })?;
+    TenantConfig::from_yaml(&text).map_err(|source| RunError::Config { path: shown, source })
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
+    TcpListener::bind(addr).await.map_err(|source| RunError::Bind {
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+async fn open_store(config: &TenantConfig) -> Result<Arc<dyn Store>, RunError> {
+    match &config.storage {
+        StorageConfig::Embedded { path } => Ok(Arc::new(EmbeddedStore::open(path).await?)),
+        StorageConfig::Redis { .. } => Err(RunError::RedisUnavailable),
+    }
+}
+
+fn verifier(config: &TenantConfig) -> Result<JwksVerifier, RunError> {
+    let source = match &config.identity.jwks_uri {
+        Some(url) => KeySource::Jwks(url.clone()),
+        None => KeySource::Discovery(config.identity.issuer.clone()),
+    };
+    Ok(JwksVerifier::new(
+        source,
+        &config.identity.issuer,
+        accepted_audiences(config),
+        JwksOptions::default(),
+    )?)
+}
+
+async fn run(config: TenantConfig) -> Result<(), RunError> {
+    let store = open_store(&config).await?;
+    let verifier = Arc::new(verifier(&config)?);
+    let listener = bind(config.server.listen).await?;
+    let ops = bind(config.server.metrics_listen).await?;
+    let tools = tools::core::tools(&config);
+    let state = AppState::new(config, verifier, tools, store)?;
+    tracing::info!(
+        tenant = %state.config.tenant.name,
+        listen = %state.config.server.listen,
+        metrics = %state.config.server.metrics_listen,
+        tools = state.registry.len(),
+        "serving MCP"
+    );
+    Ok(serve(state, listener, ops, shutdown_signal()).await?)
+}
+
+async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError> {
+    let listener = bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let port = listener.local_addr()?.port();
+    let config = match config_path {
+        Some(path) => dev::localize(read_config(&path).await?, port)?,
+        None => dev::localize(dev::default_config(port)?, port)?,
+    };
+    let issuer = dev::DevIssuer::generate(config.identity.issuer.as_str().trim_end_matches('/'))?;
+    let ops = bind(config.server.metrics_listen).await?;
+    let metrics_addr = ops.local_addr()?;
+    let verifier = Arc::new(verifier(&config)?);
+    let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
+    let tools = tools::core::tools(&config);
+    let mut state = AppState::new(config, verifier, tools, Arc::new(EmbeddedStore::in_memory()))?;
+    state.dev_jwks = Some(Arc::new(issuer.jwks().clone()));
+    tracing::warn!("DEVELOPMENT MODE: local issuer, loopback only; never use in production");
+    eprintln!("{}", dev::banner(&mcp_url(&state.config), &token, metrics_addr));
+    Ok(serve(state, listener, ops, shutdown_signal()).await?)
+}
+
+pub fn main() -> ExitCode {
+    let Cli { config, dev, command } = Cli::parse();
+    init_tracing();
+    crypto::install_provider();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("mcp-tenant-server: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match (dev, command) {
+            (_, Some(Command::Dev { port })) => run_dev(config, port).await,
+            (true, None) => run_dev(config, mcp_tenancy_config::HTTP_PORT).await,
+            (false, None) => {
+                let path = config.unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+                run(read_config(&path).await?).await
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "mcp-tenant-server stopped");
+            eprintln!("mcp-tenant-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

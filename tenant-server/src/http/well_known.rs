@@ -1,0 +1,32 @@
+//! RFC 9728 protected resource metadata: where clients learn which authorization server issues
+//! tokens for this server.
+
+use axum::{Json, extract::State};
+use serde_json::{Value, json};
+
+use super::{mcp_url, public_base};
+use crate::app::AppState;
+
+fn metadata(state: &AppState, resource: String) -> Json<Value> {
+    let config = &state.config;
+    let issuer = config.identity.issuer.as_str().trim_end_matches('/').to_owned();
+    Json(json!({
+        "resource": resource,
+        "authorization_servers": [issuer],
+        "bearer_methods_supported": ["header"],
+        "resource_name": config.tenant.display_name.clone().unwrap_or_else(|| config.tenant.name.clone()),
+    }))
+}
+
+/// `/.well-known/oauth-protected-resource`: the server as a whole.
+pub async fn root(State(state): State<AppState>) -> Json<Value> {
+    let resource = public_base(&state.config);
+    metadata(&state, resource)
+}
+
+/// `/.well-known/oauth-protected-resource/mcp`: the MCP endpoint (RFC 9728 §3.1 inserts the
+/// well-known segment before the resource's path).
+pub async fn mcp(State(state): State<AppState>) -> Json<Value> {
+    let resource = mcp_url(&state.config);
+    metadata(&state, resource)
+}

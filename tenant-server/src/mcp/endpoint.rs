@@ -1,0 +1,254 @@
+//! `/mcp`: reads and checks the JSON-RPC message, enforces session ownership and unique
+//! in-flight request ids, then hands the request to rmcp: to the session transport for
+//! `initialize`, session traffic and the GET stream, to the session-less transport for a request
+//! without a session (2026-07-28 clients and plain JSON-RPC callers), answered as JSON.
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, Bytes},
+    extract::{Request, State},
+    response::{IntoResponse, Response},
+};
+use futures::StreamExt;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpService,
+    session::{local::LocalSessionManager, never::NeverSessionManager},
+};
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::{
+    handler::McpHandler,
+    sessions::{RequestIdGuard, SessionRefusal},
+};
+use crate::{
+    app::AppState,
+    authz::{self, Decision},
+    caller::Caller,
+    http::{
+        errors::{code, insufficient_scope, jsonrpc_error},
+        resource_metadata_url,
+    },
+};
+
+const SESSION_HEADER: &str = "mcp-session-id";
+
+/// The two rmcp transports over the same handler.
+#[derive(Clone)]
+pub struct McpServices {
+    pub sessions: StreamableHttpService<McpHandler, LocalSessionManager>,
+    pub stateless: StreamableHttpService<McpHandler, NeverSessionManager>,
+}
+
+fn session_header(headers: &http::HeaderMap) -> Option<String> {
+    headers
+        .get(SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+fn not_found() -> Response {
+    jsonrpc_error(
+        StatusCode::NOT_FOUND,
+        None,
+        code::INVALID_REQUEST,
+        "session not found",
+    )
+}
+
+/// Forwards to an rmcp transport; `guard` (if any) lives until the response body is finished.
+async fn forward<M>(
+    service: StreamableHttpService<McpHandler, M>,
+    request: http::Request<Full<Bytes>>,
+    guard: Option<RequestIdGuard>,
+) -> Response
+where
+    M: rmcp::transport::streamable_http_server::SessionManager,
+{
+    let Ok(response) = service.oneshot(request).await;
+    let (parts, body) = response.into_parts();
+    let body = match guard {
+        None => Body::new(body),
+        Some(guard) => Body::from_stream(body.into_data_stream().map(move |chunk| {
+            let _held = &guard;
+            chunk
+        })),
+    };
+    Response::from_parts(parts, body)
+}
+
+pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
+    let Some(caller) = request.extensions().get::<Arc<Caller>>().cloned() else {
+        // Unreachable through `app()`: the authentication layer runs first.
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            code::INTERNAL_ERROR,
+            "internal error",
+        );
+    };
+    let user = caller.user_key();
+    let session = session_header(request.headers());
+    let (parts, body) = request.into_parts();
+
+    if parts.method != Method::POST {
+        if parts.method != Method::GET && parts.method != Method::DELETE {
+            let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            return response;
+        }
+        if let Some(id) = &session {
+            if state.sessions.check_owner(id, &user).await.is_err() {
+                return not_found();
+            }
+            state.sessions.touch(id);
+        }
+        let is_delete = parts.method == Method::DELETE;
+        let request = http::Request::from_parts(parts, Full::new(Bytes::new()));
+        let response = forward(state.mcp.sessions.clone(), request, None).await;
+        if is_delete
+            && response.status().is_success()
+            && let Some(id) = &session
+        {
+            state.sessions.forget(id);
+        }
+        return response;
+    }
+
+    let limit = state.config.server.max_request_body_bytes;
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                None,
+                code::INVALID_REQUEST,
+                &format!("request body is larger than {limit} bytes"),
+            );
+        }
+    };
+    let message: Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(_) => {
+            return jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                code::PARSE_ERROR,
+                "parse error: body is not JSON",
+            );
+        }
+    };
+    let Some(object) = message.as_object() else {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            code::INVALID_REQUEST,
+            "invalid request: expected one JSON-RPC message object (batches are not supported)",
+        );
+    };
+    let id = object.get("id").filter(|v| v.is_string() || v.is_number());
+    let method = object.get("method").and_then(Value::as_str);
+    if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0")
+        || (object.contains_key("id") && id.is_none())
+        || (method.is_none() && id.is_none())
+    {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            code::INVALID_REQUEST,
+            "invalid request: not a JSON-RPC 2.0 message",
+        );
+    }
+
+    // A tool the caller's tier offers only with MFA: say so at the HTTP level, so the client can
+    // step up (MCP authorization, insufficient scope). Unknown and forbidden tools are answered
+    // by the handler, identically.
+    if method == Some("tools/call")
+        && let Some(name) = object
+            .get("params")
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+        && state.registry.get(name).is_some()
+        && authz::decide(&caller, &state.config.access, name) == Decision::MfaRequired
+    {
+        state
+            .metrics
+            .tool_invocations
+            .with_label_values(&[
+                crate::metrics::tool_label(name),
+                &authz::tier_label(&caller, &state.config.access, name),
+                "denied",
+            ])
+            .inc();
+        return insufficient_scope(
+            &resource_metadata_url(&state.config),
+            id,
+            "this tool requires multi-factor authentication; sign in again with MFA",
+        );
+    }
+
+    let is_request = method.is_some() && id.is_some();
+    let id_key = id.map(Value::to_string);
+    let mut parts = parts;
+
+    if let Some(session_id) = &session {
+        if state.sessions.check_owner(session_id, &user).await.is_err() {
+            return not_found();
+        }
+        let guard = match (is_request, id_key) {
+            (true, Some(key)) => match state.sessions.begin_request(session_id, key) {
+                Ok(guard) => Some(guard),
+                Err(SessionRefusal::DuplicateRequestId) => {
+                    return jsonrpc_error(
+                        StatusCode::BAD_REQUEST,
+                        id,
+                        code::INVALID_REQUEST,
+                        "a request with this id is already in progress in this session",
+                    );
+                }
+                Err(SessionRefusal::NotFound) => return not_found(),
+            },
+            _ => None,
+        };
+        let request = http::Request::from_parts(parts, Full::new(bytes));
+        return forward(state.mcp.sessions.clone(), request, guard).await;
+    }
+
+    if method == Some("initialize") {
+        state.sessions.make_room(&user).await;
+        let request = http::Request::from_parts(parts, Full::new(bytes));
+        let response = forward(state.mcp.sessions.clone(), request, None).await;
+        if let Some(new_id) = session_header(response.headers()) {
+            state.sessions.register(new_id, user);
+        }
+        return response;
+    }
+
+    if is_request {
+        // Session-less: plain JSON-RPC callers may accept only JSON, which this path answers
+        // with unless the tool streams progress.
+        let accepts_sse = parts
+            .headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.contains("text/event-stream"));
+        if !accepts_sse {
+            parts.headers.insert(
+                header::ACCEPT,
+                HeaderValue::from_static("application/json, text/event-stream"),
+            );
+        }
+        let request = http::Request::from_parts(parts, Full::new(bytes));
+        return forward(state.mcp.stateless.clone(), request, None).await;
+    }
+
+    // A notification or response without a session: rmcp answers that a session is required.
+    let request = http::Request::from_parts(parts, Full::new(bytes));
+    forward(state.mcp.sessions.clone(), request, None).await
+}

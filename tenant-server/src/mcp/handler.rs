@@ -1,0 +1,258 @@
+//! The MCP server: lists and calls the tools of the registry that the caller may use. The
+//! caller comes from the HTTP request that carried each message (rmcp hands its parts to the
+//! handler), never from the session.
+
+use std::{sync::Arc, time::Instant};
+
+use async_trait::async_trait;
+use mcp_tenancy_config::TenantConfig;
+use rmcp::{
+    ErrorData, RoleServer, ServerHandler,
+    model::{
+        CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode, Implementation,
+        ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
+        ServerCapabilities, ServerConfig, Tool as McpTool,
+    },
+    service::{Peer, RequestContext},
+};
+
+use super::inflight::InFlight;
+use crate::{
+    audit::{self, Outcome, ToolCallRecord},
+    authz::{self, Decision},
+    caller::Caller,
+    http::guards::RequestId,
+    metrics::{Metrics, tool_label},
+    tools::{ProgressSink, ToolContext, ToolDefinition, ToolError, registry::ToolRegistry},
+};
+
+/// What every session's handler shares.
+pub struct McpShared {
+    pub config: Arc<TenantConfig>,
+    pub registry: Arc<ToolRegistry>,
+    pub metrics: Metrics,
+    pub inflight: Arc<InFlight>,
+}
+
+/// One handler per session (or per session-less request).
+#[derive(Clone)]
+pub struct McpHandler {
+    shared: Arc<McpShared>,
+}
+
+impl McpHandler {
+    pub fn new(shared: Arc<McpShared>) -> Self {
+        Self { shared }
+    }
+}
+
+/// The caller and request id the authentication layer attached to the HTTP request.
+fn request_identity(context: &RequestContext<RoleServer>) -> Result<(Arc<Caller>, String), ErrorData> {
+    let parts = context.extensions.get::<http::request::Parts>();
+    let caller = parts.and_then(|p| p.extensions.get::<Arc<Caller>>()).cloned();
+    let request_id = parts
+        .and_then(|p| p.extensions.get::<RequestId>())
+        .map(|r| r.0.clone());
+    match (caller, request_id) {
+        (Some(caller), Some(id)) => Ok((caller, id)),
+        // Unreachable through `app()`: /mcp is behind the authentication layer.
+        _ => Err(ErrorData::internal_error("request is not authenticated", None)),
+    }
+}
+
+pub fn to_mcp_tool(d: &ToolDefinition) -> McpTool {
+    McpTool::new(d.name, d.description, d.input_schema.clone())
+        .with_title(d.title)
+        .with_raw_output_schema(d.output_schema.clone())
+        .with_annotations(d.annotations.clone())
+}
+
+/// The same answer for a tool that does not exist and one the caller may not call.
+fn unknown_tool(name: &str) -> ErrorData {
+    let shown: String = name.chars().take(64).collect();
+    ErrorData::invalid_params(format!("Unknown tool: {shown}"), None)
+}
+
+struct PeerProgress {
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+}
+
+#[async_trait]
+impl ProgressSink for PeerProgress {
+    async fn report(&self, progress: f64, total: Option<f64>, message: &str) {
+        let mut param = ProgressNotificationParam::new(self.token.clone(), progress).with_message(message);
+        if let Some(total) = total {
+            param = param.with_total(total);
+        }
+        if let Err(error) = self.peer.notify_progress(param).await {
+            tracing::debug!(%error, "progress notification not delivered");
+        }
+    }
+}
+
+impl ServerHandler for McpHandler {
+    // `logging` is advertised for the 2025-11-25 clients that still use it (deprecated by SEP-2577).
+    #[allow(deprecated)]
+    fn get_info(&self) -> ServerConfig {
+        let config = &self.shared.config;
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_logging()
+            .build();
+        let mut implementation = Implementation::new("mcp-tenant-server", env!("CARGO_PKG_VERSION"));
+        if let Some(name) = &config.tenant.display_name {
+            implementation = implementation.with_title(format!("Microsoft 365 for {name}"));
+        }
+        ServerConfig::new(capabilities)
+            .with_server_info(implementation)
+            .with_instructions(
+                "Tools for the signed-in user's Microsoft 365: mail, calendar, Teams, contacts and files. \
+             Call whoami to see who you are signed in as and which access tiers apply.",
+            )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let (caller, _) = request_identity(&context)?;
+        let access = &self.shared.config.access;
+        let tools = self
+            .shared
+            .registry
+            .iter()
+            .filter(|t| authz::decide(&caller, access, t.definition().name) == Decision::Allowed)
+            .map(|t| to_mcp_tool(t.definition()))
+            .collect();
+        Ok(ListToolsResult::with_all_items(tools))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<McpTool> {
+        self.shared
+            .registry
+            .get(name)
+            .map(|t| to_mcp_tool(t.definition()))
+    }
+
+    // Logging is deprecated by SEP-2577 but clients of 2025-11-25 still send logging/setLevel.
+    #[allow(deprecated)]
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        tracing::debug!(level = ?request.level, "client set its log level");
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let started = Instant::now();
+        let (caller, request_id) = request_identity(&context)?;
+        let shared = &self.shared;
+        let name = request.name.as_ref();
+        let arguments = request.arguments.clone().unwrap_or_default();
+        let arguments_sha256 = audit::arguments_hash(&arguments);
+        let label = tool_label(name);
+        let tier = authz::tier_label(&caller, &shared.config.access, name);
+        let record = |outcome: Outcome| {
+            audit::tool_call(&ToolCallRecord {
+                tenant: &shared.config.tenant.name,
+                caller: &caller,
+                tool: name,
+                arguments_sha256: &arguments_sha256,
+                outcome,
+                duration: started.elapsed(),
+                request_id: &request_id,
+            });
+            let status = match outcome {
+                Outcome::Ok => "ok",
+                Outcome::Denied => "denied",
+                Outcome::Error | Outcome::Cancelled => "error",
+            };
+            shared
+                .metrics
+                .tool_invocations
+                .with_label_values(&[label, tier.as_str(), status])
+                .inc();
+            if outcome != Outcome::Denied {
+                shared
+                    .metrics
+                    .tool_duration
+                    .with_label_values(&[label])
+                    .observe(started.elapsed().as_secs_f64());
+            }
+        };
+
+        let tool = match shared.registry.get(name) {
+            Some(tool) => match authz::decide(&caller, &shared.config.access, name) {
+                Decision::Allowed => tool.clone(),
+                Decision::MfaRequired => {
+                    record(Outcome::Denied);
+                    return Err(ErrorData::invalid_request(
+                        "this tool requires multi-factor authentication; sign in again with MFA",
+                        None,
+                    ));
+                }
+                Decision::Denied => {
+                    record(Outcome::Denied);
+                    return Err(unknown_tool(name));
+                }
+            },
+            None => {
+                record(Outcome::Denied);
+                return Err(unknown_tool(name));
+            }
+        };
+
+        let progress = context.meta.get_progress_token().map(|token| {
+            Arc::new(PeerProgress {
+                peer: context.peer.clone(),
+                token,
+            }) as Arc<dyn ProgressSink>
+        });
+        let ctx = ToolContext {
+            caller: caller.clone(),
+            request_id: request_id.clone(),
+            cancel: context.ct.clone(),
+            progress,
+        };
+        let _running = shared.inflight.enter();
+        let timeout = shared.config.server.request_timeout.as_duration();
+        let result = tokio::select! {
+            result = tokio::time::timeout(timeout, tool.call(&ctx, arguments)) => match result {
+                Ok(result) => result,
+                Err(_) => Err(ToolError::Upstream {
+                    service: "server",
+                    code: "timeout".into(),
+                    message: format!("the tool did not finish within {} s", timeout.as_secs()),
+                }),
+            },
+            () = context.ct.cancelled() => Err(ToolError::Cancelled),
+        };
+        match result {
+            Ok(output) => {
+                record(Outcome::Ok);
+                let mut result = CallToolResult::structured(output.structured);
+                result.content = vec![ContentBlock::text(output.text)];
+                Ok(result.into())
+            }
+            Err(ToolError::Cancelled) => {
+                record(Outcome::Cancelled);
+                Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None))
+            }
+            Err(error) => {
+                record(Outcome::Error);
+                if let ToolError::Internal { .. } = &error {
+                    tracing::error!(tool = label, request_id, "tool failed with an internal error");
+                }
+                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
+            }
+        }
+    }
+}

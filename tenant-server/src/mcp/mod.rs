@@ -1,0 +1,8 @@
+//! MCP over Streamable HTTP: an rmcp [`rmcp::ServerHandler`] over the dynamic tool registry, two
+//! rmcp transports (sessions with SSE; session-less JSON) and the `/mcp` endpoint that routes
+//! between them after checking session ownership and request ids.
+
+pub mod endpoint;
+pub mod handler;
+pub mod inflight;
+pub mod sessions;

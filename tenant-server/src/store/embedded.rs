@@ -1,0 +1,154 @@
+//! The embedded backend: entries in memory, written through to one JSON file (atomically, via a
+//! temporary file and rename) so nothing is lost on restart. For a single replica.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use base64::{Engine, engine::general_purpose::STANDARD};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use super::{Store, StoreError};
+use crate::auth::now_secs;
+
+#[derive(Clone, Serialize, Deserialize)]
+struct Entry {
+    /// Base64 of the value.
+    value: String,
+    /// Seconds since the epoch.
+    expires_at: u64,
+}
+
+pub struct EmbeddedStore {
+    path: Option<PathBuf>,
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+fn io(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+impl EmbeddedStore {
+    /// A store that lives only in memory (development and tests).
+    pub fn in_memory() -> Self {
+        Self {
+            path: None,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Opens (or creates) the store file; expired entries are dropped on load.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let entries = match tokio::fs::read(path).await {
+            Ok(bytes) => serde_json::from_slice::<HashMap<String, Entry>>(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
+            Err(e) => return Err(io(format!("{}: {e}", path.display()))),
+        };
+        let now = now_secs();
+        let entries = entries.into_iter().filter(|(_, e)| e.expires_at > now).collect();
+        let store = Self {
+            path: Some(path.to_owned()),
+            entries: Mutex::new(entries),
+        };
+        store.persist(&*store.entries.lock().await).await?;
+        Ok(store)
+    }
+
+    async fn persist(&self, entries: &HashMap<String, Entry>) -> Result<(), StoreError> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let bytes = serde_json::to_vec(entries).map_err(io)?;
+        let tmp = path.with_extension("tmp");
+        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+        tokio::fs::rename(&tmp, path).await.map_err(io)
+    }
+
+    fn decode(entry: &Entry) -> Result<Vec<u8>, StoreError> {
+        STANDARD
+            .decode(&entry.value)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().await;
+        let now = now_secs();
+        entries.retain(|_, e| e.expires_at > now);
+        entries.insert(
+            key.to_owned(),
+            Entry {
+                value: STANDARD.encode(value),
+                expires_at: now.saturating_add(ttl.as_secs().max(1)),
+            },
+        );
+        self.persist(&entries).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let entries = self.entries.lock().await;
+        match entries.get(key) {
+            Some(e) if e.expires_at > now_secs() => Self::decode(e).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut entries = self.entries.lock().await;
+        let Some(entry) = entries.remove(key) else {
+            return Ok(None);
+        };
+        self.persist(&entries).await?;
+        if entry.expires_at > now_secs() {
+            Self::decode(&entry).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut entries = self.entries.lock().await;
+        if entries.remove(key).is_some() {
+            self.persist(&entries).await?;
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let entries = self.entries.lock().await;
+        self.persist(&entries).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn values_survive_a_restart_and_take_is_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.json");
+        let store = EmbeddedStore::open(&path).await.unwrap();
+        store
+            .put("code/1", b"abc".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        store
+            .put("gone", b"x".to_vec(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        store.delete("gone").await.unwrap();
+        drop(store);
+        let store = EmbeddedStore::open(&path).await.unwrap();
+        assert_eq!(store.get("code/1").await.unwrap().as_deref(), Some(&b"abc"[..]));
+        assert_eq!(store.get("gone").await.unwrap(), None);
+        assert_eq!(store.take("code/1").await.unwrap().as_deref(), Some(&b"abc"[..]));
+        assert_eq!(store.take("code/1").await.unwrap(), None);
+        store.ping().await.unwrap();
+    }
+}
