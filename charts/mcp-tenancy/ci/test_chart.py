@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +41,11 @@ BUILTIN_GROUPS = {"", "apps", "policy", "rbac.authorization.k8s.io", "networking
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
 
 results: list[tuple[str, bool, str]] = []
+skipped: list[str] = []
+
+
+class Skip(Exception):
+    """A check that cannot run here (says why); counted apart from passes and failures."""
 
 
 def check(name: str, ok: bool, detail: str = "") -> bool:
@@ -51,6 +59,9 @@ def run_check(name: str, fn: Callable[[], None]) -> None:
     try:
         fn()
         check(name, True)
+    except Skip as e:
+        skipped.append(name)
+        print(f"skip {name}: {e}")
     except AssertionError as e:
         check(name, False, str(e) or "assertion failed")
     except Exception as e:  # noqa: BLE001 - any crash is a failed check, shown in full
@@ -118,6 +129,9 @@ def crd_validator(path: Path, version: str) -> jsonschema.protocols.Validator:
     crd = yaml.safe_load(path.read_text())
     (served,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
     schema = strict_schema(served["schema"]["openAPIV3Schema"])
+    # The API server always accepts these at the root, whether the schema lists them or not.
+    schema["properties"] = {"apiVersion": {"type": "string"}, "kind": {"type": "string"},
+                            "metadata": {"type": "object"}, **schema["properties"]}
     return jsonschema.Draft7Validator(schema)
 
 
@@ -353,6 +367,64 @@ def assert_notes(notes: str) -> None:
         assert needle in notes, f"NOTES.txt lacks {needle!r}"
 
 
+def mcp_tenant_validator() -> jsonschema.protocols.Validator:
+    return crd_validator(ROOT / "crds" / "mcptenancy.dev_mcptenants.yaml", "v1alpha1")
+
+
+def assert_valid_tenants(docs: list[dict[str, Any]], where: str) -> None:
+    tenants = [d for d in docs if isinstance(d, dict) and d.get("kind") == "McpTenant"]
+    assert tenants, f"no McpTenant example in {where}"
+    validator = mcp_tenant_validator()
+    for tenant in tenants:
+        errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(tenant)]
+        assert not errors, f"{where}: McpTenant {tenant['metadata']['name']}: {errors}"
+
+
+def notes_example(notes: str) -> list[dict[str, Any]]:
+    """The McpTenant that NOTES.txt pipes into kubectl apply."""
+    lines = notes.splitlines()
+    start = next(i for i, l in enumerate(lines) if "<<'YAML'" in l) + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].strip() == "YAML")
+    return list(yaml.safe_load_all(textwrap.dedent("\n".join(lines[start:end]))))
+
+
+def assert_docs_examples() -> None:
+    """Every complete McpTenant in the platform guide validates against the CRD (strictly)."""
+    text = (ROOT / "docs" / "platform-guide.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)
+    docs = [d for b in blocks if "kind: McpTenant" in b for d in yaml.safe_load_all(b)]
+    assert_valid_tenants(docs, "docs/platform-guide.md")
+
+
+def assert_docs_reasons() -> None:
+    """The troubleshooting table names every condition type and reason the controller defines."""
+    source = ROOT / "operator" / "src" / "controller" / "conditions.rs"
+    if not source.exists():
+        raise Skip(f"{source.relative_to(ROOT)} does not exist yet")
+    names = re.findall(r'pub const \w+: &str = "(\w+)";', source.read_text())
+    assert names, f"no condition constants found in {source}"
+    text = (ROOT / "docs" / "platform-guide.md").read_text()
+    missing = [n for n in names if f"`{n}`" not in text]
+    assert not missing, f"docs/platform-guide.md does not explain {missing}"
+
+
+def assert_operator_flags(all_args: list[list[str]]) -> None:
+    """The flags the chart passes exist on `mcp-tenancy-operator run` (the binary that
+    scripts/check-generated builds; MCP_TENANCY_OPERATOR_BIN overrides)."""
+    binary = Path(os.environ.get("MCP_TENANCY_OPERATOR_BIN", ROOT / "target" / "debug" / "mcp-tenancy-operator"))
+    if not binary.exists():
+        raise Skip(f"{binary} is not built (cargo build -p mcp-tenancy-operator)")
+    top = subprocess.run([str(binary), "--help"], capture_output=True, text=True, check=False)
+    if not re.search(r"^\s+run\b", top.stdout, flags=re.M):
+        raise Skip(f"{binary} has no `run` subcommand yet")
+    proc = subprocess.run([str(binary), "run", "--help"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    known = set(re.findall(r"(--[a-z][a-z0-9-]*)", proc.stdout))
+    passed = {a.split("=", 1)[0] for args in all_args for a in args[1:] if a.startswith("--")}
+    unknown = sorted(passed - known)
+    assert not unknown, f"the chart passes flags `run` does not have: {unknown}"
+
+
 # ---------------------------------------------------------------------------------------------
 # Values that must be refused
 
@@ -446,6 +518,8 @@ def main() -> int:
         run_check(f"[{name}] selectors, Services, monitors, namespaces",
                   lambda o=objects, v=values: assert_wiring(o, v))
         run_check(f"[{name}] NOTES tell what to apply next", lambda n=notes: assert_notes(n))
+        run_check(f"[{name}] NOTES' McpTenant validates against the CRD",
+                  lambda n=notes: assert_valid_tenants(notes_example(n), "NOTES.txt"))
 
     run_check(f"kubernetes-validate --strict (k8s {', '.join(KUBE_VERSIONS)})",
               lambda: kubernetes_validate(builtin_files))
@@ -454,12 +528,16 @@ def main() -> int:
         run_check(f"refuses {label}",
                   lambda v=values, e=error, n=needle: expect_refused(chart, v, e, n))
     run_check("template fail() backstops the schema", assert_fail_backstop)
+    run_check("operator `run` has every flag the chart passes",
+              lambda: assert_operator_flags([args_of(o) for o in all_objects.values()]))
+    run_check("platform guide's McpTenant examples validate against the CRD", assert_docs_examples)
+    run_check("platform guide explains every condition type and reason", assert_docs_reasons)
     chart.close()
 
     passed = sum(ok for _, ok, _ in results)
     failed = len(results) - passed
     print(f"\nchart: rendered files in {OUT.relative_to(ROOT)}")
-    print(f"{passed} passed, {failed} failed")
+    print(f"{passed} passed, {failed} failed" + (f", {len(skipped)} skipped" if skipped else ""))
     return 1 if failed else 0
 
 
