@@ -3,5 +3,6 @@
 
 pub mod api;
 pub mod build;
+pub mod controller;
 pub mod render;
 pub mod validate;

@@ -1,0 +1,354 @@
+//! The tenant's status: computed from what the pass observed, written with server-side apply to
+//! the status subresource, and only when it changed.
+
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{Patch, PatchParams},
+};
+use serde_json::{Value, json};
+
+use super::conditions::{self as c, reason};
+use crate::{
+    api::{KeyStatus, McpTenant, McpTenantStatus, Phase},
+    build::FIELD_MANAGER,
+};
+
+/// The server workload as observed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkloadState {
+    pub desired: i32,
+    pub ready: i32,
+    pub updated: i32,
+    /// The workload controller has seen the latest spec.
+    pub observed_latest: bool,
+}
+
+impl WorkloadState {
+    /// Reads a Deployment or StatefulSet as JSON.
+    pub fn from_object(object: &Value, generation: Option<i64>) -> Self {
+        let int = |ptr: &str| {
+            object
+                .pointer(ptr)
+                .and_then(Value::as_i64)
+                .and_then(|v| i32::try_from(v).ok())
+        };
+        let observed = object
+            .pointer("/status/observedGeneration")
+            .and_then(Value::as_i64);
+        Self {
+            desired: int("/spec/replicas").unwrap_or(1),
+            ready: int("/status/readyReplicas").unwrap_or(0),
+            updated: int("/status/updatedReplicas").unwrap_or(0),
+            observed_latest: generation.is_none() || observed >= generation,
+        }
+    }
+
+    fn rolled_out(&self) -> bool {
+        self.observed_latest && self.ready >= self.desired && self.updated >= self.desired
+    }
+}
+
+/// How the tenant is reachable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExposureState {
+    /// A parent Gateway accepted the HTTPRoute.
+    Accepted,
+    /// A parent Gateway refused it: (reason, message) from the Gateway's condition.
+    NotAccepted(String, String),
+    /// No Gateway has reported yet.
+    RoutePending,
+    /// The Ingress controller assigned an address.
+    Address(String),
+    /// No address yet.
+    AddressPending,
+}
+
+impl ExposureState {
+    pub fn from_http_route(object: &Value) -> Self {
+        let parents = object
+            .pointer("/status/parents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let accepted: Vec<&Value> = parents
+            .iter()
+            .filter_map(|p| {
+                p.get("conditions")?
+                    .as_array()?
+                    .iter()
+                    .find(|c| c["type"] == "Accepted")
+            })
+            .collect();
+        if accepted.iter().any(|c| c["status"] == "True") {
+            return Self::Accepted;
+        }
+        match accepted.first() {
+            Some(cond) => Self::NotAccepted(
+                cond["reason"].as_str().unwrap_or("NotAccepted").to_string(),
+                cond["message"].as_str().unwrap_or_default().to_string(),
+            ),
+            None => Self::RoutePending,
+        }
+    }
+
+    pub fn from_ingress(object: &Value) -> Self {
+        let first = object.pointer("/status/loadBalancer/ingress/0");
+        match first
+            .and_then(|i| i.get("hostname").or_else(|| i.get("ip")))
+            .and_then(Value::as_str)
+        {
+            Some(address) => Self::Address(address.to_string()),
+            None => Self::AddressPending,
+        }
+    }
+}
+
+/// Prometheus objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MonitoringState {
+    /// Neither a ServiceMonitor nor alerts are wanted.
+    Disabled,
+    /// Wanted, but the monitoring.coreos.com CRDs are not installed.
+    CrdNotInstalled,
+    Applied,
+}
+
+/// Everything a pass learned; the status is a pure function of it.
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    pub namespace: String,
+    pub url: String,
+    pub suspended: bool,
+    /// `Err(message)` when the key Secret cannot be used.
+    pub keys: Option<Result<KeyStatus, String>>,
+    /// Why the spec cannot be built.
+    pub invalid_spec: Option<String>,
+    /// Missing Secrets or keys, one sentence each.
+    pub secret_problems: Vec<String>,
+    pub workload: Option<WorkloadState>,
+    pub exposure: Option<ExposureState>,
+    pub monitoring: Option<MonitoringState>,
+}
+
+/// The status the tenant should have. Conditions whose status did not change keep their
+/// `lastTransitionTime`.
+pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) -> McpTenantStatus {
+    let generation = tenant.metadata.generation;
+    let old = tenant.status.clone().unwrap_or_default();
+    let mut conditions = Vec::new();
+    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
+        let status = if ok { "True" } else { "False" }.to_string();
+        let since = old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == status)
+            .map_or_else(|| Time(now), |c| c.last_transition_time.clone());
+        conditions.push(Condition {
+            type_: type_.into(),
+            status,
+            reason: reason.into(),
+            message,
+            observed_generation: generation,
+            last_transition_time: since,
+        });
+    };
+
+    // KeysReady
+    let keys_ok = matches!(obs.keys, Some(Ok(_)));
+    match &obs.keys {
+        Some(Ok(k)) => set(
+            c::KEYS_READY,
+            true,
+            reason::KEYS_AVAILABLE,
+            format!("signing key {} is active", k.active_kid),
+        ),
+        Some(Err(m)) => set(c::KEYS_READY, false, reason::KEYS_UNREADABLE, m.clone()),
+        None => set(
+            c::KEYS_READY,
+            false,
+            reason::PENDING,
+            "keys are not generated yet".into(),
+        ),
+    }
+
+    // ExposureReady
+    let exposure_ok = matches!(
+        obs.exposure,
+        Some(ExposureState::Accepted | ExposureState::Address(_))
+    );
+    match &obs.exposure {
+        Some(ExposureState::Accepted) => {
+            set(c::EXPOSURE_READY, true, reason::ACCEPTED, format!("the Gateway accepted the HTTPRoute for {}", obs.url))
+        }
+        Some(ExposureState::NotAccepted(r, m)) => set(
+            c::EXPOSURE_READY,
+            false,
+            reason::NOT_ACCEPTED,
+            format!("the Gateway refused the HTTPRoute ({r}): {m}; check spec.network.gateway.parentRefs and that the listener allows routes from namespace {}", obs.namespace),
+        ),
+        Some(ExposureState::RoutePending) => set(
+            c::EXPOSURE_READY,
+            false,
+            reason::PENDING,
+            "no Gateway has accepted the HTTPRoute yet; check that spec.network.gateway.parentRefs names an existing Gateway".into(),
+        ),
+        Some(ExposureState::Address(a)) => {
+            set(c::EXPOSURE_READY, true, reason::ADDRESS_ASSIGNED, format!("the Ingress has address {a}"))
+        }
+        Some(ExposureState::AddressPending) => set(
+            c::EXPOSURE_READY,
+            false,
+            reason::ADDRESS_PENDING,
+            "the Ingress has no address yet; check that an Ingress controller serves its class".into(),
+        ),
+        None => set(c::EXPOSURE_READY, false, reason::PENDING, "the HTTPRoute or Ingress is not applied yet".into()),
+    }
+
+    // MonitoringReady
+    let monitoring_ok = !matches!(obs.monitoring, Some(MonitoringState::CrdNotInstalled) | None);
+    match obs.monitoring {
+        Some(MonitoringState::Disabled) => {
+            set(c::MONITORING_READY, true, reason::DISABLED, "monitoring is switched off in spec.monitoring".into())
+        }
+        Some(MonitoringState::CrdNotInstalled) => set(
+            c::MONITORING_READY,
+            false,
+            reason::CRD_NOT_INSTALLED,
+            "the Prometheus operator CRDs (monitoring.coreos.com ServiceMonitor, PrometheusRule) are not installed; \
+             install them and restart the operator, or set spec.monitoring.serviceMonitor and \
+             spec.monitoring.alerts.enabled to false"
+                .into(),
+        ),
+        Some(MonitoringState::Applied) => {
+            set(c::MONITORING_READY, true, reason::APPLIED, "ServiceMonitor and alerting rules are applied".into())
+        }
+        None => set(c::MONITORING_READY, false, reason::PENDING, "not applied yet".into()),
+    }
+
+    // Degraded: what needs a person.
+    let degraded = if let Some(m) = &obs.invalid_spec {
+        Some((reason::INVALID_SPEC, format!("{m}; fix the McpTenant spec")))
+    } else if !obs.secret_problems.is_empty() {
+        Some((reason::SECRET_MISSING, obs.secret_problems.join("; ")))
+    } else if let Some(Err(m)) = &obs.keys {
+        Some((reason::KEYS_UNREADABLE, m.clone()))
+    } else {
+        None
+    };
+    match &degraded {
+        Some((r, m)) => set(c::DEGRADED, true, r, m.clone()),
+        None => set(
+            c::DEGRADED,
+            false,
+            reason::AS_EXPECTED,
+            "nothing needs attention".into(),
+        ),
+    }
+
+    // Progressing and Ready
+    let workload = obs.workload.clone().unwrap_or_default();
+    let rolled_out = obs.workload.is_some() && workload.rolled_out();
+    if obs.suspended {
+        set(
+            c::PROGRESSING,
+            false,
+            reason::SUSPENDED,
+            "spec.suspend is true: the server is scaled to zero".into(),
+        );
+    } else if degraded.is_none() && !rolled_out {
+        set(
+            c::PROGRESSING,
+            true,
+            reason::ROLLING_OUT,
+            format!(
+                "{} of {} server pods ready and up to date",
+                workload.ready.min(workload.updated),
+                workload.desired
+            ),
+        );
+    } else {
+        set(
+            c::PROGRESSING,
+            false,
+            reason::RECONCILED,
+            "every child is applied".into(),
+        );
+    }
+    let ready = degraded.is_none() && keys_ok && exposure_ok && monitoring_ok && rolled_out && !obs.suspended;
+    let (ready_reason, ready_message) = if ready {
+        (reason::RECONCILED, format!("serving at {}", obs.url))
+    } else if obs.suspended {
+        (
+            reason::SUSPENDED,
+            "spec.suspend is true: the server is scaled to zero".to_string(),
+        )
+    } else if let Some((r, m)) = &degraded {
+        (*r, m.clone())
+    } else if !rolled_out {
+        (
+            reason::WAITING_FOR_PODS,
+            format!("{} of {} server pods ready", workload.ready, workload.desired),
+        )
+    } else {
+        (
+            reason::NOT_READY,
+            "see the ExposureReady and MonitoringReady conditions".to_string(),
+        )
+    };
+    set(c::READY, ready, ready_reason, ready_message);
+
+    let phase = if obs.suspended {
+        Phase::Suspended
+    } else if degraded.is_some() {
+        Phase::Degraded
+    } else if ready {
+        Phase::Ready
+    } else {
+        Phase::Provisioning
+    };
+    McpTenantStatus {
+        phase: Some(phase),
+        conditions,
+        observed_generation: generation,
+        namespace: Some(obs.namespace.clone()),
+        url: Some(obs.url.clone()),
+        ready_replicas: obs.workload.as_ref().map(|w| w.ready),
+        keys: match &obs.keys {
+            Some(Ok(k)) => Some(k.clone()),
+            _ => old.keys.clone(),
+        },
+    }
+}
+
+/// Writes `status` with server-side apply when it differs from what the tenant has. Returns
+/// whether it wrote.
+pub async fn write_status(
+    api: &Api<McpTenant>,
+    tenant: &McpTenant,
+    status: &McpTenantStatus,
+) -> Result<bool, kube::Error> {
+    if tenant.status.as_ref() == Some(status) {
+        return Ok(false);
+    }
+    let patch = json!({
+        "apiVersion": McpTenant::api_version(&()),
+        "kind": McpTenant::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &tenant.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The condition of `type_`, if present.
+pub fn condition<'a>(status: Option<&'a McpTenantStatus>, type_: &str) -> Option<&'a Condition> {
+    status?.conditions.iter().find(|c| c.type_ == type_)
+}

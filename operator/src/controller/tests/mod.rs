@@ -1,0 +1,3 @@
+//! Controller tests against a mocked API server: one scripted scenario per case.
+
+pub mod fixtures;
