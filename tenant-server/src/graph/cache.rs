@@ -39,11 +39,17 @@ pub struct UserCache {
 impl UserCache {
     pub fn new(ttl: Duration, max_entries: u64, registry: &Registry) -> Result<Self, prometheus::Error> {
         let lookups = IntCounterVec::new(
-            Opts::new("graph_cache_lookups_total", "Per-user Graph cache lookups by kind and result"),
+            Opts::new(
+                "graph_cache_lookups_total",
+                "Per-user Graph cache lookups by kind and result",
+            ),
             &["kind", "result"],
         )?;
         registry.register(Box::new(lookups.clone()))?;
-        let entries = Cache::builder().max_capacity(max_entries).time_to_live(ttl).build();
+        let entries = Cache::builder()
+            .max_capacity(max_entries)
+            .time_to_live(ttl)
+            .build();
         Ok(Self { entries, lookups })
     }
 
@@ -56,7 +62,9 @@ impl UserCache {
 
     pub async fn insert(&self, caller: &Caller, kind: CacheKind, value: Value) -> Arc<Value> {
         let value = Arc::new(value);
-        self.entries.insert((caller.user_key(), kind), value.clone()).await;
+        self.entries
+            .insert((caller.user_key(), kind), value.clone())
+            .await;
         value
     }
 }
@@ -86,7 +94,9 @@ mod tests {
         let registry = Registry::new();
         let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
         let (a, b) = (caller("a"), caller("b"));
-        cache.insert(&a, CacheKind::Manager, serde_json::json!({"id": "m"})).await;
+        cache
+            .insert(&a, CacheKind::Manager, serde_json::json!({"id": "m"}))
+            .await;
         assert!(cache.get(&a, CacheKind::Manager).await.is_some());
         assert!(cache.get(&b, CacheKind::Manager).await.is_none());
         assert!(cache.get(&a, CacheKind::People).await.is_none());

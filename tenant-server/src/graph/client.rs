@@ -91,7 +91,14 @@ impl GraphRequest {
             path.push('/');
             path.push_str(&super::odata::encode_segment(s));
         }
-        Ok(Self { method, endpoint, path, query: Query::new(), body: None, headers: Vec::new() })
+        Ok(Self {
+            method,
+            endpoint,
+            path,
+            query: Query::new(),
+            body: None,
+            headers: Vec::new(),
+        })
     }
 
     pub fn get(endpoint: Endpoint, segments: &[&str]) -> Result<Self, GraphError> {
@@ -120,7 +127,11 @@ impl GraphRequest {
 
     /// Path and query below the API version, e.g. `/me/messages?$top=5` (the `$batch` form).
     pub fn relative_url(&self) -> String {
-        if self.query.is_empty() { self.path.clone() } else { format!("{}?{}", self.path, self.query.encode()) }
+        if self.query.is_empty() {
+            self.path.clone()
+        } else {
+            format!("{}?{}", self.path, self.query.encode())
+        }
     }
 
     fn idempotent(&self) -> bool {
@@ -156,10 +167,17 @@ impl BatchResponse {
         match self.status {
             200..=299 => Ok(self.body),
             401 => Err(GraphError::Unauthorized),
-            429 | 503 | 504 => Err(GraphError::Throttled { status: self.status, retry_after: None }),
+            429 | 503 | 504 => Err(GraphError::Throttled {
+                status: self.status,
+                retry_after: None,
+            }),
             status => {
                 let (code, message) = error_document(&self.body, status);
-                Err(GraphError::Api { status, code, message })
+                Err(GraphError::Api {
+                    status,
+                    code,
+                    message,
+                })
             }
         }
     }
@@ -199,7 +217,13 @@ impl GraphClient {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| GraphError::Transport(format!("HTTP client: {e}")))?;
-        Ok(Self { http, root, tokens, metrics, config })
+        Ok(Self {
+            http,
+            root,
+            tokens,
+            metrics,
+            config,
+        })
     }
 
     /// Sends one request and returns its JSON body (`null` for an empty 2xx body).
@@ -215,8 +239,9 @@ impl GraphClient {
         req: &GraphRequest,
     ) -> Result<T, GraphError> {
         let v = self.send(ctx, req).await?;
-        serde_json::from_value(v)
-            .map_err(|e| GraphError::Malformed(format!("unexpected shape from {}: {e}", req.endpoint.label())))
+        serde_json::from_value(v).map_err(|e| {
+            GraphError::Malformed(format!("unexpected shape from {}: {e}", req.endpoint.label()))
+        })
     }
 
     /// Reads a collection, following `@odata.nextLink` (only on the Graph host) until
@@ -234,7 +259,10 @@ impl GraphClient {
             let body = self.execute(ctx, req, url).await?;
             pages += 1;
             let Value::Object(mut body) = body else {
-                return Err(GraphError::Malformed(format!("{} did not return an object", req.endpoint.label())));
+                return Err(GraphError::Malformed(format!(
+                    "{} did not return an object",
+                    req.endpoint.label()
+                )));
             };
             let values = match body.remove("value") {
                 Some(Value::Array(v)) => v,
@@ -266,7 +294,11 @@ impl GraphClient {
 
     /// Sends requests as JSON `$batch`es of at most 20, retrying throttled items within the
     /// retry policy. Answers come back in the order of `items`.
-    pub async fn batch(&self, ctx: &ToolContext, items: &[BatchItem]) -> Result<Vec<BatchResponse>, GraphError> {
+    pub async fn batch(
+        &self,
+        ctx: &ToolContext,
+        items: &[BatchItem],
+    ) -> Result<Vec<BatchResponse>, GraphError> {
         let mut answers: Vec<Option<BatchResponse>> = vec![None; items.len()];
         for (chunk_no, chunk) in items.chunks(MAX_BATCH).enumerate() {
             let offset = chunk_no * MAX_BATCH;
@@ -289,7 +321,8 @@ impl GraphClient {
                     let Some(&i) = pending.iter().find(|&&i| chunk[i].id == id) else {
                         continue;
                     };
-                    self.metrics.observe(chunk[i].request.endpoint, &status.to_string(), None);
+                    self.metrics
+                        .observe(chunk[i].request.endpoint, &status.to_string(), None);
                     if matches!(status, 429 | 503 | 504) && attempt < self.config.retry.max_attempts {
                         let ra = r
                             .pointer("/headers/Retry-After")
@@ -301,7 +334,11 @@ impl GraphClient {
                         continue;
                     }
                     let body = r.get("body").cloned().unwrap_or(Value::Null);
-                    answers[offset + i] = Some(BatchResponse { id: id.to_string(), status, body });
+                    answers[offset + i] = Some(BatchResponse {
+                        id: id.to_string(),
+                        status,
+                        body,
+                    });
                 }
                 // Items Graph did not answer are reported as malformed below.
                 pending = still;
@@ -316,8 +353,11 @@ impl GraphClient {
                 self.sleep(ctx, delay).await?;
             }
             for &i in &pending {
-                answers[offset + i] =
-                    Some(BatchResponse { id: chunk[i].id.clone(), status: 429, body: Value::Null });
+                answers[offset + i] = Some(BatchResponse {
+                    id: chunk[i].id.clone(),
+                    status: 429,
+                    body: Value::Null,
+                });
             }
         }
         answers
@@ -341,18 +381,25 @@ impl GraphClient {
         let same_origin = url.scheme() == self.root.scheme()
             && url.host_str() == self.root.host_str()
             && url.port_or_known_default() == self.root.port_or_known_default();
-        let under_root = url.path().starts_with(&format!("{}/", self.root.path().trim_end_matches('/')));
+        let under_root = url
+            .path()
+            .starts_with(&format!("{}/", self.root.path().trim_end_matches('/')));
         if same_origin && under_root && url.username().is_empty() && url.password().is_none() {
             Ok(url)
         } else {
-            tracing::warn!(host = url.host_str().unwrap_or(""), "refused a Graph paging link to another host");
+            tracing::warn!(
+                host = url.host_str().unwrap_or(""),
+                "refused a Graph paging link to another host"
+            );
             Err(GraphError::UntrustedLink)
         }
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
         let p = &self.config.retry;
-        let exp = p.base_delay.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        let exp = p
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
         let capped = exp.min(p.max_delay);
         // "Equal jitter": half fixed, half random, so concurrent callers spread out.
         capped / 2 + capped.mul_f64(fastrand::f64() / 2.0)
@@ -406,7 +453,10 @@ impl GraphClient {
                     self.metrics.observe(req.endpoint, label, Some(elapsed));
                     tracing::warn!(endpoint = req.endpoint.label(), %client_request_id, error = %err, "Graph request failed");
                     let delay = self.backoff(attempt);
-                    if req.idempotent() && attempt < policy.max_attempts && waited + delay <= policy.max_total_wait {
+                    if req.idempotent()
+                        && attempt < policy.max_attempts
+                        && waited + delay <= policy.max_total_wait
+                    {
                         waited += delay;
                         self.sleep(ctx, delay).await?;
                         continue;
@@ -416,7 +466,11 @@ impl GraphClient {
             };
             let status = resp.status;
             self.metrics.observe(req.endpoint, status.as_str(), Some(elapsed));
-            let graph_request_id = resp.headers.get("request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let graph_request_id = resp
+                .headers
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
             tracing::debug!(
                 endpoint = req.endpoint.label(),
                 status = status.as_u16(),
@@ -432,7 +486,10 @@ impl GraphClient {
                         return Ok(Value::Null);
                     }
                     return serde_json::from_slice(&resp.body).map_err(|_| {
-                        GraphError::Malformed(format!("{} returned a body that is not JSON", req.endpoint.label()))
+                        GraphError::Malformed(format!(
+                            "{} returned a body that is not JSON",
+                            req.endpoint.label()
+                        ))
                     });
                 }
                 401 if !refreshed => {
@@ -457,12 +514,19 @@ impl GraphClient {
                         self.sleep(ctx, delay).await?;
                         continue;
                     }
-                    return Err(GraphError::Throttled { status: code, retry_after });
+                    return Err(GraphError::Throttled {
+                        status: code,
+                        retry_after,
+                    });
                 }
                 code => {
                     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
                     let (code_str, message) = error_document(&body, code);
-                    return Err(GraphError::Api { status: code, code: code_str, message });
+                    return Err(GraphError::Api {
+                        status: code,
+                        code: code_str,
+                        message,
+                    });
                 }
             }
         }
@@ -483,7 +547,11 @@ async fn read(builder: reqwest::RequestBuilder) -> Result<RawResponse, reqwest::
         }
         body.extend_from_slice(&chunk);
     }
-    Ok(RawResponse { status, headers, body })
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn batch_entry(item: &BatchItem) -> Value {
@@ -492,8 +560,11 @@ fn batch_entry(item: &BatchItem) -> Value {
     entry.insert("id".into(), Value::String(item.id.clone()));
     entry.insert("method".into(), Value::String(r.method.as_str().into()));
     entry.insert("url".into(), Value::String(r.relative_url()));
-    let mut headers: Map<String, Value> =
-        r.headers.iter().map(|(k, v)| ((*k).to_string(), Value::String(v.clone()))).collect();
+    let mut headers: Map<String, Value> = r
+        .headers
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), Value::String(v.clone())))
+        .collect();
     if let Some(body) = &r.body {
         headers.insert("Content-Type".into(), Value::String("application/json".into()));
         entry.insert("body".into(), body.clone());
@@ -510,7 +581,10 @@ fn error_document(body: &Value, status: u16) -> (String, String) {
     let message = body.pointer("/error/message").and_then(Value::as_str);
     match (code, message) {
         (Some(c), m) => (c.to_string(), m.unwrap_or("").chars().take(500).collect()),
-        _ => (format!("http{status}"), format!("Microsoft Graph answered HTTP {status}")),
+        _ => (
+            format!("http{status}"),
+            format!("Microsoft Graph answered HTTP {status}"),
+        ),
     }
 }
 
@@ -541,7 +615,10 @@ mod tests {
     #[test]
     fn error_documents_are_read_or_replaced() {
         let body = json!({"error": {"code": "ErrorItemNotFound", "message": "not found"}});
-        assert_eq!(error_document(&body, 404), ("ErrorItemNotFound".into(), "not found".into()));
+        assert_eq!(
+            error_document(&body, 404),
+            ("ErrorItemNotFound".into(), "not found".into())
+        );
         assert_eq!(error_document(&Value::Null, 500).0, "http500");
     }
 

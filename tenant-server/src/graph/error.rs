@@ -10,13 +10,20 @@ pub enum GraphError {
     Token(#[from] TokenError),
     /// Graph answered with an error document (or a bare error status).
     #[error("Graph answered {status} {code}: {message}")]
-    Api { status: u16, code: String, message: String },
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
     /// Still 401 after a fresh token.
     #[error("Graph refused the user's token")]
     Unauthorized,
     /// Throttled (429) or unavailable (503/504) beyond the retry budget.
     #[error("Graph is throttling or unavailable (status {status})")]
-    Throttled { status: u16, retry_after: Option<Duration> },
+    Throttled {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     #[error("Graph returned a response that is not the expected JSON: {0}")]
     Malformed(String),
     #[error("Graph did not answer in time")]
@@ -70,7 +77,8 @@ impl GraphError {
             Self::Transport(m) => upstream("unreachable", m),
             Self::UntrustedLink => upstream(
                 "untrustedNextLink",
-                "Microsoft Graph returned a paging link outside the configured Graph host; not followed".into(),
+                "Microsoft Graph returned a paging link outside the configured Graph host; not followed"
+                    .into(),
             ),
             Self::InvalidRequest(m) => ToolError::InvalidArguments(m),
             Self::Cancelled => ToolError::Cancelled,

@@ -68,12 +68,18 @@ pub struct GraphMetrics {
 impl GraphMetrics {
     pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
         let requests = IntCounterVec::new(
-            Opts::new("graph_requests_total", "Microsoft Graph requests by route template and HTTP status"),
+            Opts::new(
+                "graph_requests_total",
+                "Microsoft Graph requests by route template and HTTP status",
+            ),
             &["endpoint", "status"],
         )?;
         let duration = HistogramVec::new(
-            HistogramOpts::new("graph_request_duration_seconds", "Microsoft Graph request duration")
-                .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            HistogramOpts::new(
+                "graph_request_duration_seconds",
+                "Microsoft Graph request duration",
+            )
+            .buckets(vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
             &["endpoint"],
         )?;
         registry.register(Box::new(requests.clone()))?;

@@ -9,9 +9,7 @@ pub mod odata;
 mod token;
 
 pub use cache::{CacheKind, UserCache};
-pub use client::{
-    BatchItem, BatchResponse, GraphClient, GraphClientConfig, GraphRequest, Page, RetryPolicy,
-};
+pub use client::{BatchItem, BatchResponse, GraphClient, GraphClientConfig, GraphRequest, Page, RetryPolicy};
 pub use error::GraphError;
 pub use metrics::{Endpoint, GraphMetrics};
 pub use token::{

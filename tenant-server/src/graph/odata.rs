@@ -56,14 +56,24 @@ pub fn kql_terms(text: &str) -> Result<String, SearchTextError> {
     let cleaned: String = text
         .chars()
         .map(|c| {
-            if c.is_control() || "\"\\:()*<>=[]{}^~+!?;|%$#`".contains(c) { ' ' } else { c }
+            if c.is_control() || "\"\\:()*<>=[]{}^~+!?;|%$#`".contains(c) {
+                ' '
+            } else {
+                c
+            }
         })
         .collect();
     let terms: Vec<String> = cleaned
         .split_whitespace()
         .map(|t| t.trim_matches(|c: char| c == '-' || c == '\''))
         .filter(|t| !t.is_empty())
-        .map(|t| if KQL_OPERATORS.contains(&t) { t.to_lowercase() } else { t.to_string() })
+        .map(|t| {
+            if KQL_OPERATORS.contains(&t) {
+                t.to_lowercase()
+            } else {
+                t.to_string()
+            }
+        })
         .collect();
     if terms.is_empty() {
         return Err(SearchTextError::Empty);
@@ -77,11 +87,19 @@ pub fn plain_address(address: &str) -> Result<&str, SearchTextError> {
         && address.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.is_empty()
-                && local.chars().all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
-                && domain.chars().all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+                && local
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._%+-'".contains(c))
+                && domain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
                 && !domain.contains("..")
         });
-    if ok { Ok(address) } else { Err(SearchTextError::BadAddress(address.chars().take(80).collect())) }
+    if ok {
+        Ok(address)
+    } else {
+        Err(SearchTextError::BadAddress(address.chars().take(80).collect()))
+    }
 }
 
 /// A `$search` value for messages or people: the KQL wrapped in double quotes.
@@ -173,7 +191,10 @@ impl Filter {
 
     /// `collection/any(a:startswith(a/field,'v'))`.
     pub fn any_starts_with(collection: &'static str, field: &'static str, value: &str) -> Self {
-        Self(format!("{collection}/any(a:startswith(a/{field},{}))", string_literal(value)))
+        Self(format!(
+            "{collection}/any(a:startswith(a/{field},{}))",
+            string_literal(value)
+        ))
     }
 
     pub fn and(self, other: Filter) -> Self {
@@ -223,7 +244,10 @@ mod tests {
         let hostile = "x' or startswith(displayName,'') or 'a' eq 'a";
         let f = Filter::starts_with("displayName", hostile);
         // Every quote the user typed is doubled, so the literal closes only at the very end.
-        let inner = f.as_str().strip_prefix("startswith(displayName,'").and_then(|s| s.strip_suffix("')"));
+        let inner = f
+            .as_str()
+            .strip_prefix("startswith(displayName,'")
+            .and_then(|s| s.strip_suffix("')"));
         let inner = inner.expect("shape");
         assert!(!inner.replace("''", "").contains('\''), "{inner}");
     }
@@ -231,8 +255,14 @@ mod tests {
     #[test]
     fn kql_terms_remove_operators_and_property_restrictions() {
         assert_eq!(kql_terms("budget review").unwrap(), "budget review");
-        assert_eq!(kql_terms("from:ceo@contoso.com OR \"x\"").unwrap(), "from ceo@contoso.com or x");
-        assert_eq!(kql_terms("a\" OR subject:*) NOT (b").unwrap(), "a or subject not b");
+        assert_eq!(
+            kql_terms("from:ceo@contoso.com OR \"x\"").unwrap(),
+            "from ceo@contoso.com or x"
+        );
+        assert_eq!(
+            kql_terms("a\" OR subject:*) NOT (b").unwrap(),
+            "a or subject not b"
+        );
         assert_eq!(kql_terms("\\\" \" :: ()"), Err(SearchTextError::Empty));
         assert_eq!(kql_terms(&"a".repeat(300)), Err(SearchTextError::TooLong));
         let q = kql_terms("x\" &$top=999&$search=\"y").unwrap();

@@ -88,7 +88,13 @@ struct ExpireBeforeToken {
 
 impl Expiry<String, CachedToken> for ExpireBeforeToken {
     fn expire_after_create(&self, _key: &String, value: &CachedToken, now: Instant) -> Option<Duration> {
-        Some(value.0.expires_at.saturating_duration_since(now).saturating_sub(self.margin))
+        Some(
+            value
+                .0
+                .expires_at
+                .saturating_duration_since(now)
+                .saturating_sub(self.margin),
+        )
     }
 }
 
@@ -135,8 +141,13 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Er
 }
 
 /// OAuth errors after which only the user can help (sign in again, consent, MFA).
-const USER_ACTION_ERRORS: &[&str] =
-    &["invalid_grant", "interaction_required", "consent_required", "login_required", "invalid_scope"];
+const USER_ACTION_ERRORS: &[&str] = &[
+    "invalid_grant",
+    "interaction_required",
+    "consent_required",
+    "login_required",
+    "invalid_scope",
+];
 
 impl OboTokenProvider {
     pub fn new(settings: OboSettings) -> Result<Self, TokenError> {
@@ -147,9 +158,16 @@ impl OboTokenProvider {
             .map_err(|e| TokenError::Unavailable(format!("HTTP client: {e}")))?;
         let cache = Cache::builder()
             .max_capacity(settings.max_users)
-            .expire_after(ExpireBeforeToken { margin: settings.expiry_margin })
+            .expire_after(ExpireBeforeToken {
+                margin: settings.expiry_margin,
+            })
             .build();
-        Ok(Self { http, settings, token_endpoint: OnceCell::new(), cache })
+        Ok(Self {
+            http,
+            settings,
+            token_endpoint: OnceCell::new(),
+            cache,
+        })
     }
 
     async fn token_endpoint(&self) -> Result<&Url, TokenError> {
@@ -166,7 +184,10 @@ impl OboTokenProvider {
             .await
             .map_err(|e| TokenError::Unavailable(format!("OpenID metadata: {}", e.without_url())))?;
         if !resp.status().is_success() {
-            return Err(TokenError::Unavailable(format!("OpenID metadata answered {}", resp.status())));
+            return Err(TokenError::Unavailable(format!(
+                "OpenID metadata answered {}",
+                resp.status()
+            )));
         }
         let meta: OidcMetadata = resp
             .json()
@@ -224,7 +245,9 @@ impl OboTokenProvider {
                 e.error,
                 first_line(e.error_description.as_deref().unwrap_or(""))
             ))),
-            Err(_) => Err(TokenError::Unavailable(format!("token endpoint answered {status}"))),
+            Err(_) => Err(TokenError::Unavailable(format!(
+                "token endpoint answered {status}"
+            ))),
         }
     }
 }
@@ -269,14 +292,19 @@ impl DevTokenProvider {
                 "the development Graph token provider is refused outside environment: development".into(),
             ));
         }
-        Ok(Self { token: Secret::new(DEV_GRAPH_TOKEN) })
+        Ok(Self {
+            token: Secret::new(DEV_GRAPH_TOKEN),
+        })
     }
 }
 
 #[async_trait]
 impl GraphTokenProvider for DevTokenProvider {
     async fn token(&self, _caller: &Caller) -> Result<AccessToken, TokenError> {
-        Ok(AccessToken { secret: self.token.clone(), expires_at: Instant::now() + Duration::from_secs(3600) })
+        Ok(AccessToken {
+            secret: self.token.clone(),
+            expires_at: Instant::now() + Duration::from_secs(3600),
+        })
     }
 
     async fn invalidate(&self, _caller: &Caller) {}

@@ -1,0 +1,323 @@
+//! The seeded tenant: one user's mailbox, calendar, people, contacts, teams and files, in the
+//! JSON shapes Microsoft Graph v1.0 returns. Deterministic for a given size and clock.
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+/// The signed-in user of the double.
+pub const ME_NAME: &str = "Adele Vance";
+pub const ME_ADDRESS: &str = "adele@contoso.example";
+pub const MANAGER_NAME: &str = "Miriam Graham";
+pub const MANAGER_ADDRESS: &str = "miriam@contoso.example";
+
+/// People of the tenant: (name, address). Index 0 is the manager.
+pub const COLLEAGUES: &[(&str, &str)] = &[
+    (MANAGER_NAME, MANAGER_ADDRESS),
+    ("Alex Wilber", "alex@contoso.example"),
+    ("Megan Bowen", "megan@contoso.example"),
+    ("Lee Gu", "lee@contoso.example"),
+    ("Nestor Wilke", "nestor@contoso.example"),
+    ("Patti Fernandez", "patti@contoso.example"),
+    ("Lynne Robbins", "lynne@contoso.example"),
+    ("Isaiah Langer", "isaiah@contoso.example"),
+    ("Johanna Lorenz", "johanna@contoso.example"),
+    ("Grady Archie", "grady@contoso.example"),
+];
+
+const EXTERNAL: &[(&str, &str)] = &[
+    ("Fabrikam Newsletter", "news@fabrikam.example"),
+    ("Northwind Billing", "billing@northwind.example"),
+    ("Service Alerts", "noreply@alerts.example"),
+];
+
+const SUBJECTS: &[&str] = &[
+    "Q3 budget review",
+    "Design sync notes",
+    "Contract renewal - action needed by Friday",
+    "Weekly newsletter",
+    "Re: Launch checklist",
+    "Invoice 4471 is due tomorrow",
+    "Team offsite ideas",
+    "Customer escalation: urgent",
+    "Hiring loop feedback",
+    "Your subscription",
+    "Roadmap draft for review",
+    "Lunch on Thursday?",
+];
+
+/// How large a tenant to seed.
+#[derive(Clone, Debug)]
+pub struct Seed {
+    /// Messages in the inbox; four in five are unread.
+    pub inbox_messages: usize,
+    /// The clock everything is placed around.
+    pub now: Timestamp,
+}
+
+impl Default for Seed {
+    fn default() -> Self {
+        Self {
+            inbox_messages: 640,
+            now: Timestamp::now(),
+        }
+    }
+}
+
+/// Everything the double serves; writes (drafts, events, sends) change it.
+#[derive(Clone, Debug)]
+pub struct Data {
+    pub now: Timestamp,
+    pub me: Value,
+    pub manager: Value,
+    pub inbox: Vec<Value>,
+    pub sent: Vec<Value>,
+    pub drafts: Vec<Value>,
+    pub events: Vec<Value>,
+    pub people: Vec<Value>,
+    pub contacts: Vec<Value>,
+    pub teams: Vec<Value>,
+    pub channels: Vec<(String, Value)>,
+    pub files: Vec<Value>,
+    pub shared: Vec<Value>,
+    pub next_id: u64,
+}
+
+pub fn recipient(name: &str, address: &str) -> Value {
+    json!({"emailAddress": {"name": name, "address": address}})
+}
+
+fn ts(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn minutes(n: i64) -> SignedDuration {
+    SignedDuration::from_mins(n)
+}
+
+impl Data {
+    pub fn seeded(seed: &Seed) -> Self {
+        let now = seed.now;
+        let me = json!({
+            "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#users/$entity",
+            "id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd",
+            "displayName": ME_NAME, "givenName": "Adele", "surname": "Vance",
+            "mail": ME_ADDRESS, "userPrincipalName": ME_ADDRESS,
+            "jobTitle": "Product Marketing Manager", "officeLocation": "18/2111",
+        });
+        let manager = json!({
+            "@odata.type": "#microsoft.graph.user",
+            "id": "08fa38e4-cbfa-4488-94ed-c834da6539df",
+            "displayName": MANAGER_NAME, "mail": MANAGER_ADDRESS, "userPrincipalName": MANAGER_ADDRESS,
+            "jobTitle": "Director",
+        });
+        let inbox = (0..seed.inbox_messages).map(|i| inbox_message(i, now)).collect();
+        let sent = (0..60).map(|i| sent_message(i, now)).collect();
+        let events = (0..40).map(|i| event(i, now)).collect();
+        let people = COLLEAGUES
+            .iter()
+            .enumerate()
+            .map(|(i, (name, addr))| {
+                json!({
+                    "id": format!("person-{i}"), "displayName": name,
+                    "givenName": name.split(' ').next(), "surname": name.split(' ').nth(1),
+                    "jobTitle": if i == 0 { "Director" } else { "Engineer" },
+                    "department": if i % 2 == 0 { "Marketing" } else { "Engineering" },
+                    "companyName": "Contoso",
+                    "scoredEmailAddresses": [{"address": addr, "relevanceScore": 30.0 - i as f64}],
+                    "personType": {"class": "Person", "subclass": "OrganizationUser"},
+                })
+            })
+            .collect();
+        let contacts = COLLEAGUES
+            .iter()
+            .chain(EXTERNAL)
+            .enumerate()
+            .map(|(i, (name, addr))| {
+                json!({
+                    "id": format!("contact-{i}"), "displayName": name,
+                    "givenName": name.split(' ').next(), "surname": name.split(' ').nth(1).unwrap_or(""),
+                    "emailAddresses": [{"name": name, "address": addr}],
+                    "businessPhones": [format!("+1 425 555 01{i:02}")],
+                    "companyName": if addr.ends_with("contoso.example") { "Contoso" } else { "" },
+                })
+            })
+            .collect();
+        let teams = vec![
+            json!({"id": "team-mark-8b0e", "displayName": "Marketing", "description": "Marketing team"}),
+            json!({"id": "team-launch-1f2c", "displayName": "Product Launch", "description": "Launch war room"}),
+        ];
+        let channels = vec![
+            (
+                "team-mark-8b0e".into(),
+                json!({"id": "19:general-mark@thread.tacv2", "displayName": "General", "description": "", "membershipType": "standard"}),
+            ),
+            (
+                "team-mark-8b0e".into(),
+                json!({"id": "19:campaigns@thread.tacv2", "displayName": "Campaigns", "description": "Campaign planning", "membershipType": "standard"}),
+            ),
+            (
+                "team-launch-1f2c".into(),
+                json!({"id": "19:general-launch@thread.tacv2", "displayName": "General", "description": "", "membershipType": "standard"}),
+            ),
+        ];
+        let files = (0..15)
+            .map(|i| {
+                let (author, _) = COLLEAGUES[i % COLLEAGUES.len()];
+                let name = format!(
+                    "{} {}.docx",
+                    ["Budget", "Roadmap", "Launch plan", "Offsite"][i % 4],
+                    2026 - (i % 3) as i64
+                );
+                json!({
+                    "@odata.type": "#microsoft.graph.driveItem",
+                    "id": format!("file-{i}"), "name": name, "size": 10_000 + i * 731,
+                    "webUrl": format!("https://contoso.sharepoint.example/docs/file-{i}"),
+                    "lastModifiedDateTime": ts(now - SignedDuration::from_hours(i as i64 * 9)),
+                    "createdBy": {"user": {"displayName": author}},
+                })
+            })
+            .collect();
+        let shared = (0..10)
+            .map(|i| {
+                let (name, addr) = if i % 3 == 2 { (ME_NAME, ME_ADDRESS) } else { COLLEAGUES[1 + i % 4] };
+                json!({
+                    "id": format!("shared-{i}"),
+                    "lastShared": {
+                        "sharedDateTime": ts(now - SignedDuration::from_hours(i as i64 * 20)),
+                        "sharedBy": {"displayName": name, "address": addr, "id": format!("u-{i}")},
+                        "sharingSubject": format!("Shared: {}", SUBJECTS[i % SUBJECTS.len()]),
+                        "sharingType": "Direct",
+                    },
+                    "resourceVisualization": {"title": format!("Shared doc {i}.pptx"), "type": "PowerPoint", "previewText": "Slides"},
+                    "resourceReference": {"webUrl": format!("https://contoso.sharepoint.example/shared/{i}"), "id": format!("res-{i}"), "type": "microsoft.graph.driveItem"},
+                })
+            })
+            .collect();
+        Self {
+            now,
+            me,
+            manager,
+            inbox,
+            sent,
+            drafts: Vec::new(),
+            events,
+            people,
+            contacts,
+            teams,
+            channels,
+            files,
+            shared,
+            next_id: 1,
+        }
+    }
+
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}-new-{}", self.next_id)
+    }
+}
+
+fn inbox_message(i: usize, now: Timestamp) -> Value {
+    let sender = match i % 7 {
+        0 => EXTERNAL[i % EXTERNAL.len()],
+        _ => COLLEAGUES[i % COLLEAGUES.len()],
+    };
+    let subject = SUBJECTS[i % SUBJECTS.len()];
+    let me = recipient(ME_NAME, ME_ADDRESS);
+    let other = recipient(
+        COLLEAGUES[(i + 3) % COLLEAGUES.len()].0,
+        COLLEAGUES[(i + 3) % COLLEAGUES.len()].1,
+    );
+    let (to, cc) = if i % 4 == 3 {
+        (vec![other], vec![me])
+    } else {
+        (vec![me], vec![])
+    };
+    let mention = if i.is_multiple_of(9) {
+        "@Adele could you take a look? "
+    } else {
+        ""
+    };
+    let script = if i == 0 {
+        "<script>alert('x')</script><style>p{color:red}</style>"
+    } else {
+        ""
+    };
+    let preview = format!("{mention}Hi, notes on {subject}. Details inside.");
+    let attachments: Vec<Value> = if i.is_multiple_of(6) {
+        vec![
+            json!({"@odata.type": "#microsoft.graph.fileAttachment", "id": format!("att-{i}"), "name": format!("report-{i}.pdf"), "size": 20_480 + i, "contentType": "application/pdf", "isInline": false}),
+        ]
+    } else {
+        vec![]
+    };
+    json!({
+        "@odata.etag": format!("W/\"CQAAABYAAAA{i}\""),
+        "id": format!("msg-{i:04}"),
+        "conversationId": format!("conv-{:03}", i % 150),
+        "subject": subject,
+        "bodyPreview": preview,
+        "body": {"contentType": "html", "content": format!("<html><head>{script}</head><body><p>{mention}Hi,</p><p>notes on <b>{subject}</b>.</p><ul><li>Details inside.</li></ul></body></html>")},
+        "importance": if i.is_multiple_of(11) { "high" } else { "normal" },
+        "isRead": i % 5 == 4,
+        "isDraft": false,
+        "hasAttachments": !attachments.is_empty(),
+        "attachments": attachments,
+        "flag": {"flagStatus": if i.is_multiple_of(13) { "flagged" } else { "notFlagged" }},
+        "receivedDateTime": ts(now - minutes(i as i64 * 37 + 5)),
+        "sentDateTime": ts(now - minutes(i as i64 * 37 + 6)),
+        "from": recipient(sender.0, sender.1),
+        "sender": recipient(sender.0, sender.1),
+        "toRecipients": to,
+        "ccRecipients": cc,
+        "bccRecipients": [],
+        "replyTo": [],
+        "parentFolderId": "inbox",
+        "webLink": format!("https://outlook.office365.example/owa/?ItemID=msg-{i:04}"),
+    })
+}
+
+fn sent_message(i: usize, now: Timestamp) -> Value {
+    // Most sent mail goes to a few close colleagues: they are the frequent correspondents.
+    let to = COLLEAGUES[[1, 2, 1, 3, 2, 1, 4, 5][i % 8]];
+    json!({
+        "id": format!("sent-{i:04}"),
+        "conversationId": format!("conv-{:03}", (i * 5) % 150),
+        "subject": format!("Re: {}", SUBJECTS[i % SUBJECTS.len()]),
+        "bodyPreview": "Thanks, will do.",
+        "sentDateTime": ts(now - minutes(i as i64 * 90 + 10)),
+        "receivedDateTime": ts(now - minutes(i as i64 * 90 + 10)),
+        "from": recipient(ME_NAME, ME_ADDRESS),
+        "toRecipients": [recipient(to.0, to.1)],
+        "ccRecipients": [],
+        "parentFolderId": "sentitems",
+        "isRead": true,
+    })
+}
+
+fn event(i: usize, now: Timestamp) -> Value {
+    // Event 0 starts in two hours: the "next meeting" of the brief.
+    let start = now + SignedDuration::from_hours(2) + SignedDuration::from_hours(17 * i as i64);
+    let end = start + minutes(30 + 30 * (i % 2) as i64);
+    let attendees: Vec<Value> = (0..3)
+        .map(|k| {
+            let (n, a) = COLLEAGUES[(i + k * 2) % COLLEAGUES.len()];
+            json!({"type": if k == 2 { "optional" } else { "required" }, "status": {"response": "accepted", "time": "0001-01-01T00:00:00Z"}, "emailAddress": {"name": n, "address": a}})
+        })
+        .collect();
+    json!({
+        "id": format!("event-{i:03}"),
+        "subject": if i == 0 { "Quarterly planning".to_string() } else { format!("{} sync", SUBJECTS[i % SUBJECTS.len()]) },
+        "bodyPreview": "Agenda: status, risks, next steps.",
+        "start": {"dateTime": ts(start), "timeZone": "UTC"},
+        "end": {"dateTime": ts(end), "timeZone": "UTC"},
+        "location": {"displayName": if i.is_multiple_of(2) { "Conf Room Baker" } else { "" }},
+        "isOnlineMeeting": i % 2 == 1,
+        "onlineMeeting": if i % 2 == 1 { json!({"joinUrl": format!("https://teams.example/l/meetup-join/{i}")}) } else { Value::Null },
+        "organizer": {"emailAddress": {"name": COLLEAGUES[i % COLLEAGUES.len()].0, "address": COLLEAGUES[i % COLLEAGUES.len()].1}},
+        "attendees": attendees,
+        "isCancelled": false,
+        "showAs": "busy",
+        "webLink": format!("https://outlook.office365.example/calendar/item/event-{i:03}"),
+    })
+}
