@@ -74,6 +74,7 @@ fn check_schema(value: &Value) -> Result<(), RenderError> {
         .map_err(|e| RenderError::Output(e.to_string()))?
         .ok_or_else(|| RenderError::Output("the generated CRD has no schema".into()))?;
     let cel_schema = schema.clone();
+    add_object_envelope(&mut schema);
     strict_openapi_schema(&mut schema);
     let validator = jsonschema::draft4::new(&schema).map_err(|e| RenderError::Output(e.to_string()))?;
     let errors: Vec<String> = validator
@@ -93,6 +94,21 @@ fn check_schema(value: &Value) -> Result<(), RenderError> {
                     .collect(),
             )
         })
+}
+
+/// A CRD schema leaves out the fields every object has; the API server checks them itself.
+pub fn add_object_envelope(schema: &mut Value) {
+    if let Some(properties) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        properties
+            .entry("apiVersion")
+            .or_insert_with(|| serde_json::json!({"type": "string"}));
+        properties
+            .entry("kind")
+            .or_insert_with(|| serde_json::json!({"type": "string"}));
+        properties
+            .entry("metadata")
+            .or_insert_with(|| serde_json::json!({"type": "object"}));
+    }
 }
 
 /// Makes a structural OpenAPI schema act like the API server with `kubectl --validate=strict`:

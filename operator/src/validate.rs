@@ -42,6 +42,7 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
             format!("{ns:?} is a system namespace"),
         ));
     }
+    check_server(spec)?;
     check_access(spec)?;
     check_identity(&spec.identity)?;
     check_patterns("spec.tools.disabled", &spec.tools.disabled)?;
@@ -58,6 +59,26 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
         }
     }
     check_network(spec)?;
+    Ok(())
+}
+
+fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
+    // The CEL rule covers an explicit embedded store; this covers the default one.
+    let server = &spec.server;
+    if !crate::build::uses_redis(server.storage.as_ref()) {
+        if server.replicas.is_some_and(|r| r > 1) {
+            return Err(ValidationError::new(
+                "spec.server.replicas",
+                "the embedded store (the default) runs exactly one replica; set storage.redis for more",
+            ));
+        }
+        if server.autoscaling.is_some() {
+            return Err(ValidationError::new(
+                "spec.server.autoscaling",
+                "the embedded store (the default) runs exactly one replica; set storage.redis to autoscale",
+            ));
+        }
+    }
     Ok(())
 }
 

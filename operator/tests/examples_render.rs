@@ -1,18 +1,11 @@
 //! The examples: each renders to the committed golden YAML, matches the committed CRD, and each
 //! invalid example is refused with the field it gets wrong named.
 
+#[cfg(test)]
 mod build_support;
 
-use std::process::{Command, Stdio};
-
-use build_support::{crd_errors, example_files, mk_defaults};
+use build_support::{crd_errors, example_files, header, operator, render_file};
 use mcp_tenancy_operator::render;
-
-fn render_file(text: &str) -> String {
-    let tenant = render::parse_manifest(text).unwrap();
-    let children = render::render_children(tenant, &mk_defaults(), true).unwrap();
-    render::to_yaml_stream(&children).unwrap()
-}
 
 #[test]
 fn every_example_renders_to_its_golden_yaml() {
@@ -29,14 +22,6 @@ fn every_example_matches_the_committed_crd() {
         let errors = crd_errors(&std::fs::read_to_string(&path).unwrap());
         assert!(errors.is_empty(), "{}: {errors:#?}", path.display());
     }
-}
-
-/// `# layer: schema|cel|operator` and `# expect: <text>` in the header of each invalid example.
-fn header(text: &str, key: &str) -> String {
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
-        .unwrap_or_else(|| panic!("no `# {key}:` line"))
-        .to_string()
 }
 
 #[test]
@@ -73,27 +58,6 @@ fn the_committed_crd_refuses_the_schema_and_cel_examples_and_accepts_the_operato
             _ => assert!(!errors.is_empty(), "{}: the CRD accepts it", path.display()),
         }
     }
-}
-
-fn operator(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-tenancy-operator"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
 }
 
 #[test]

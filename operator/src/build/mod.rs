@@ -157,6 +157,6 @@ pub fn prunable_resources() -> Vec<ApiResource> {
 }
 
 /// Whether the tenant keeps its store in Redis (any replica count) rather than on a volume.
-pub(crate) fn uses_redis(storage: Option<&StorageSpec>) -> bool {
+pub fn uses_redis(storage: Option<&StorageSpec>) -> bool {
     storage.is_some_and(|s| s.redis.is_some())
 }

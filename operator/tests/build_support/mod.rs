@@ -2,7 +2,10 @@
 
 #![allow(dead_code)] // each test crate uses a different part
 
-use std::path::PathBuf;
+use std::{
+    path::PathBuf,
+    process::{Command, Stdio},
+};
 
 use mcp_tenancy_operator::{
     api::McpTenant,
@@ -100,4 +103,39 @@ pub fn crd_errors(manifest: &str) -> Vec<String> {
         errors.extend(cel.iter().map(|e| format!("{}: {}", e.field_path, e.message)));
     }
     errors
+}
+
+pub fn render_file(text: &str) -> String {
+    let tenant = render::parse_manifest(text).unwrap();
+    let children = render::render_children(tenant, &mk_defaults(), true).unwrap();
+    render::to_yaml_stream(&children).unwrap()
+}
+
+/// `# layer: schema|cel|operator` and `# expect: <text>` in the header of each invalid example.
+pub fn header(text: &str, key: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("# {key}: ")))
+        .unwrap_or_else(|| panic!("no `# {key}:` line"))
+        .to_string()
+}
+
+pub fn operator(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mcp-tenancy-operator"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
 }
