@@ -150,6 +150,13 @@ def validate_third_party(objects: list[dict[str, Any]]) -> None:
         assert not errors, f"{obj['kind']}/{obj['metadata']['name']}: {errors}"
 
 
+def yamllint() -> None:
+    files = [CHART / "Chart.yaml", CHART / "values.yaml", *sorted((CHART / "ci").glob("*.yaml"))]
+    proc = subprocess.run(["yamllint", "--strict", "-c", str(CHART / "ci" / "yamllint-config.yml"),
+                           *map(str, files)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
 def kubernetes_validate(files: list[Path]) -> None:
     for version in KUBE_VERSIONS:
         proc = subprocess.run(
@@ -459,6 +466,34 @@ REFUSED = [
 ]
 
 
+# Objects in the schema that may hold arbitrary Kubernetes content (checked by kubernetes-validate
+# once rendered) or free-form maps; every other object must refuse unknown keys.
+OPEN_OBJECTS = {"affinity/nodeAffinity", "affinity/podAffinity", "affinity/podAntiAffinity",
+                "topologySpreadConstraints/[]", "extraEnv/[]/valueFrom"}
+
+
+def assert_schema_closed() -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    open_found: set[str] = set()
+
+    def walk(node: dict[str, Any], path: str) -> None:
+        if node.get("type") == "object":
+            if isinstance(node.get("additionalProperties"), dict):
+                pass  # a typed map (labels, annotations, node selector)
+            elif node.get("additionalProperties") is not False:
+                open_found.add(path)
+        for key, sub in node.get("properties", {}).items():
+            walk(sub, f"{path}/{key}".lstrip("/"))
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}/[]")
+        for key, sub in node.get("definitions", {}).items():
+            walk(sub, f"#{key}")
+
+    walk(schema, "")
+    unexpected = sorted(open_found - OPEN_OBJECTS)
+    assert not unexpected, f"schema objects that accept unknown keys: {unexpected}"
+
+
 def assert_fail_backstop() -> None:
     """Without the schema (e.g. `--skip-schema-validation`), the templates' `fail` still refuses
     replicas > 1 without leader election. Lint mode tolerates `fail`, so render a schema-less copy."""
@@ -482,6 +517,7 @@ def main() -> int:
     (OUT / "builtin").mkdir()
 
     run_check("chart CRD copy is byte-identical to crds/", assert_chart_crd_copy)
+    run_check("yamllint --strict values.yaml, Chart.yaml, ci/*.yaml", yamllint)
     builtin_files: list[Path] = []
     all_objects: dict[str, list[dict[str, Any]]] = {}
     for name, overrides in scenarios().items():
@@ -528,6 +564,7 @@ def main() -> int:
         run_check(f"refuses {label}",
                   lambda v=values, e=error, n=needle: expect_refused(chart, v, e, n))
     run_check("template fail() backstops the schema", assert_fail_backstop)
+    run_check("values.schema.json refuses unknown keys everywhere", assert_schema_closed)
     run_check("operator `run` has every flag the chart passes",
               lambda: assert_operator_flags([args_of(o) for o in all_objects.values()]))
     run_check("platform guide's McpTenant examples validate against the CRD", assert_docs_examples)
