@@ -201,7 +201,7 @@ def operator_pod(objects: list[dict[str, Any]]) -> dict[str, Any]:
     return one(objects, "Deployment")["spec"]["template"]
 
 
-def assert_hardened(objects: list[dict[str, Any]]) -> None:
+def assert_hardened(objects: list[dict[str, Any]], values: dict[str, Any]) -> None:
     pod = operator_pod(objects)["spec"]
     psc = pod["securityContext"]
     assert psc.get("runAsNonRoot") is True, "pod runAsNonRoot"
@@ -221,7 +221,9 @@ def assert_hardened(objects: list[dict[str, Any]]) -> None:
         assert not sc.get("capabilities", {}).get("add"), f"{c['name']}: adds capabilities"
         assert sc.get("seccompProfile", {}).get("type") == "RuntimeDefault", f"{c['name']}: seccomp"
         assert "memory" in c.get("resources", {}).get("limits", {}), f"{c['name']}: memory limit"
-    for sa in find(objects, "ServiceAccount"):
+    sas = find(objects, "ServiceAccount")
+    assert bool(sas) == values["serviceAccount"]["create"], "ServiceAccount rendered iff serviceAccount.create"
+    for sa in sas:
         assert sa.get("automountServiceAccountToken") is False, "ServiceAccount must default to no token"
 
 
@@ -271,7 +273,11 @@ def assert_images(objects: list[dict[str, Any]], values: dict[str, Any], app_ver
         assert flag(args_of(objects), name) == want_ns, f"{name}: want {want_ns}"
 
 
-def assert_cluster_role(objects: list[dict[str, Any]]) -> None:
+def assert_cluster_role(objects: list[dict[str, Any]], values: dict[str, Any]) -> None:
+    if not values["rbac"]["create"]:
+        assert not find(objects, "ClusterRole") and not find(objects, "ClusterRoleBinding")
+        assert not find(objects, "Role") and not find(objects, "RoleBinding")
+        return
     source = (CHART / "templates" / "clusterrole.yaml").read_text()
     assert '.Files.Get "files/clusterrole-rules.yaml"' in source, "ClusterRole must read the rules file"
     want = yaml.safe_load((CHART / "files" / "clusterrole-rules.yaml").read_text())
@@ -297,6 +303,8 @@ def assert_leader_election(objects: list[dict[str, Any]], values: dict[str, Any]
     assert flag(args, "--leader-elect") == "", args
     assert flag(args, "--lease-name") == lease, args
     assert flag(args, "--lease-namespace") == "$(POD_NAMESPACE)", args
+    if not values["rbac"]["create"]:
+        return
     role = one(objects, "Role")
     assert role["metadata"]["namespace"] == NAMESPACE
     for rule in role["rules"]:
@@ -343,6 +351,11 @@ def assert_wiring(objects: list[dict[str, Any]], values: dict[str, Any]) -> None
             assert "namespace" not in obj["metadata"], f"{obj['kind']} is cluster-scoped"
         elif obj["kind"] != "ServiceMonitor":
             assert obj["metadata"].get("namespace") == NAMESPACE, f"{obj['kind']} namespace"
+    for obj in objects:
+        name = obj["metadata"]["name"]
+        limit = 63 if obj["kind"] in ("Service", "Deployment") else 253
+        assert len(name) <= limit and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name), \
+            f"{obj['kind']} name {name!r} is not a valid object name"
     deployment = one(objects, "Deployment")
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     selector = deployment["spec"]["selector"]["matchLabels"]
@@ -541,13 +554,13 @@ def main() -> int:
         builtin_files.append(builtin_path)
         run_check(f"[{name}] third-party kinds validate against upstream CRDs (strict)",
                   lambda o=objects: validate_third_party(o))
-        run_check(f"[{name}] security contexts hardened", lambda o=objects: assert_hardened(o))
+        run_check(f"[{name}] security contexts hardened", lambda o=objects, v=values: assert_hardened(o, v))
         run_check(f"[{name}] probes, ports and flags",
                   lambda o=objects, v=values: assert_probes_and_ports(o, v))
         run_check(f"[{name}] images and tenant defaults",
                   lambda o=objects, v=values: assert_images(o, v, app_version))
         run_check(f"[{name}] ClusterRole rules == files/clusterrole-rules.yaml",
-                  lambda o=objects: assert_cluster_role(o))
+                  lambda o=objects, v=values: assert_cluster_role(o, v))
         run_check(f"[{name}] leader election (Role narrowed by resourceNames)",
                   lambda o=objects, v=values: assert_leader_election(o, v))
         run_check(f"[{name}] CRD install and keep policy", lambda o=objects, v=values: assert_crd(o, v))
