@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod events;
 pub mod index;
 pub mod keys;
+pub mod kinds;
 
 pub mod metrics;
 pub mod prune;

@@ -33,3 +33,18 @@ spec:
     };
     tenant
 }
+
+/// The tenant with the operator's finalizer, as after the first pass.
+pub fn finalized(mut tenant: McpTenant) -> McpTenant {
+    tenant.metadata.finalizers = Some(vec![crate::controller::FINALIZER.into()]);
+    tenant
+}
+
+/// The upstream client Secret the fixture tenant references.
+pub fn mk_client_secret() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "entra-client", "namespace": "mcp-contoso", "resourceVersion": "5"},
+        "data": {"client-secret": "c2VjcmV0"}
+    })
+}
