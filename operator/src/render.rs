@@ -233,3 +233,55 @@ pub fn to_yaml_stream(children: &[Child]) -> Result<String, RenderError> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_pointers_read_as_field_paths() {
+        assert_eq!(
+            field_path("/spec/access/tiers/1/tools/0"),
+            "spec.access.tiers[1].tools[0]"
+        );
+        assert_eq!(field_path("/metadata/labels/a~1b"), "metadata.labels.a/b");
+        assert_eq!(field_path(""), "<root>");
+    }
+
+    #[test]
+    fn the_offline_uid_is_a_stable_uuid_of_the_name() {
+        let tenant = |name: &str| {
+            let mut t = parse_manifest(include_str!("../../examples/minimal.yaml")).unwrap();
+            t.metadata.name = Some(name.into());
+            t
+        };
+        let uid = offline_facts(&tenant("contoso")).uid;
+        assert_eq!(uid, offline_facts(&tenant("contoso")).uid);
+        assert_ne!(uid, offline_facts(&tenant("fabrikam")).uid);
+        let groups: Vec<usize> = uid.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12]);
+        assert_eq!(&uid[14..15], "8", "version 8");
+    }
+
+    #[test]
+    fn the_offline_secrets_checksum_follows_the_referenced_keys() {
+        let mut tenant = parse_manifest(include_str!("../../examples/minimal.yaml")).unwrap();
+        let before = offline_facts(&tenant).secrets_checksum;
+        tenant.spec.identity.upstream.client_secret_ref.key = "other-key".into();
+        assert_ne!(before, offline_facts(&tenant).secrets_checksum);
+        assert_eq!(before.len(), 64);
+    }
+
+    #[test]
+    fn unknown_fields_and_wrong_kinds_are_refused() {
+        let minimal = include_str!("../../examples/minimal.yaml");
+        let typo = minimal.replace("spec:\n", "spec:\n  suspended: true\n");
+        let err = parse_manifest(&typo).unwrap_err().to_string();
+        assert!(
+            err.contains("spec: Additional properties are not allowed ('suspended' was unexpected)"),
+            "{err}"
+        );
+        let err = parse_manifest(&minimal.replace("kind: McpTenant", "kind: Tenant")).unwrap_err();
+        assert!(matches!(err, RenderError::NotAnMcpTenant(_)));
+    }
+}

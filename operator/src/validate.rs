@@ -209,3 +209,121 @@ impl From<ConfigError> for ValidationError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mk_tenant(spec_yaml: &str) -> McpTenant {
+        let base = "
+identity:
+  upstream:
+    issuer: https://login.microsoftonline.com/8f3c2a1e-4b5d-4c6e-9f70-1a2b3c4d5e6f/v2.0
+    clientId: app
+    clientSecretRef: {name: entra-app, key: client-secret}
+network:
+  host: contoso.mcp.example.com
+  gateway:
+    parentRefs: [{name: public, namespace: gateway-system}]
+";
+        let spec: McpTenantSpec = serde_saphyr::from_str(&format!("{base}{spec_yaml}")).unwrap();
+        McpTenant::new("contoso", spec)
+    }
+
+    fn error(spec_yaml: &str) -> String {
+        validate_tenant(&mk_tenant(spec_yaml)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_plain_tenant_is_valid() {
+        validate_tenant(&mk_tenant("")).unwrap();
+    }
+
+    #[test]
+    fn tool_patterns_must_name_known_tools() {
+        let tiers = "access:\n  tiers:\n    - {name: a, roles: ['*'], tools: ['*']}\n    - {name: b, roles: [x], tools: [whoami, 'mial_*']}\n";
+        assert_eq!(
+            error(tiers),
+            r#"spec.access.tiers[1].tools[1]: "mial_*" names no known tool"#
+        );
+        let accounts = "access:\n  serviceAccounts:\n    - {name: bot, clientSecretRef: {name: s, key: k}, tools: [mail_delete]}\n";
+        assert_eq!(
+            error(accounts),
+            r#"spec.access.serviceAccounts[0].tools[0]: "mail_delete" names no known tool"#
+        );
+        assert_eq!(
+            error("tools:\n  disabled: [teams_]\n"),
+            r#"spec.tools.disabled[0]: "teams_" names no known tool"#
+        );
+    }
+
+    #[test]
+    fn names_must_be_unique() {
+        let tiers = "access:\n  tiers:\n    - {name: a, roles: ['*'], tools: ['*']}\n    - {name: a, roles: [x], tools: [whoami]}\n";
+        assert_eq!(
+            error(tiers),
+            r#"spec.access.tiers[1].name: tier "a" is defined twice"#
+        );
+        let accounts = "access:\n  serviceAccounts:\n    - {name: bot, clientSecretRef: {name: s, key: k}, tools: ['*']}\n    - {name: bot, clientSecretRef: {name: s, key: k}, tools: ['*']}\n";
+        assert!(error(accounts).starts_with("spec.access.serviceAccounts[1].name:"));
+        let gateways = "network:\n  host: a.example.com\n  gateway:\n    parentRefs: [{name: g, namespace: n}, {name: g, namespace: n}]\n";
+        let tenant: McpTenantSpec = serde_saphyr::from_str(&format!(
+            "identity:\n  upstream: {{issuer: 'https://idp.example.com', clientId: a, clientSecretRef: {{name: s, key: k}}}}\n{gateways}"
+        ))
+        .unwrap();
+        let err = validate_tenant(&McpTenant::new("c", tenant)).unwrap_err();
+        assert_eq!(err.field, "spec.network.gateway.parentRefs[1]");
+    }
+
+    #[test]
+    fn service_accounts_need_the_credential_of_the_identity_mode() {
+        let builtin = "access:\n  serviceAccounts:\n    - {name: bot, clientId: bot, tools: ['*']}\n";
+        assert!(
+            error(builtin)
+                .starts_with("spec.access.serviceAccounts[0].clientSecretRef: required in Builtin mode")
+        );
+    }
+
+    #[test]
+    fn the_default_embedded_store_holds_one_replica() {
+        assert!(error("server: {replicas: 2}\n").starts_with("spec.server.replicas: the embedded store"));
+        assert!(
+            error("server: {autoscaling: {minReplicas: 1, maxReplicas: 3}}\n")
+                .starts_with("spec.server.autoscaling:")
+        );
+        let redis = "server:\n  replicas: 2\n  storage: {redis: {urlSecretRef: {name: r, key: url}}}\n";
+        validate_tenant(&mk_tenant(redis)).unwrap();
+    }
+
+    #[test]
+    fn system_namespaces_and_bad_lifetimes_and_origins_are_refused() {
+        assert_eq!(
+            error("namespace: default\n"),
+            r#"spec.namespace: "default" is a system namespace"#
+        );
+        assert!(error("namespace: kube-flannel\n").starts_with("spec.namespace:"));
+        let lifetimes = "identity:\n  upstream: {issuer: 'https://idp.example.com', clientId: a, clientSecretRef: {name: s, key: k}}\n  tokenLifetimes: {access: 30s, refresh: 1h}\n";
+        let spec = format!(
+            "{lifetimes}network:\n  host: a.example.com\n  gateway: {{parentRefs: [{{name: g, namespace: n}}]}}\n"
+        );
+        let err = validate_tenant(&McpTenant::new("c", serde_saphyr::from_str(&spec).unwrap())).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.identity.tokenLifetimes.access: must be at least 1m"
+        );
+        let origins = "network:\n  host: a.example.com\n  gateway: {parentRefs: [{name: g, namespace: n}]}\n  allowedOrigins: ['https://claude.ai', 'https://x.example.com/path']\n";
+        let spec = format!(
+            "identity:\n  upstream: {{issuer: 'https://idp.example.com', clientId: a, clientSecretRef: {{name: s, key: k}}}}\n{origins}"
+        );
+        let err = validate_tenant(&McpTenant::new("c", serde_saphyr::from_str(&spec).unwrap())).unwrap_err();
+        assert_eq!(err.field, "spec.network.allowedOrigins[1]");
+    }
+
+    #[test]
+    fn limits_need_a_period() {
+        assert_eq!(
+            error("limits:\n  perUser: {requests: 10, period: 0s}\n"),
+            "spec.limits.perUser.period: must be longer than 0s"
+        );
+    }
+}

@@ -192,3 +192,23 @@ fn named_port(name: &str) -> NetworkPolicyPort {
         ..NetworkPolicyPort::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_provider_ports_other_than_443_are_opened() {
+        let mut spec: McpTenantSpec = serde_saphyr::from_str(
+            "identity:\n  mode: External\n  upstream: {issuer: 'https://idp.example.com:8443/realms/x', clientId: a, \
+             clientSecretRef: {name: s, key: k}}\n  external: {issuer: 'https://idp.example.com', jwksUri: \
+             'https://keys.example.com:9443/jwks', audiences: [a]}\nnetwork:\n  host: a.example.com\n  gateway: \
+             {parentRefs: [{name: g, namespace: n}]}\n",
+        )
+        .unwrap();
+        assert_eq!(https_ports(&spec), [443, 8443, 9443].into());
+        spec.identity.external = None;
+        spec.identity.upstream.issuer = "https://login.microsoftonline.com/t/v2.0".into();
+        assert_eq!(https_ports(&spec), [443].into());
+    }
+}
