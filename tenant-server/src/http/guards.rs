@@ -22,6 +22,7 @@ fn request_authority(headers: &HeaderMap, uri: &http::Uri) -> Option<String> {
 
 /// An allowed entry without a port matches the host on any port; with a port, only that port.
 pub fn host_allowed(authority: &str, allowed: &[String]) -> bool {
+    let authority = authority.to_ascii_lowercase();
     let Ok(parsed) = authority.parse::<http::uri::Authority>() else {
         return false;
     };

@@ -224,7 +224,10 @@ impl ServerHandler for McpHandler {
         };
         let _running = shared.inflight.enter();
         let timeout = shared.config.server.request_timeout.as_duration();
+        // Biased: on cancellation the tool is polled first, so it can see `ctx.cancel` and stop
+        // cleanly; a tool that ignores it is dropped.
         let result = tokio::select! {
+            biased;
             result = tokio::time::timeout(timeout, tool.call(&ctx, arguments)) => match result {
                 Ok(result) => result,
                 Err(_) => Err(ToolError::Upstream {
