@@ -23,19 +23,22 @@ enum Command {
     /// Print the McpTenant CustomResourceDefinition as YAML.
     Crd,
     /// Print every object the operator makes for an McpTenant manifest, as a YAML stream.
+    ///
+    /// The manifest is checked like the API server would (schema, unknown fields, CEL rules) and
+    /// like the operator would (tool names, duplicates, ...). An invalid manifest exits with code 2
+    /// and names the field at fault.
+    ///
+    /// Two values come from the cluster and are derived offline instead: the owner references' uid
+    /// is a UUID computed from the tenant name (the API server assigns the real one), and the pod
+    /// template's secrets checksum is the SHA-256 of the list of Secret keys the server reads (the
+    /// operator digests their contents).
     Render(RenderArgs),
 }
 
 /// The example rendered when no manifest is given.
 const MINIMAL_EXAMPLE: &str = include_str!("../../examples/minimal.yaml");
 
-/// Checks an McpTenant manifest like the API server would (schema, unknown fields, CEL rules) and
-/// like the operator would (tool names, duplicates, ...), then prints every child object.
-///
-/// Two values come from the cluster and are derived offline instead: the owner references' uid is
-/// a UUID computed from the tenant name (the API server assigns the real one), and the pod
-/// template's secrets checksum is the SHA-256 of the list of Secret keys the server reads (the
-/// operator digests their contents). An invalid manifest exits with code 2.
+/// Options of `render`.
 #[derive(Args, Debug)]
 struct RenderArgs {
     /// McpTenant manifest to render, `-` for standard input; the embedded minimal example when absent.
