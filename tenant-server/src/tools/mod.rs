@@ -96,4 +96,5 @@ pub trait Tool: Send + Sync + 'static {
 }
 
 pub mod core;
+pub mod m365;
 pub mod registry;

@@ -1,0 +1,312 @@
+//! Contacts, relevant people and file search.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{M365Deps, M365Tool, bounded, invalid};
+use crate::{
+    graph::{
+        Endpoint, GraphError, GraphRequest,
+        odata::{Filter, MAX_SEARCH_CHARS, Query, kql_terms},
+    },
+    tools::{ToolContext, ToolError},
+};
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// Name, part of a name, or e-mail address (prefix for contacts).
+    pub query: String,
+    /// Most results (1-50, default 10).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GContact {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    email_addresses: Vec<super::model::GEmail>,
+    #[serde(default)]
+    business_phones: Vec<String>,
+    #[serde(default)]
+    mobile_phone: Option<String>,
+    #[serde(default)]
+    company_name: Option<String>,
+    #[serde(default)]
+    job_title: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Contact {
+    pub id: String,
+    pub name: String,
+    pub emails: Vec<String>,
+    pub phones: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ContactList {
+    pub contacts: Vec<Contact>,
+    pub more: bool,
+}
+
+pub struct ContactsSearch;
+
+#[async_trait::async_trait]
+impl M365Tool for ContactsSearch {
+    type Args = SearchArgs;
+    type Output = ContactList;
+    const NAME: &'static str = "contacts_search";
+    const TITLE: &'static str = "Search contacts";
+    const DESCRIPTION: &'static str = "Find people in the user's Outlook contacts whose name or e-mail address \
+        starts with the query. Returns names, addresses, phones and company.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: SearchArgs,
+    ) -> Result<(ContactList, String), ToolError> {
+        let count = bounded("count", a.count, 10, 50)?;
+        let q = a.query.trim();
+        if q.is_empty() || q.chars().count() > MAX_SEARCH_CHARS {
+            return Err(invalid(format!(
+                "`query` must have 1 to {MAX_SEARCH_CHARS} characters"
+            )));
+        }
+        let filter = Filter::starts_with("displayName", q)
+            .or(Filter::starts_with("givenName", q))
+            .or(Filter::starts_with("surname", q))
+            .or(Filter::any_starts_with("emailAddresses", "address", q));
+        let req = GraphRequest::get(Endpoint::Contacts, &["me", "contacts"])?.query(
+            Query::new()
+                .filter(&filter)
+                .select(&[
+                    "id",
+                    "displayName",
+                    "emailAddresses",
+                    "businessPhones",
+                    "mobilePhone",
+                    "companyName",
+                    "jobTitle",
+                ])
+                .top(count),
+        );
+        let page = deps.graph.list::<GContact>(ctx, &req, count as usize).await?;
+        let contacts: Vec<Contact> = page
+            .items
+            .into_iter()
+            .map(|c| Contact {
+                id: c.id,
+                name: c.display_name.unwrap_or_default(),
+                emails: c.email_addresses.into_iter().filter_map(|e| e.address).collect(),
+                phones: c
+                    .business_phones
+                    .into_iter()
+                    .chain(c.mobile_phone)
+                    .filter(|p| !p.is_empty())
+                    .collect(),
+                company: c.company_name.filter(|s| !s.is_empty()),
+                job_title: c.job_title.filter(|s| !s.is_empty()),
+            })
+            .collect();
+        let mut text = format!("{} contact(s)", contacts.len());
+        for c in &contacts {
+            text.push_str(&format!("\n- {} {}", c.name, c.emails.join(", ")));
+        }
+        Ok((
+            ContactList {
+                contacts,
+                more: page.more,
+            },
+            text,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GPerson {
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub scored_email_addresses: Vec<GScored>,
+    #[serde(default)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub department: Option<String>,
+    #[serde(default)]
+    pub company_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct GScored {
+    #[serde(default)]
+    pub address: Option<String>,
+    #[serde(default)]
+    pub relevance_score: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize, JsonSchema)]
+pub struct RelevantPerson {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_title: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub company: Option<String>,
+    /// Graph's relevance of this person to the user (higher: more contact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relevance: Option<f64>,
+}
+
+impl From<GPerson> for RelevantPerson {
+    fn from(p: GPerson) -> Self {
+        let first = p.scored_email_addresses.into_iter().next();
+        Self {
+            name: p.display_name.unwrap_or_default(),
+            address: first.as_ref().and_then(|s| s.address.clone()),
+            job_title: p.job_title.filter(|s| !s.is_empty()),
+            department: p.department.filter(|s| !s.is_empty()),
+            company: p.company_name.filter(|s| !s.is_empty()),
+            relevance: first.and_then(|s| s.relevance_score),
+        }
+    }
+}
+
+pub(crate) const PEOPLE_FIELDS: &[&str] = &[
+    "displayName",
+    "scoredEmailAddresses",
+    "jobTitle",
+    "department",
+    "companyName",
+];
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PeopleList {
+    pub people: Vec<RelevantPerson>,
+}
+
+pub struct PeopleSearch;
+
+#[async_trait::async_trait]
+impl M365Tool for PeopleSearch {
+    type Args = SearchArgs;
+    type Output = PeopleList;
+    const NAME: &'static str = "people_search";
+    const TITLE: &'static str = "Search people";
+    const DESCRIPTION: &'static str = "Find people relevant to the user (colleagues and frequent contacts, ranked by \
+        how much they work together) by name or address. Returns name, address, job title and department.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: SearchArgs,
+    ) -> Result<(PeopleList, String), ToolError> {
+        let count = bounded("count", a.count, 10, 50)?;
+        let kql = kql_terms(&a.query).map_err(invalid)?;
+        let req = GraphRequest::get(Endpoint::People, &["me", "people"])?
+            .query(Query::new().search(&kql).select(PEOPLE_FIELDS).top(count));
+        let page = deps.graph.list::<GPerson>(ctx, &req, count as usize).await?;
+        let people: Vec<RelevantPerson> = page.items.into_iter().map(RelevantPerson::from).collect();
+        let mut text = format!("{} person(s)", people.len());
+        for p in &people {
+            text.push_str(&format!("\n- {} {}", p.name, p.address.as_deref().unwrap_or("")));
+        }
+        Ok((PeopleList { people }, text))
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FileHit {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
+    /// Matching text around the query.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FileList {
+    pub files: Vec<FileHit>,
+    pub more: bool,
+}
+
+pub struct FilesSearch;
+
+#[async_trait::async_trait]
+impl M365Tool for FilesSearch {
+    type Args = SearchArgs;
+    type Output = FileList;
+    const NAME: &'static str = "files_search";
+    const TITLE: &'static str = "Search files";
+    const DESCRIPTION: &'static str = "Search the OneDrive and SharePoint documents the user can open, by words in \
+        their name or content. Returns names, links, sizes, authors and a matching snippet.";
+    const WRITES: bool = false;
+
+    async fn run(deps: &M365Deps, ctx: &ToolContext, a: SearchArgs) -> Result<(FileList, String), ToolError> {
+        let count = bounded("count", a.count, 10, 50)?;
+        let kql = kql_terms(&a.query).map_err(invalid)?;
+        let req = GraphRequest::post(
+            Endpoint::SearchQuery,
+            &["search", "query"],
+            json!({"requests": [{"entityTypes": ["driveItem"], "query": {"queryString": kql}, "from": 0, "size": count}]}),
+        )?;
+        let v = deps.graph.send(ctx, &req).await?;
+        let container = v.pointer("/value/0/hitsContainers/0").ok_or_else(|| {
+            ToolError::from(GraphError::Malformed("search returned no hitsContainers".into()))
+        })?;
+        let hits = container
+            .get("hits")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let files: Vec<FileHit> = hits
+            .iter()
+            .map(|h| {
+                let r = &h["resource"];
+                let s = |p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
+                FileHit {
+                    id: s("/id").unwrap_or_default(),
+                    name: s("/name").unwrap_or_default(),
+                    web_url: s("/webUrl"),
+                    size_bytes: r.get("size").and_then(Value::as_u64),
+                    last_modified: s("/lastModifiedDateTime"),
+                    created_by: s("/createdBy/user/displayName"),
+                    summary: h.get("summary").and_then(Value::as_str).map(str::to_string),
+                }
+            })
+            .collect();
+        let more = container
+            .get("moreResultsAvailable")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let mut text = format!("{} file(s)", files.len());
+        for f in &files {
+            text.push_str(&format!("\n- {} {}", f.name, f.web_url.as_deref().unwrap_or("")));
+        }
+        Ok((FileList { files, more }, text))
+    }
+}

@@ -1,0 +1,461 @@
+//! Mail: list, search, read, send, reply, drafts.
+
+use jiff::Timestamp;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    M365Deps, M365Tool, bounded, invalid,
+    model::{GMessage, MESSAGE_SUMMARY_FIELDS, MessageDetail, MessageList, MessageSummary, recipients},
+};
+use crate::{
+    graph::{
+        Endpoint, GraphRequest,
+        odata::{Filter, Query, kql_terms, plain_address},
+    },
+    tools::{ToolContext, ToolError},
+};
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Folder {
+    #[default]
+    Inbox,
+    Sentitems,
+    Drafts,
+    Archive,
+    Junkemail,
+}
+
+impl Folder {
+    fn id(self) -> &'static str {
+        match self {
+            Self::Inbox => "inbox",
+            Self::Sentitems => "sentitems",
+            Self::Drafts => "drafts",
+            Self::Archive => "archive",
+            Self::Junkemail => "junkemail",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListArgs {
+    /// Mail folder; default `inbox`.
+    #[serde(default)]
+    pub folder: Folder,
+    /// Only unread messages.
+    #[serde(default)]
+    pub unread_only: bool,
+    /// How many messages, newest first (1-50, default 10).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+    /// Only messages received at or after this instant (RFC 3339, e.g. `2026-05-01T00:00:00Z`).
+    pub since: Option<String>,
+}
+
+pub struct ListMessages;
+
+#[async_trait::async_trait]
+impl M365Tool for ListMessages {
+    type Args = ListArgs;
+    type Output = MessageList;
+    const NAME: &'static str = "mail_list_messages";
+    const TITLE: &'static str = "List mail";
+    const DESCRIPTION: &'static str = "List the user's recent email in a folder (default inbox), newest first. \
+        Filter to unread and/or messages since a time. Returns id, subject, sender, time, read state, \
+        importance and a preview; use mail_get_message with an id for the full text.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ListArgs,
+    ) -> Result<(MessageList, String), ToolError> {
+        let count = bounded("count", a.count, 10, 50)?;
+        let since = a.since.as_deref().map(|s| {
+            s.parse::<Timestamp>()
+                .map_err(|e| invalid(format!("`since`: {e}")))
+        });
+        let since = since.transpose()?;
+        let mut query = Query::new()
+            .select(MESSAGE_SUMMARY_FIELDS)
+            .top(count)
+            .orderby("receivedDateTime desc");
+        // Graph wants the $orderby property first in $filter when both are used.
+        if a.unread_only || since.is_some() {
+            let mut f = Filter::ge_datetime("receivedDateTime", since.unwrap_or(Timestamp::UNIX_EPOCH));
+            if a.unread_only {
+                f = f.and(Filter::eq_bool("isRead", false));
+            }
+            query = query.filter(&f);
+        }
+        let req = GraphRequest::get(
+            Endpoint::FolderMessages,
+            &["me", "mailFolders", a.folder.id(), "messages"],
+        )?
+        .query(query);
+        let page = deps.graph.list::<GMessage>(ctx, &req, count as usize).await?;
+        let list = MessageList {
+            messages: page.items.into_iter().map(MessageSummary::from).collect(),
+            more: page.more,
+        };
+        let text = list.summary(&format!("message(s) in {}", a.folder.id()));
+        Ok((list, text))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchArgs {
+    /// Words to look for in subject, body and people (plain words; operators are ignored).
+    pub query: String,
+    /// Only mail from this address.
+    pub from: Option<String>,
+    /// How many results (1-50, default 10).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+}
+
+pub struct Search;
+
+#[async_trait::async_trait]
+impl M365Tool for Search {
+    type Args = SearchArgs;
+    type Output = MessageList;
+    const NAME: &'static str = "mail_search";
+    const TITLE: &'static str = "Search mail";
+    const DESCRIPTION: &'static str = "Search all of the user's mail folders by words (subject, body, sender, recipients), \
+        optionally only from one sender address. Returns matching messages, most relevant first.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: SearchArgs,
+    ) -> Result<(MessageList, String), ToolError> {
+        let count = bounded("count", a.count, 10, 50)?;
+        let terms = kql_terms(&a.query).map_err(invalid)?;
+        let kql = match &a.from {
+            Some(from) => format!("from:{} {terms}", plain_address(from.trim()).map_err(invalid)?),
+            None => terms,
+        };
+        let req = GraphRequest::get(Endpoint::Messages, &["me", "messages"])?.query(
+            Query::new()
+                .search(&kql)
+                .select(MESSAGE_SUMMARY_FIELDS)
+                .top(count),
+        );
+        let page = deps.graph.list::<GMessage>(ctx, &req, count as usize).await?;
+        let list = MessageList {
+            messages: page.items.into_iter().map(MessageSummary::from).collect(),
+            more: page.more,
+        };
+        let text = list.summary("matching message(s)");
+        Ok((list, text))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    /// Message id from mail_list_messages or mail_search.
+    pub id: String,
+}
+
+pub struct GetMessage;
+
+#[async_trait::async_trait]
+impl M365Tool for GetMessage {
+    type Args = GetArgs;
+    type Output = MessageDetail;
+    const NAME: &'static str = "mail_get_message";
+    const TITLE: &'static str = "Read a message";
+    const DESCRIPTION: &'static str = "Read one email by id: sender, recipients, time, the body as plain text \
+        (HTML converted), and attachments by name and size.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: GetArgs,
+    ) -> Result<(MessageDetail, String), ToolError> {
+        let req = GraphRequest::get(Endpoint::Message, &["me", "messages", a.id.as_str()])?.query(
+            Query::new()
+                .select(&[
+                    "id",
+                    "subject",
+                    "from",
+                    "toRecipients",
+                    "ccRecipients",
+                    "receivedDateTime",
+                    "importance",
+                    "body",
+                    "conversationId",
+                    "webLink",
+                    "hasAttachments",
+                ])
+                .expand("attachments($select=name,size,contentType,isInline)"),
+        );
+        let m: GMessage = deps.graph.send_as(ctx, &req).await?;
+        let d = MessageDetail::from(m);
+        let from = d.from.as_ref().map(|p| p.label()).unwrap_or_default();
+        let text = format!("From {from}: {}\n\n{}", d.subject, d.body);
+        Ok((d, text))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BodyFormat {
+    #[default]
+    Text,
+    Html,
+}
+
+impl BodyFormat {
+    fn content_type(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Html => "html",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Importance {
+    Low,
+    #[default]
+    Normal,
+    High,
+}
+
+impl Importance {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Normal => "normal",
+            Self::High => "high",
+        }
+    }
+}
+
+/// Most recipients in one message.
+const MAX_RECIPIENTS: usize = 100;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendArgs {
+    /// Recipient addresses.
+    #[schemars(length(min = 1, max = 100))]
+    pub to: Vec<String>,
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    /// `text` (default) or `html`.
+    #[serde(default)]
+    pub body_format: BodyFormat,
+    #[serde(default)]
+    pub importance: Importance,
+}
+
+fn message_json(
+    to: &[String],
+    cc: &[String],
+    bcc: &[String],
+    subject: &str,
+    body: &str,
+    format: BodyFormat,
+    importance: Importance,
+) -> Result<Value, ToolError> {
+    if to.len() + cc.len() + bcc.len() > MAX_RECIPIENTS {
+        return Err(invalid(format!("at most {MAX_RECIPIENTS} recipients")));
+    }
+    Ok(json!({
+        "subject": subject,
+        "body": {"contentType": format.content_type(), "content": body},
+        "toRecipients": recipients(to)?,
+        "ccRecipients": recipients(cc)?,
+        "bccRecipients": recipients(bcc)?,
+        "importance": importance.as_str(),
+    }))
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SendResult {
+    pub sent: bool,
+    pub recipients: usize,
+}
+
+pub struct Send;
+
+#[async_trait::async_trait]
+impl M365Tool for Send {
+    type Args = SendArgs;
+    type Output = SendResult;
+    const NAME: &'static str = "mail_send";
+    const TITLE: &'static str = "Send mail";
+    const DESCRIPTION: &'static str = "Send an email now as the user (saved to Sent Items). Confirm recipients and \
+        content with the user first; to prepare without sending use mail_create_draft.";
+    const WRITES: bool = true;
+
+    async fn run(deps: &M365Deps, ctx: &ToolContext, a: SendArgs) -> Result<(SendResult, String), ToolError> {
+        if a.to.is_empty() {
+            return Err(invalid("`to` needs at least one address"));
+        }
+        let message = message_json(
+            &a.to,
+            &a.cc,
+            &a.bcc,
+            &a.subject,
+            &a.body,
+            a.body_format,
+            a.importance,
+        )?;
+        let req = GraphRequest::post(
+            Endpoint::SendMail,
+            &["me", "sendMail"],
+            json!({"message": message, "saveToSentItems": true}),
+        )?;
+        deps.graph.send(ctx, &req).await?;
+        let n = a.to.len() + a.cc.len() + a.bcc.len();
+        Ok((
+            SendResult {
+                sent: true,
+                recipients: n,
+            },
+            format!("Sent \"{}\" to {n} recipient(s).", a.subject),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplyArgs {
+    /// Id of the message to answer.
+    pub id: String,
+    /// The reply text (placed above the quoted original).
+    pub comment: String,
+    /// Reply to everyone on the message, not only the sender.
+    #[serde(default)]
+    pub reply_all: bool,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReplyResult {
+    pub replied: bool,
+    pub reply_all: bool,
+}
+
+pub struct Reply;
+
+#[async_trait::async_trait]
+impl M365Tool for Reply {
+    type Args = ReplyArgs;
+    type Output = ReplyResult;
+    const NAME: &'static str = "mail_reply";
+    const TITLE: &'static str = "Reply to mail";
+    const DESCRIPTION: &'static str = "Reply to an email now (to the sender, or to all with reply_all). \
+        Sends immediately; confirm the text with the user first.";
+    const WRITES: bool = true;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ReplyArgs,
+    ) -> Result<(ReplyResult, String), ToolError> {
+        let (endpoint, action) = if a.reply_all {
+            (Endpoint::ReplyAll, "replyAll")
+        } else {
+            (Endpoint::Reply, "reply")
+        };
+        let req = GraphRequest::post(
+            endpoint,
+            &["me", "messages", a.id.as_str(), action],
+            json!({"comment": a.comment}),
+        )?;
+        deps.graph.send(ctx, &req).await?;
+        let who = if a.reply_all { "everyone" } else { "the sender" };
+        Ok((
+            ReplyResult {
+                replied: true,
+                reply_all: a.reply_all,
+            },
+            format!("Replied to {who}."),
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftArgs {
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub to: Vec<String>,
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub cc: Vec<String>,
+    #[serde(default)]
+    #[schemars(length(max = 100))]
+    pub bcc: Vec<String>,
+    pub subject: String,
+    pub body: String,
+    #[serde(default)]
+    pub body_format: BodyFormat,
+    #[serde(default)]
+    pub importance: Importance,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DraftResult {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_link: Option<String>,
+}
+
+pub struct CreateDraft;
+
+#[async_trait::async_trait]
+impl M365Tool for CreateDraft {
+    type Args = DraftArgs;
+    type Output = DraftResult;
+    const NAME: &'static str = "mail_create_draft";
+    const TITLE: &'static str = "Draft mail";
+    const DESCRIPTION: &'static str = "Save an email as a draft in the user's Drafts folder without sending it; \
+        returns its id and a link to open it in Outlook.";
+    const WRITES: bool = true;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: DraftArgs,
+    ) -> Result<(DraftResult, String), ToolError> {
+        let message = message_json(
+            &a.to,
+            &a.cc,
+            &a.bcc,
+            &a.subject,
+            &a.body,
+            a.body_format,
+            a.importance,
+        )?;
+        let req = GraphRequest::post(Endpoint::Messages, &["me", "messages"], message)?;
+        let created: GMessage = deps.graph.send_as(ctx, &req).await?;
+        let text = format!("Draft \"{}\" saved (id {}).", a.subject, created.id);
+        Ok((
+            DraftResult {
+                id: created.id,
+                web_link: created.web_link,
+            },
+            text,
+        ))
+    }
+}

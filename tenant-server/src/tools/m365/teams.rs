@@ -1,0 +1,277 @@
+//! Teams: teams, channels, channel messages, online meetings.
+
+use jiff::{SignedDuration, Timestamp};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{M365Deps, M365Tool, bounded, invalid, mail::BodyFormat};
+use crate::{
+    graph::{Endpoint, GraphRequest, odata::Query},
+    tools::{ToolContext, ToolError},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GNamed {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    membership_type: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NamedItem {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Channels only: `standard`, `private` or `shared`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership_type: Option<String>,
+}
+
+impl From<GNamed> for NamedItem {
+    fn from(g: GNamed) -> Self {
+        Self {
+            id: g.id,
+            name: g.display_name.unwrap_or_default(),
+            description: g.description.filter(|d| !d.is_empty()),
+            membership_type: g.membership_type,
+        }
+    }
+}
+
+fn listing(kind: &str, items: &[NamedItem]) -> String {
+    let mut s = format!("{} {kind}", items.len());
+    for i in items {
+        s.push_str(&format!("\n- {} (id {})", i.name, i.id));
+    }
+    s
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListTeamsArgs {
+    /// Most teams (1-50, default 50).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct TeamList {
+    pub teams: Vec<NamedItem>,
+    pub more: bool,
+}
+
+pub struct ListTeams;
+
+#[async_trait::async_trait]
+impl M365Tool for ListTeams {
+    type Args = ListTeamsArgs;
+    type Output = TeamList;
+    const NAME: &'static str = "teams_list_teams";
+    const TITLE: &'static str = "List my teams";
+    const DESCRIPTION: &'static str =
+        "List the Microsoft Teams teams the user is a member of, with their ids (needed for channels).";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ListTeamsArgs,
+    ) -> Result<(TeamList, String), ToolError> {
+        let count = bounded("count", a.count, 50, 50)?;
+        let req = GraphRequest::get(Endpoint::JoinedTeams, &["me", "joinedTeams"])?
+            .query(Query::new().select(&["id", "displayName", "description"]));
+        let page = deps.graph.list::<GNamed>(ctx, &req, count as usize).await?;
+        let teams: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
+        let text = listing("team(s)", &teams);
+        Ok((
+            TeamList {
+                teams,
+                more: page.more,
+            },
+            text,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListChannelsArgs {
+    /// Team id from teams_list_teams.
+    pub team_id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChannelList {
+    pub channels: Vec<NamedItem>,
+    pub more: bool,
+}
+
+pub struct ListChannels;
+
+#[async_trait::async_trait]
+impl M365Tool for ListChannels {
+    type Args = ListChannelsArgs;
+    type Output = ChannelList;
+    const NAME: &'static str = "teams_list_channels";
+    const TITLE: &'static str = "List team channels";
+    const DESCRIPTION: &'static str = "List the channels of one team (by team id), with their ids.";
+    const WRITES: bool = false;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ListChannelsArgs,
+    ) -> Result<(ChannelList, String), ToolError> {
+        let req = GraphRequest::get(Endpoint::Channels, &["teams", a.team_id.as_str(), "channels"])?
+            .query(Query::new().select(&["id", "displayName", "description", "membershipType"]));
+        let page = deps.graph.list::<GNamed>(ctx, &req, 200).await?;
+        let channels: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
+        let text = listing("channel(s)", &channels);
+        Ok((
+            ChannelList {
+                channels,
+                more: page.more,
+            },
+            text,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendArgs {
+    pub team_id: String,
+    pub channel_id: String,
+    /// The message.
+    pub message: String,
+    /// `text` (default) or `html`.
+    #[serde(default)]
+    pub format: BodyFormat,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GChatMessage {
+    id: String,
+    #[serde(default)]
+    web_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PostedMessage {
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+}
+
+pub struct SendChannelMessage;
+
+#[async_trait::async_trait]
+impl M365Tool for SendChannelMessage {
+    type Args = SendArgs;
+    type Output = PostedMessage;
+    const NAME: &'static str = "teams_send_channel_message";
+    const TITLE: &'static str = "Post to a Teams channel";
+    const DESCRIPTION: &'static str = "Post a new message in a Teams channel as the user (visible to the whole \
+        channel). Confirm the text with the user first.";
+    const WRITES: bool = true;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: SendArgs,
+    ) -> Result<(PostedMessage, String), ToolError> {
+        if a.message.trim().is_empty() {
+            return Err(invalid("`message` is empty"));
+        }
+        let content_type = match a.format {
+            BodyFormat::Text => "text",
+            BodyFormat::Html => "html",
+        };
+        let req = GraphRequest::post(
+            Endpoint::ChannelMessages,
+            &[
+                "teams",
+                a.team_id.as_str(),
+                "channels",
+                a.channel_id.as_str(),
+                "messages",
+            ],
+            json!({"body": {"contentType": content_type, "content": a.message}}),
+        )?;
+        let m: GChatMessage = deps.graph.send_as(ctx, &req).await?;
+        let text = format!("Posted message {}.", m.id);
+        Ok((
+            PostedMessage {
+                id: m.id,
+                web_url: m.web_url,
+            },
+            text,
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MeetingArgs {
+    pub subject: String,
+    /// Start, RFC 3339 (e.g. `2026-05-04T09:00:00Z`).
+    pub start: String,
+    /// End, RFC 3339.
+    pub end: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GOnlineMeeting {
+    id: String,
+    #[serde(default)]
+    join_web_url: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct OnlineMeeting {
+    pub id: String,
+    pub join_url: String,
+}
+
+pub struct CreateOnlineMeeting;
+
+#[async_trait::async_trait]
+impl M365Tool for CreateOnlineMeeting {
+    type Args = MeetingArgs;
+    type Output = OnlineMeeting;
+    const NAME: &'static str = "teams_create_online_meeting";
+    const TITLE: &'static str = "Create a Teams meeting link";
+    const DESCRIPTION: &'static str = "Create a standalone Microsoft Teams meeting and return its join link \
+        (no calendar invitation; use calendar_create_event with online_meeting for that).";
+    const WRITES: bool = true;
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: MeetingArgs,
+    ) -> Result<(OnlineMeeting, String), ToolError> {
+        let start: Timestamp = a.start.parse().map_err(|e| invalid(format!("`start`: {e}")))?;
+        let end: Timestamp = a.end.parse().map_err(|e| invalid(format!("`end`: {e}")))?;
+        if end <= start || end.duration_since(start) > SignedDuration::from_hours(24) {
+            return Err(invalid("`end` must be after `start`, within 24 hours"));
+        }
+        let req = GraphRequest::post(
+            Endpoint::OnlineMeetings,
+            &["me", "onlineMeetings"],
+            json!({"subject": a.subject, "startDateTime": start.to_string(), "endDateTime": end.to_string()}),
+        )?;
+        let m: GOnlineMeeting = deps.graph.send_as(ctx, &req).await?;
+        let join_url = m.join_web_url.unwrap_or_default();
+        let text = format!("Teams meeting \"{}\": {join_url}", a.subject);
+        Ok((OnlineMeeting { id: m.id, join_url }, text))
+    }
+}
