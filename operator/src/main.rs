@@ -2,13 +2,19 @@
 
 use std::{
     io::{Read, Write},
+    net::SocketAddr,
     path::PathBuf,
     process::ExitCode,
 };
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::CustomResourceExt;
-use mcp_tenancy_operator::{api::McpTenant, build::OperatorDefaults, render};
+use mcp_tenancy_operator::{
+    api::McpTenant,
+    build::OperatorDefaults,
+    controller::runtime::{self, LeaderElection, Settings},
+    render,
+};
 
 /// Kubernetes operator that gives every tenant its own isolated remote MCP server for Microsoft 365.
 #[derive(Parser, Debug)]
@@ -33,6 +39,58 @@ enum Command {
     /// template's secrets checksum is the SHA-256 of the list of Secret keys the server reads (the
     /// operator digests their contents).
     Render(RenderArgs),
+    /// Run the operator: reconcile every McpTenant in the cluster until SIGTERM.
+    Run(RunArgs),
+    /// Print the ClusterRole rules the operator needs (the chart installs exactly these).
+    Rbac,
+}
+
+/// The operator's ClusterRole rules; the one list, shared with the Helm chart.
+const CLUSTERROLE_RULES: &str = include_str!("../../charts/mcp-tenancy/files/clusterrole-rules.yaml");
+
+/// Options of `run`. The operator uses the in-cluster service account, or KUBECONFIG outside a
+/// cluster.
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Image of mcp-tenant-server for tenants that name none.
+    #[arg(long, env = "MCP_TENANCY_SERVER_IMAGE", default_value = DEFAULT_SERVER_IMAGE)]
+    server_image: String,
+    /// Address of the Prometheus `/metrics` endpoint.
+    #[arg(long, env = "MCP_TENANCY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Address of the `/livez` and `/readyz` endpoints.
+    #[arg(long, env = "MCP_TENANCY_HEALTH_ADDR", default_value = "0.0.0.0:8081")]
+    health_addr: SocketAddr,
+    /// Run the controller only while holding the leader Lease (for more than one replica).
+    #[arg(long, env = "MCP_TENANCY_LEADER_ELECT")]
+    leader_elect: bool,
+    /// Name of the leader election Lease.
+    #[arg(long, env = "MCP_TENANCY_LEASE_NAME", default_value = "mcp-tenancy-operator")]
+    lease_name: String,
+    /// Namespace of the leader election Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE")]
+    lease_namespace: Option<String>,
+    /// Namespace of the Ingress controller, allowed to reach tenants exposed by Ingress.
+    #[arg(
+        long,
+        env = "MCP_TENANCY_INGRESS_CONTROLLER_NAMESPACE",
+        default_value = "ingress-nginx"
+    )]
+    ingress_controller_namespace: String,
+    /// Namespace of Prometheus, allowed to scrape the tenant's metrics.
+    #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = "monitoring")]
+    monitoring_namespace: String,
+    /// Log line format. The level comes from RUST_LOG (default `info`).
+    #[arg(long, env = "MCP_TENANCY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum LogFormat {
+    /// One JSON object per line, with the tenant of each reconcile pass.
+    Json,
+    /// Human-readable lines.
+    Text,
 }
 
 /// The example rendered when no manifest is given.
@@ -130,6 +188,11 @@ fn main() -> ExitCode {
     let Cli { command } = Cli::parse();
     match command {
         Command::Render(args) => run_render(args),
+        Command::Run(args) => run_operator(args),
+        Command::Rbac => {
+            print!("{CLUSTERROLE_RULES}");
+            ExitCode::SUCCESS
+        }
         Command::Crd => match serde_saphyr::to_string(&McpTenant::crd()) {
             Ok(yaml) => {
                 print!("{yaml}");
@@ -141,4 +204,89 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn run_operator(args: RunArgs) -> ExitCode {
+    let RunArgs {
+        server_image,
+        metrics_addr,
+        health_addr,
+        leader_elect,
+        lease_name,
+        lease_namespace,
+        ingress_controller_namespace,
+        monitoring_namespace,
+        log_format,
+    } = args;
+    init_logging(log_format);
+    // One crypto backend everywhere: aws-lc-rs. Err only means it is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let leader_election = match (leader_elect, lease_namespace) {
+        (false, _) => None,
+        (true, Some(lease_namespace)) => Some(LeaderElection {
+            lease_name,
+            lease_namespace,
+            identity: identity(),
+        }),
+        (true, None) => {
+            tracing::error!("--leader-elect needs --lease-namespace (or POD_NAMESPACE)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let settings = Settings {
+        defaults: OperatorDefaults {
+            server_image,
+            ingress_controller_namespace,
+            monitoring_namespace,
+        },
+        metrics_addr,
+        health_addr,
+        leader_election,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let client = match kube::Client::try_default().await {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot configure a Kubernetes client (in-cluster or KUBECONFIG)");
+                return ExitCode::FAILURE;
+            }
+        };
+        let shutdown = runtime::shutdown_on_signals();
+        match runtime::run(client, settings, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                tracing::error!(error = %e, "operator stopped");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => builder.compact().init(),
+    }
+}
+
+/// This replica's identity in the leader Lease: the pod name, or host name and process id.
+fn identity() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "mcp-tenancy-operator".into());
+        format!("{host}-{}", std::process::id())
+    })
 }

@@ -8,10 +8,12 @@ pub mod events;
 pub mod index;
 pub mod keys;
 pub mod kinds;
+pub mod leader;
 
 pub mod metrics;
 pub mod prune;
 pub mod reconcile;
+pub mod runtime;
 
 pub mod secrets;
 pub mod status;

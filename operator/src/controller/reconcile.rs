@@ -137,6 +137,14 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
     let mut workload = None;
     let mut exposure = None;
     for child in &children {
+        if !ctx.index.watches(&child.resource) {
+            // Its CRD is not installed. Only the HTTPRoute gets here: the builders leave the
+            // monitoring children out themselves when those CRDs are missing.
+            if let Role::Exposure = role(child) {
+                obs.exposure = Some(ExposureState::CrdNotInstalled(child.resource.api_version.clone()));
+            }
+            continue;
+        }
         let outcome = apply_child(&ctx.client, &ctx.index, &name, child)
             .await
             .map_err(api_err(format!(

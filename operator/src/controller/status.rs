@@ -65,6 +65,8 @@ pub enum ExposureState {
     Address(String),
     /// No address yet.
     AddressPending,
+    /// The route's API (this apiVersion) is not served: its CRDs are not installed.
+    CrdNotInstalled(String),
 }
 
 impl ExposureState {
@@ -204,6 +206,15 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
             false,
             reason::ADDRESS_PENDING,
             "the Ingress has no address yet; check that an Ingress controller serves its class".into(),
+        ),
+        Some(ExposureState::CrdNotInstalled(api_version)) => set(
+            c::EXPOSURE_READY,
+            false,
+            reason::CRD_NOT_INSTALLED,
+            format!(
+                "the Gateway API CRDs ({api_version} HTTPRoute) are not installed; install them and restart the \
+                 operator, or expose the tenant with spec.network.ingress"
+            ),
         ),
         None => set(c::EXPOSURE_READY, false, reason::PENDING, "the HTTPRoute or Ingress is not applied yet".into()),
     }

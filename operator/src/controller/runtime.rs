@@ -1,0 +1,382 @@
+//! Runtime wiring: discovery of optional CRDs, the watches (metadata-only and label-selected, to
+//! save memory), the controller, leader election, `/livez` and `/readyz`, `/metrics`, shutdown.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, http::StatusCode, routing::get};
+use futures::{StreamExt, future::join_all};
+use k8s_openapi::api::core::v1::Secret;
+use kube::{
+    Api, Client, ResourceExt,
+    api::ListParams,
+    core::{GroupVersionKind, PartialObjectMeta},
+    discovery::Discovery,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::{self, Config},
+        events::{Recorder, Reporter},
+        reflector::{ObjectRef, Store, store::Writer},
+        watcher::{self, watcher},
+    },
+};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::{
+    ChildIndex, Context, ErrorBackoff, Metrics, error_policy,
+    index::ChildMeta,
+    kinds::{OPTIONAL_GROUPS, child_resources},
+    leader::{self, LeaseLock},
+    reconcile,
+};
+use crate::{
+    api::McpTenant,
+    build::{
+        FIELD_MANAGER, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, referenced_secrets, tenant_namespace,
+    },
+};
+
+/// Tenants reconciled at the same time; bounds API load and memory during a full resync.
+pub const CONCURRENCY: u16 = 16;
+/// Watch events for one tenant arriving within this window cause one pass, not many.
+pub const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// Leader election settings.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub lease_name: String,
+    pub lease_namespace: String,
+    pub identity: String,
+}
+
+/// Everything `run` needs besides the client.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub defaults: OperatorDefaults,
+    pub metrics_addr: SocketAddr,
+    pub health_addr: SocketAddr,
+    pub leader_election: Option<LeaderElection>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot list McpTenants ({0}); is the CRD installed? `mcp-tenancy-operator crd | kubectl apply -f -`"
+    )]
+    CrdMissing(#[source] kube::Error),
+    #[error("API discovery failed: {0}")]
+    Discovery(#[source] kube::Error),
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("lost the leader lease; exiting so that a new process can stand for election")]
+    LeaseLost,
+}
+
+/// Readiness as `/readyz` reports it.
+#[derive(Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+}
+
+/// Cancelled on SIGTERM or SIGINT.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(e) => {
+                    warn!(error = %e, "cannot listen for SIGTERM");
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::select! {
+            () = terminate => info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+        }
+        cancel.cancel();
+    });
+    token
+}
+
+/// Runs the operator until `shutdown`.
+pub async fn run(client: Client, settings: Settings, shutdown: CancellationToken) -> Result<(), RunError> {
+    let Settings {
+        defaults,
+        metrics_addr,
+        health_addr,
+        leader_election,
+    } = settings;
+    let metrics = Arc::new(Metrics::new()?);
+    let health = Arc::new(Health::default());
+    let servers = serve_http(
+        metrics_addr,
+        health_addr,
+        metrics.clone(),
+        health.clone(),
+        shutdown.clone(),
+    )
+    .await?;
+
+    let lost = CancellationToken::new();
+    let lease = match &leader_election {
+        Some(le) => {
+            let lock = Arc::new(LeaseLock::new(
+                client.clone(),
+                &le.lease_namespace,
+                &le.lease_name,
+                &le.identity,
+            ));
+            // A standby is healthy and ready: it has nothing to sync until it leads.
+            health.set_ready(true);
+            if !leader::acquire(&lock, &shutdown).await {
+                servers.await;
+                return Ok(());
+            }
+            health.set_ready(false);
+            tokio::spawn(leader::keep_renewing(
+                lock.clone(),
+                lost.clone(),
+                shutdown.clone(),
+            ));
+            Some(lock)
+        }
+        None => None,
+    };
+
+    let result = run_controller(client, defaults, metrics, health, shutdown.clone(), lost.clone()).await;
+    if let Some(lock) = lease
+        && let Err(e) = lock.release().await
+    {
+        warn!(error = %e, "could not release the leader lease; it expires by itself");
+    }
+    shutdown.cancel();
+    servers.await;
+    result?;
+    if lost.is_cancelled() {
+        Err(RunError::LeaseLost)
+    } else {
+        Ok(())
+    }
+}
+
+/// Discovers optional kinds, wires the watches and runs the controller until `shutdown` or `lost`.
+async fn run_controller(
+    client: Client,
+    defaults: OperatorDefaults,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+    lost: CancellationToken,
+) -> Result<(), RunError> {
+    let tenants: Api<McpTenant> = Api::all(client.clone());
+    tenants
+        .list(&ListParams::default().limit(1))
+        .await
+        .map_err(RunError::CrdMissing)?;
+    let discovery = Discovery::new(client.clone())
+        .filter(&OPTIONAL_GROUPS)
+        .run()
+        .await
+        .map_err(RunError::Discovery)?;
+    let installed = |ar: &kube::core::ApiResource| {
+        !OPTIONAL_GROUPS.contains(&ar.group.as_str())
+            || discovery
+                .resolve_gvk(&GroupVersionKind::gvk(&ar.group, &ar.version, &ar.kind))
+                .is_some()
+    };
+    let kinds: Vec<_> = child_resources().into_iter().filter(|ar| installed(ar)).collect();
+    let monitoring_crds_installed = ["ServiceMonitor", "PrometheusRule"]
+        .iter()
+        .all(|k| kinds.iter().any(|ar| ar.kind == *k));
+    info!(
+        kinds = ?kinds.iter().map(|k| k.kind.as_str()).collect::<Vec<_>>(),
+        monitoring_crds_installed,
+        "watching child kinds"
+    );
+
+    let mut controller = Controller::new(tenants, watcher::Config::default().any_semantic())
+        .with_config(Config::default().concurrency(CONCURRENCY).debounce(DEBOUNCE));
+    let tenant_store = controller.store();
+    let mut stores = Vec::new();
+    for ar in kinds {
+        let writer = Writer::<ChildMeta>::new(ar.clone());
+        stores.push((ar.clone(), writer.as_reader()));
+        // `Api<PartialObjectMeta<_>>` makes metadata-only requests.
+        let api = Api::<ChildMeta>::all_with(client.clone(), &ar);
+        let stream = watcher(
+            api,
+            watcher::Config::default().labels(TENANT_LABEL).any_semantic(),
+        )
+        .default_backoff()
+        .modify(|o: &mut ChildMeta| o.metadata.managed_fields = None)
+        .reflect(writer)
+        .touched_objects();
+        controller = controller.watches_stream_with(stream, tenant_of, ar);
+    }
+    // Referenced user Secrets carry no label of ours: watch Secret metadata everywhere (the
+    // rules allow it) and map each to the tenants of its namespace that read it.
+    let secrets = Api::<PartialObjectMeta<Secret>>::all(client.clone());
+    let secret_stream = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|o: &mut PartialObjectMeta<Secret>| o.metadata.managed_fields = None)
+        .touched_objects();
+    let lookup = tenant_store.clone();
+    controller = controller.watches_stream(secret_stream, move |s| tenants_reading(&lookup, &s));
+
+    let index = ChildIndex::new(stores);
+    let ready_index = index.clone();
+    let ready_tenants = tenant_store.clone();
+    let ready_health = health.clone();
+    tokio::spawn(async move {
+        let children = join_all(ready_index.stores().map(Store::wait_until_ready)).await;
+        if ready_tenants.wait_until_ready().await.is_ok() && children.iter().all(Result::is_ok) {
+            info!("watches synced; ready");
+            ready_health.set_ready(true);
+        }
+    });
+
+    let reporter = Reporter {
+        controller: FIELD_MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let ctx = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        defaults,
+        monitoring_crds_installed,
+        index,
+        metrics,
+        backoff: ErrorBackoff::default(),
+    });
+    let stop = {
+        let (shutdown, lost) = (shutdown.clone(), lost.clone());
+        async move {
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = lost.cancelled() => {}
+            }
+        }
+    };
+    controller
+        .graceful_shutdown_on(stop)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((tenant, _)) => debug!(tenant = %tenant.name, "reconciled"),
+                Err(controller::Error::ObjectNotFound(r)) => {
+                    debug!(object = %r, "object gone before its pass")
+                }
+                Err(controller::Error::ReconcilerFailed(..)) => {} // logged by error_policy
+                Err(e) => warn!(error = %e, "controller"),
+            }
+        })
+        .await;
+    info!("controller stopped");
+    Ok(())
+}
+
+/// The tenant a child belongs to, from its label.
+fn tenant_of(child: ChildMeta) -> Option<ObjectRef<McpTenant>> {
+    child.labels().get(TENANT_LABEL).map(|name| ObjectRef::new(name))
+}
+
+/// The tenants whose namespace is the Secret's and which read it (their key Secret, or a
+/// referenced one).
+fn tenants_reading(
+    tenants: &Store<McpTenant>,
+    secret: &PartialObjectMeta<Secret>,
+) -> Vec<ObjectRef<McpTenant>> {
+    let (Some(namespace), Some(name)) = (
+        secret.metadata.namespace.as_deref(),
+        secret.metadata.name.as_deref(),
+    ) else {
+        return Vec::new();
+    };
+    tenants
+        .state()
+        .iter()
+        .filter(|t| tenant_namespace(t) == namespace)
+        .filter(|t| name == KEYS_SECRET_NAME || referenced_secrets(&t.spec).contains_key(name))
+        .map(|t| ObjectRef::from_obj(t.as_ref()))
+        .collect()
+}
+
+/// Serves `/livez` and `/readyz` on `health_addr` and `/metrics` on `metrics_addr`; the returned
+/// future completes when both stopped after `shutdown`.
+async fn serve_http(
+    metrics_addr: SocketAddr,
+    health_addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: CancellationToken,
+) -> Result<impl Future<Output = ()>, RunError> {
+    let bind = |addr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| RunError::Bind { addr, source })
+    };
+    let health_listener = bind(health_addr).await?;
+    let metrics_listener = bind(metrics_addr).await?;
+    let health_app = health_router(health);
+    let metrics_app = Router::new().route("/metrics", get(move || async move { metrics.encode() }));
+    let serve = |listener: TcpListener, app: Router, token: CancellationToken| {
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await
+            {
+                warn!(error = %e, "HTTP server failed");
+            }
+        })
+    };
+    let a = serve(health_listener, health_app, shutdown.clone());
+    let b = serve(metrics_listener, metrics_app, shutdown);
+    Ok(async move {
+        let _ = tokio::join!(a, b);
+    })
+}
+
+/// `/livez`: the process serves. `/readyz`: a standby, or a leader whose watches synced.
+pub fn health_router(health: Arc<Health>) -> Router {
+    Router::new().route("/livez", get(|| async { "ok" })).route(
+        "/readyz",
+        get(move || {
+            let ready = health.is_ready();
+            async move {
+                if ready {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "watches not synced")
+                }
+            }
+        }),
+    )
+}
