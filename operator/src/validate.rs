@@ -43,6 +43,7 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
         ));
     }
     check_server(spec)?;
+    check_quota(spec)?;
     check_access(spec)?;
     check_identity(&spec.identity)?;
     check_patterns("spec.tools.disabled", &spec.tools.disabled)?;
@@ -80,6 +81,132 @@ fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
         }
     }
     Ok(())
+}
+
+/// The quota must admit the server at its largest, or pods silently fail to be created.
+fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
+    use crate::build::{quota::*, workload::*};
+
+    let server = &spec.server;
+    let redis = crate::build::uses_redis(server.storage.as_ref());
+    let most = server
+        .autoscaling
+        .as_ref()
+        .map_or(server.replicas.unwrap_or(1), |a| a.max_replicas);
+    // A Deployment rollout adds one pod (maxSurge 1); a StatefulSet replaces its pod in place.
+    let peak = most + i32::from(redis);
+    let pods = spec.quota.pods.unwrap_or(DEFAULT_QUOTA_PODS);
+    if peak > pods {
+        return Err(ValidationError::new(
+            "spec.quota.pods",
+            format!("{pods} is fewer than the {peak} server pods that can run at once"),
+        ));
+    }
+    let resources = server.resources.as_ref();
+    for (resource, default_limit, quota, default_quota) in [
+        (
+            "cpu",
+            DEFAULT_CPU_LIMIT,
+            spec.quota.cpu.as_ref(),
+            DEFAULT_QUOTA_CPU,
+        ),
+        (
+            "memory",
+            DEFAULT_MEMORY_LIMIT,
+            spec.quota.memory.as_ref(),
+            DEFAULT_QUOTA_MEMORY,
+        ),
+    ] {
+        let limit_field = format!("spec.server.resources.limits.{resource}");
+        let limit = resources
+            .and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.get(resource));
+        let limit_text = limit.map_or(default_limit, |q| q.0.as_str());
+        let limit = quantity(&limit_field, limit_text)?;
+        let request_field = format!("spec.server.resources.requests.{resource}");
+        if let Some(request) = resources
+            .and_then(|r| r.requests.as_ref())
+            .and_then(|r| r.get(resource))
+            && quantity(&request_field, &request.0)? > limit
+        {
+            return Err(ValidationError::new(
+                request_field,
+                format!("must not exceed the limit {limit_text}"),
+            ));
+        }
+        let quota_field = format!("spec.quota.{resource}");
+        let quota_text = quota.map_or(default_quota, |q| q.0.as_str());
+        if limit * f64::from(peak) > quantity(&quota_field, quota_text)? * (1.0 + f64::EPSILON) {
+            return Err(ValidationError::new(
+                quota_field,
+                format!(
+                    "{quota_text} is less than the {peak} × {limit_text} the server pods can use at once"
+                ),
+            ));
+        }
+    }
+    if !redis {
+        let size = server
+            .storage
+            .as_ref()
+            .and_then(|s| s.embedded.as_ref())
+            .and_then(|e| e.size.as_ref());
+        let size_text = size.map_or(DEFAULT_STORE_SIZE, |q| q.0.as_str());
+        let quota_text = spec
+            .quota
+            .storage
+            .as_ref()
+            .map_or(DEFAULT_QUOTA_STORAGE, |q| q.0.as_str());
+        if quantity("spec.server.storage.embedded.size", size_text)?
+            > quantity("spec.quota.storage", quota_text)?
+        {
+            return Err(ValidationError::new(
+                "spec.quota.storage",
+                format!("{quota_text} is less than the embedded store's {size_text} volume"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A Kubernetes quantity in base units (cores, bytes); precise enough to compare sizes.
+fn quantity(field: &str, text: &str) -> Result<f64, ValidationError> {
+    let invalid = || {
+        ValidationError::new(
+            field,
+            format!("{text:?} is not a Kubernetes quantity (e.g. 500m, 2, 256Mi)"),
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
+        .unwrap_or(text.len());
+    let (number, suffix) = text.split_at(split);
+    let number: f64 = number.parse().map_err(|_| invalid())?;
+    let binary = |power: i32| 1024f64.powi(power);
+    let factor = match suffix {
+        "" => 1.0,
+        "m" => 1e-3,
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "Ki" => binary(1),
+        "Mi" => binary(2),
+        "Gi" => binary(3),
+        "Ti" => binary(4),
+        "Pi" => binary(5),
+        "Ei" => binary(6),
+        exponent => match exponent.strip_prefix(['e', 'E']).map(str::parse::<i32>) {
+            Some(Ok(e)) => 10f64.powi(e),
+            _ => return Err(invalid()),
+        },
+    };
+    if number < 0.0 {
+        return Err(invalid());
+    }
+    Ok(number * factor)
 }
 
 fn check_access(spec: &McpTenantSpec) -> Result<(), ValidationError> {
@@ -317,6 +444,59 @@ network:
         );
         let err = validate_tenant(&McpTenant::new("c", serde_saphyr::from_str(&spec).unwrap())).unwrap_err();
         assert_eq!(err.field, "spec.network.allowedOrigins[1]");
+    }
+
+    #[test]
+    fn quantities_parse_like_kubernetes() {
+        for (text, value) in [
+            ("500m", 0.5),
+            ("2", 2.0),
+            ("1.5", 1.5),
+            ("256Mi", 268_435_456.0),
+            ("1G", 1e9),
+            ("1e3", 1e3),
+        ] {
+            assert_eq!(quantity("f", text).unwrap(), value, "{text}");
+        }
+        for bad in ["", "abc", "1Xi", "-1", "1e"] {
+            assert!(quantity("f", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_quota_must_admit_the_server_at_its_largest() {
+        let redis = "  storage: {redis: {urlSecretRef: {name: r, key: url}}}\n";
+        // 4 replicas + 1 surge, 1 CPU each by default, against the default quota of 4.
+        let err = error(&format!("server:\n  replicas: 4\n{redis}"));
+        assert_eq!(
+            err,
+            "spec.quota.cpu: 4 is less than the 5 × 1 the server pods can use at once"
+        );
+        validate_tenant(&mk_tenant(&format!("server:\n  replicas: 3\n{redis}"))).unwrap();
+        let err = error(&format!(
+            "server:\n  autoscaling: {{minReplicas: 2, maxReplicas: 30}}\n{redis}quota: {{cpu: '100', memory: 100Gi}}\n"
+        ));
+        assert_eq!(
+            err,
+            "spec.quota.pods: 20 is fewer than the 31 server pods that can run at once"
+        );
+        let err = error("quota: {memory: 200Mi}\n");
+        assert!(err.starts_with("spec.quota.memory: 200Mi is less than"), "{err}");
+        let err = error("server:\n  storage: {embedded: {size: 20Gi}}\n");
+        assert_eq!(
+            err,
+            "spec.quota.storage: 10Gi is less than the embedded store's 20Gi volume"
+        );
+        let err = error("server:\n  resources: {requests: {cpu: '2'}, limits: {cpu: '1'}}\n");
+        assert_eq!(
+            err,
+            "spec.server.resources.requests.cpu: must not exceed the limit 1"
+        );
+        let err = error("quota: {cpu: lots}\n");
+        assert!(
+            err.starts_with("spec.quota.cpu: \"lots\" is not a Kubernetes quantity"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -8,9 +8,9 @@ mod meta;
 mod monitoring;
 mod namespace;
 mod network_policy;
-mod quota;
+pub(crate) mod quota;
 mod service;
-mod workload;
+pub(crate) mod workload;
 
 use kube::core::{ApiResource, DynamicObject};
 

@@ -15,6 +15,11 @@ use super::{
 };
 
 const QUOTA_NAME: &str = "mcp-tenant-quota";
+// Defaults documented on `QuotaSpec`.
+pub(crate) const DEFAULT_QUOTA_CPU: &str = "4";
+pub(crate) const DEFAULT_QUOTA_MEMORY: &str = "4Gi";
+pub(crate) const DEFAULT_QUOTA_STORAGE: &str = "10Gi";
+pub(crate) const DEFAULT_QUOTA_PODS: i32 = 20;
 const LIMIT_RANGE_NAME: &str = "mcp-tenant-limits";
 
 fn quantity(value: Option<&Quantity>, default: &str) -> Quantity {
@@ -23,8 +28,8 @@ fn quantity(value: Option<&Quantity>, default: &str) -> Quantity {
 
 pub(crate) fn build_resource_quota(ctx: &Context) -> Result<Child, BuildError> {
     let quota = &ctx.tenant.spec.quota;
-    let cpu = quantity(quota.cpu.as_ref(), "4");
-    let memory = quantity(quota.memory.as_ref(), "4Gi");
+    let cpu = quantity(quota.cpu.as_ref(), DEFAULT_QUOTA_CPU);
+    let memory = quantity(quota.memory.as_ref(), DEFAULT_QUOTA_MEMORY);
     let hard = BTreeMap::from([
         ("limits.cpu".to_string(), cpu.clone()),
         ("limits.memory".to_string(), memory.clone()),
@@ -32,9 +37,12 @@ pub(crate) fn build_resource_quota(ctx: &Context) -> Result<Child, BuildError> {
         ("requests.memory".to_string(), memory),
         (
             "requests.storage".to_string(),
-            quantity(quota.storage.as_ref(), "10Gi"),
+            quantity(quota.storage.as_ref(), DEFAULT_QUOTA_STORAGE),
         ),
-        ("pods".to_string(), Quantity(quota.pods.unwrap_or(20).to_string())),
+        (
+            "pods".to_string(),
+            Quantity(quota.pods.unwrap_or(DEFAULT_QUOTA_PODS).to_string()),
+        ),
         // A tenant is reached only through the platform's Gateway or Ingress, never directly.
         ("services.loadbalancers".to_string(), Quantity("0".into())),
         ("services.nodeports".to_string(), Quantity("0".into())),

@@ -55,7 +55,7 @@ pub(crate) const DEFAULT_CPU_REQUEST: &str = "50m";
 pub(crate) const DEFAULT_MEMORY_REQUEST: &str = "64Mi";
 pub(crate) const DEFAULT_CPU_LIMIT: &str = "1";
 pub(crate) const DEFAULT_MEMORY_LIMIT: &str = "256Mi";
-const DEFAULT_STORE_SIZE: &str = "1Gi";
+pub(crate) const DEFAULT_STORE_SIZE: &str = "1Gi";
 
 /// The nonroot user and group of distroless images.
 const NONROOT_ID: i64 = 65532;
