@@ -638,6 +638,8 @@ fn the_alerts_use_the_spec_thresholds_and_link_a_runbook_section() {
                 "{name} {annotation}"
             );
         }
+        let expr = r["expr"].as_str().unwrap();
+        promql_parser::parser::parse(expr).unwrap_or_else(|e| panic!("{name}: {expr}: {e}"));
         let anchor = r["annotations"]["runbook_url"]
             .as_str()
             .unwrap()

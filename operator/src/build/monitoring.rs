@@ -133,10 +133,13 @@ fn alerts(ctx: &Context) -> Vec<Alert> {
             for_: "5m",
             severity: "critical",
             summary: format!("MCP tenant {tenant}: no server pod is being scraped successfully"),
-            description: "No mcp-tenant-server pod has answered a metrics scrape for 5 minutes, so users \
-                cannot connect. Check the pods (kubectl -n {{ $labels.namespace }} get pods), their \
-                events and logs, and the McpTenant status conditions."
-                .into(),
+            // The expression aggregates the labels away, so the namespace is written in.
+            description: format!(
+                "No mcp-tenant-server pod has answered a metrics scrape for 5 minutes, so users cannot \
+                 connect. Check the pods (kubectl -n {} get pods), their events and logs, and the \
+                 McpTenant status conditions.",
+                ctx.namespace
+            ),
         });
     }
     alerts.extend([
