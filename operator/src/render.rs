@@ -43,7 +43,11 @@ impl RenderError {
 
 /// Parses and checks a manifest like the API server and the operator would.
 pub fn parse_manifest(text: &str) -> Result<McpTenant, RenderError> {
-    let value: Value = serde_saphyr::from_str(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let documents: Vec<Value> =
+        serde_saphyr::from_str_multiple(text).map_err(|e| RenderError::Yaml(e.to_string()))?;
+    let [value] = <[Value; 1]>::try_from(documents).map_err(|docs| {
+        RenderError::NotAnMcpTenant(format!("expected one YAML document, found {}", docs.len()))
+    })?;
     let api_version = McpTenant::api_version(&());
     let kind = McpTenant::kind(&());
     if value.get("apiVersion").and_then(Value::as_str) != Some(&api_version)
@@ -283,5 +287,10 @@ mod tests {
         );
         let err = parse_manifest(&minimal.replace("kind: McpTenant", "kind: Tenant")).unwrap_err();
         assert!(matches!(err, RenderError::NotAnMcpTenant(_)));
+        let err = parse_manifest(&format!("{minimal}---\n{minimal}"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "not an McpTenant: expected one YAML document, found 2");
+        assert!(parse_manifest(&format!("---\n{minimal}")).is_ok());
     }
 }
