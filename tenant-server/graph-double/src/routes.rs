@@ -139,7 +139,11 @@ fn find_message(d: &Data, id: &str) -> Option<Value> {
 /// `$select` on an object (`id` always kept).
 fn select(req: &Incoming, v: Value) -> Value {
     let Some(sel) = req.param("$select") else { return v };
-    let fields: Vec<&str> = sel.split(',').map(str::trim).collect();
+    let mut fields: Vec<&str> = sel.split(',').map(str::trim).collect();
+    // Expanded navigation properties come back whatever `$select` says.
+    if let Some(e) = req.param("$expand") {
+        fields.push(e.split('(').next().unwrap_or(e));
+    }
     match v {
         Value::Object(o) => Value::Object(
             o.into_iter()
@@ -474,13 +478,19 @@ fn iso_minutes(d: &str) -> Option<i64> {
     Some(h * 60 + m)
 }
 
+/// A Graph `dateTimeTimeZone` in UTC (the only zone the double's scheduling understands).
+fn utc_date_time(v: &Value) -> Option<Timestamp> {
+    if v["timeZone"].as_str().is_some_and(|z| z != "UTC") {
+        return None;
+    }
+    let dt: jiff::civil::DateTime = v["dateTime"].as_str()?.trim_end_matches('Z').parse().ok()?;
+    dt.to_zoned(TimeZone::UTC).ok().map(|z| z.timestamp())
+}
+
 fn find_meeting_times(d: &Data, req: &Incoming) -> Answer {
     let body = req.body.clone().unwrap_or(Value::Null);
     let slot = &body["timeConstraint"]["timeSlots"][0];
-    let (Some(Ok(start)), Some(Ok(end))) = (
-        slot["start"]["dateTime"].as_str().map(str::parse::<Timestamp>),
-        slot["end"]["dateTime"].as_str().map(str::parse::<Timestamp>),
-    ) else {
+    let (Some(start), Some(end)) = (utc_date_time(&slot["start"]), utc_date_time(&slot["end"])) else {
         return bad("timeConstraint.timeSlots[0] with start and end is required.");
     };
     let Some(minutes) = body["meetingDuration"]

@@ -223,9 +223,14 @@ pub fn encode_component(value: &str) -> String {
     out
 }
 
-/// Percent-encodes one path segment (an id). `=` is kept: Graph ids end in it.
+/// Percent-encodes one path segment (an id). `=`, `:`, `@` and `$` are kept (valid in a path
+/// segment, and Graph ids and `$batch` use them); `/`, `?`, `#`, `%` and the rest are encoded.
 pub fn encode_segment(value: &str) -> String {
-    encode_component(value).replace("%3D", "=")
+    encode_component(value)
+        .replace("%3D", "=")
+        .replace("%3A", ":")
+        .replace("%40", "@")
+        .replace("%24", "$")
 }
 
 #[cfg(test)]
