@@ -126,6 +126,9 @@ identity:
     clientId: dev-client
     clientSecretFile: /dev/null
     scopes: [User.Read]
+limits:
+  perUser: {{requests: 10000, period: 15m}}
+  perIp: {{requests: 10000, period: 15m}}
 storage:
   embedded: {{path: /tmp/mcp-tenant-dev-store.json}}
 graph: {{baseUrl: "http://127.0.0.1:8081", apiVersion: v1.0}}

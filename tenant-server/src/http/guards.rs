@@ -7,7 +7,7 @@ use axum::{
     response::Response,
 };
 use http::{HeaderMap, HeaderValue, header};
-use mcp_tenancy_config::TenantConfig;
+use mcp_tenancy_config::{Environment, TenantConfig};
 
 use super::errors::forbidden;
 use crate::app::AppState;
@@ -37,7 +37,8 @@ pub fn host_allowed(authority: &str, allowed: &[String]) -> bool {
     })
 }
 
-/// Allowed origins: the configured list plus the server's own origin.
+/// Allowed origins: the configured list plus the server's own origin; in development also any
+/// loopback origin (local tools and proxies on other ports).
 pub fn origin_allowed(origin: &str, config: &TenantConfig) -> bool {
     let origin = origin.trim_end_matches('/');
     let own = config.server.public_url.origin().ascii_serialization();
@@ -47,6 +48,20 @@ pub fn origin_allowed(origin: &str, config: &TenantConfig) -> bool {
             .allowed_origins
             .iter()
             .any(|o| o.trim_end_matches('/').eq_ignore_ascii_case(origin))
+        || (config.environment == Environment::Development && is_loopback_origin(origin))
+}
+
+fn is_loopback_origin(origin: &str) -> bool {
+    let Ok(url) = url::Url::parse(origin) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        }
 }
 
 pub async fn check_host_and_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
@@ -106,5 +121,18 @@ mod tests {
         assert!(!host_allowed("svc.ns:9090", &allowed));
         assert!(!host_allowed("evil.example.com", &allowed));
         assert!(!host_allowed("mcp.example.com.evil.com", &allowed));
+    }
+
+    #[test]
+    fn loopback_origins_only_in_development() {
+        let mut config = crate::testing::config_yaml("https://mcp.example.com", "https://i.example.com", "");
+        assert!(origin_allowed("https://mcp.example.com", &config));
+        assert!(origin_allowed("http://127.0.0.1:5173", &config));
+        assert!(origin_allowed("http://localhost:3000", &config));
+        assert!(!origin_allowed("http://evil.example.com", &config));
+        assert!(!origin_allowed("http://127.0.0.1.evil.com", &config));
+        config.environment = Environment::Production;
+        assert!(!origin_allowed("http://127.0.0.1:5173", &config));
+        assert!(origin_allowed("https://mcp.example.com", &config));
     }
 }
