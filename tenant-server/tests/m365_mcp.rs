@@ -1,0 +1,233 @@
+//! The Microsoft 365 tools through the real MCP endpoint (`tools/list`, `tools/call` over
+//! Streamable HTTP with a signed client token): the client's token is exchanged on-behalf-of and
+//! never reaches Graph, read-only mode drops the writing tools, Graph failures are tool errors,
+//! and meeting_brief's progress arrives as `notifications/progress`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::{sync::Arc, time::Duration};
+
+use mcp_graph_double::{Fault, FaultRule, GraphDouble, Seed};
+use mcp_tenancy_config::catalog::TOOL_CATALOG;
+use mcp_tenant_server::{
+    caller::Secret,
+    graph::{
+        GraphClient, GraphClientConfig, GraphMetrics, OboSettings, OboTokenProvider, RetryPolicy, UserCache,
+    },
+    tools::{
+        Tool,
+        m365::{M365Deps, m365_tools},
+    },
+};
+use prometheus::Registry;
+use serde_json::{Value, json};
+use support::{Client, LocalIssuer, router, state};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+struct Setup {
+    double: GraphDouble,
+    tools: Vec<Arc<dyn Tool>>,
+    _idp: MockServer,
+}
+
+/// The double, an IdP that exchanges exactly `client_token` for `graph-obo-mcp`, and the tools.
+async fn setup(client_token: &str) -> Setup {
+    let double = GraphDouble::new(&Seed::default());
+    let (addr, _) = double.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    double.set_tokens(&["graph-obo-mcp"]);
+    let idp = MockServer::start().await;
+    Mock::given(matchers::path("/.well-known/openid-configuration"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"issuer": idp.uri(), "token_endpoint": format!("{}/token", idp.uri())}),
+            ),
+        )
+        .mount(&idp)
+        .await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path("/token"))
+        .and(matchers::body_string_contains(format!(
+            "assertion={client_token}"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"token_type": "Bearer", "access_token": "graph-obo-mcp", "expires_in": 3600}),
+        ))
+        .mount(&idp)
+        .await;
+    let provider = OboTokenProvider::new(OboSettings {
+        issuer: idp.uri().parse().unwrap(),
+        client_id: "server-app".into(),
+        client_secret: Secret::new("s"),
+        scopes: vec!["Mail.Read".into()],
+        expiry_margin: Duration::from_secs(60),
+        max_users: 10,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let registry = Registry::new();
+    let graph = GraphClient::new(
+        GraphClientConfig {
+            base_url: format!("http://{addr}").parse().unwrap(),
+            api_version: "v1.0".into(),
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_total_wait: Duration::from_secs(2),
+                ..RetryPolicy::default()
+            },
+            max_pages: 10,
+        },
+        Arc::new(provider),
+        GraphMetrics::register(&registry).unwrap(),
+    )
+    .unwrap();
+    let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
+    let tools = m365_tools(M365Deps {
+        graph: Arc::new(graph),
+        cache: Arc::new(cache),
+    });
+    Setup {
+        double,
+        tools,
+        _idp: idp,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_and_call_through_mcp_with_on_behalf_of() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let s = setup(&token).await;
+    let mut client = Client::new(router(state(issuer.config("", ""), s.tools)), &token);
+    client.initialize().await;
+
+    let mut names = client.tool_names().await;
+    names.sort();
+    let mut all: Vec<String> = TOOL_CATALOG.iter().map(|t| t.name.to_string()).collect();
+    all.sort();
+    assert_eq!(names, all);
+
+    let reply = client
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "mail_list_messages", "arguments": {"unread_only": true, "count": 3}}),
+        )
+        .await;
+    let result = reply.result();
+    assert_ne!(result["isError"], true, "{}", reply.text);
+    assert_eq!(
+        result["structuredContent"]["messages"].as_array().unwrap().len(),
+        3,
+        "{}",
+        reply.text
+    );
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("3 message(s) in inbox")
+    );
+
+    let reqs = s.double.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].header("authorization"), Some("Bearer graph-obo-mcp"));
+    for r in &reqs {
+        let all = format!("{:?} {} {:?}", r.headers, r.raw_query, r.body);
+        assert!(!all.contains(&token), "the client token reached Graph");
+    }
+
+    // Graph failing is a tool error the model can act on, not a protocol error.
+    s.double.push_fault(FaultRule::once(Fault::Throttle {
+        retry_after_secs: 120,
+    }));
+    let reply = client
+        .call(
+            3,
+            "tools/call",
+            json!({"name": "teams_list_teams", "arguments": {}}),
+        )
+        .await;
+    let result = reply.result();
+    assert_eq!(result["isError"], true, "{}", reply.text);
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 120 seconds"),
+        "{}",
+        reply.text
+    );
+
+    // Bad arguments are refused before Graph.
+    let before = s.double.requests().len();
+    let reply = client
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "mail_list_messages", "arguments": {"count": 500}}),
+        )
+        .await;
+    assert_eq!(reply.result()["isError"], true, "{}", reply.text);
+    assert_eq!(s.double.requests().len(), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_tenants_do_not_offer_writing_tools() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let s = setup(&token).await;
+    let config = issuer.config("", "tools: {readOnly: true, teams: false}\n");
+    let client = {
+        let mut c = Client::new(router(state(config, s.tools)), &token);
+        c.initialize().await;
+        c
+    };
+    let names = client.tool_names().await;
+    for entry in TOOL_CATALOG {
+        let offered = names.iter().any(|n| n == entry.name);
+        let expected = !entry.writes && !entry.name.starts_with("teams_");
+        assert_eq!(offered, expected, "{}", entry.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn meeting_brief_progress_reaches_the_mcp_client() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let s = setup(&token).await;
+    let mut client = Client::new(router(state(issuer.config("", ""), s.tools)), &token);
+    client.initialize().await;
+    let reply = client
+        .call(
+            7,
+            "tools/call",
+            json!({"name": "meeting_brief", "arguments": {}, "_meta": {"progressToken": "brief-1"}}),
+        )
+        .await;
+    let progress: Vec<&Value> = reply
+        .messages
+        .iter()
+        .filter(|m| m["method"] == "notifications/progress")
+        .collect();
+    assert_eq!(progress.len(), 4, "{}", reply.text);
+    assert!(
+        progress
+            .iter()
+            .all(|p| p["params"]["progressToken"] == "brief-1" && p["params"]["total"] == 4.0)
+    );
+    let steps: Vec<f64> = progress
+        .iter()
+        .map(|p| p["params"]["progress"].as_f64().unwrap())
+        .collect();
+    assert_eq!(steps, vec![1.0, 2.0, 3.0, 4.0]);
+    assert!(
+        progress[0]["params"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Quarterly planning")
+    );
+    let brief = &reply.result()["structuredContent"];
+    assert_eq!(brief["meeting"]["subject"], "Quarterly planning");
+    assert_eq!(brief["attendees"].as_array().unwrap().len(), 3);
+}
