@@ -85,7 +85,10 @@ fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
 
 /// The quota must admit the server at its largest, or pods silently fail to be created.
 fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
-    use crate::build::{quota::*, workload::*};
+    use crate::build::{
+        quota::{DEFAULT_QUOTA_CPU, DEFAULT_QUOTA_MEMORY, DEFAULT_QUOTA_PODS, DEFAULT_QUOTA_STORAGE},
+        workload::{DEFAULT_CPU_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_STORE_SIZE},
+    };
 
     let server = &spec.server;
     let redis = crate::build::uses_redis(server.storage.as_ref());
