@@ -11,9 +11,11 @@ mod teams;
 mod text;
 mod triage;
 
-use std::{marker::PhantomData, sync::Arc};
+use std::{marker::PhantomData, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use mcp_tenancy_config::GraphConfig;
+use prometheus::Registry;
 use rmcp::model::ToolAnnotations;
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
@@ -22,7 +24,7 @@ use serde_json::{Map, Value};
 pub use triage::{Scored, Signals, TriageMessage, score_message};
 
 use crate::{
-    graph::{GraphClient, UserCache},
+    graph::{GraphClient, GraphClientConfig, GraphError, GraphMetrics, GraphTokenProvider, UserCache},
     tools::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult},
 };
 
@@ -32,6 +34,38 @@ use crate::{
 pub struct M365Deps {
     pub graph: Arc<GraphClient>,
     pub cache: Arc<UserCache>,
+}
+
+/// Why the Microsoft 365 tools could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum M365SetupError {
+    #[error("Graph client: {0}")]
+    Graph(#[from] GraphError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+}
+
+impl M365Deps {
+    /// How long combined tools reuse a user's profile, manager, people and sent-items answers.
+    pub const CACHE_TTL: Duration = Duration::from_secs(300);
+    /// Most cached answers kept (four kinds per active user).
+    pub const CACHE_ENTRIES: u64 = 20_000;
+
+    /// The Graph client for `graph` (base URL and API version from the tenant config) using
+    /// `tokens` for delegated tokens, and the per-user cache; metrics go to `registry`.
+    pub fn new(
+        graph: &GraphConfig,
+        tokens: Arc<dyn GraphTokenProvider>,
+        registry: &Registry,
+    ) -> Result<Self, M365SetupError> {
+        let metrics = GraphMetrics::register(registry)?;
+        let client = GraphClient::new(GraphClientConfig::from_config(graph), tokens, metrics)?;
+        let cache = UserCache::new(Self::CACHE_TTL, Self::CACHE_ENTRIES, registry)?;
+        Ok(Self {
+            graph: Arc::new(client),
+            cache: Arc::new(cache),
+        })
+    }
 }
 
 /// Every Microsoft 365 tool, in catalog order. The server filters them by config (groups,
@@ -165,6 +199,24 @@ fn invalid(e: impl std::fmt::Display) -> ToolError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn deps_from_config_register_their_metrics_once() {
+        let graph = GraphConfig {
+            base_url: "https://graph.microsoft.com".parse().unwrap(),
+            api_version: "v1.0".into(),
+        };
+        let tokens: Arc<dyn GraphTokenProvider> = Arc::new(
+            crate::graph::DevTokenProvider::new(mcp_tenancy_config::Environment::Development).unwrap(),
+        );
+        let registry = Registry::new();
+        let deps = M365Deps::new(&graph, tokens.clone(), &registry).unwrap();
+        assert_eq!(m365_tools(deps).len(), 18);
+        assert!(matches!(
+            M365Deps::new(&graph, tokens, &registry),
+            Err(M365SetupError::Metrics(_))
+        ));
+    }
 
     #[test]
     fn bounds_are_enforced() {
