@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use kube::{
     Resource,
     core::{ApiResource, DynamicObject},
@@ -97,6 +97,13 @@ impl<'a> Context<'a> {
 
     pub fn selector(&self) -> BTreeMap<String, String> {
         selector_labels(&self.name)
+    }
+
+    pub fn label_selector(&self) -> LabelSelector {
+        LabelSelector {
+            match_labels: Some(self.selector()),
+            ..LabelSelector::default()
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod meta;
 mod monitoring;
 mod namespace;
 mod network_policy;
+mod pod;
 pub(crate) mod quota;
 mod service;
 pub(crate) mod workload;
