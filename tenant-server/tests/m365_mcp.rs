@@ -231,3 +231,67 @@ async fn meeting_brief_progress_reaches_the_mcp_client() {
     assert_eq!(brief["meeting"]["subject"], "Quarterly planning");
     assert_eq!(brief["attendees"].as_array().unwrap().len(), 3);
 }
+
+/// Collects the progress notifications rmcp's own client receives.
+struct ProgressCollector(tokio::sync::mpsc::UnboundedSender<rmcp::model::ProgressNotificationParam>);
+
+impl rmcp::ClientHandler for ProgressCollector {
+    async fn on_progress(
+        &self,
+        params: rmcp::model::ProgressNotificationParam,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let _ = self.0.send(params);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rmcp_client_over_a_socket_sees_meeting_brief_progress() {
+    use rmcp::{
+        ServiceExt,
+        model::CallToolRequestParams,
+        transport::{
+            StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig,
+        },
+    };
+
+    let issuer = LocalIssuer::start().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public = format!("http://{}", listener.local_addr().unwrap());
+    let token = issuer.token("adele", json!({"aud": format!("{public}/mcp")}));
+    let s = setup(&token).await;
+    let config = support::config(&public, support::ISSUER, &issuer.jwks_url(), "", "");
+    let app = router(state(config, s.tools));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = StreamableHttpClientTransport::from_config(
+        StreamableHttpClientTransportConfig::with_uri(format!("{public}/mcp")).auth_header(token.clone()),
+    );
+    let client = ProgressCollector(tx).serve(transport).await.unwrap();
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "meeting_brief"));
+    let mut params = CallToolRequestParams::new("meeting_brief");
+    params.arguments = Some(serde_json::Map::new());
+    let result = client.call_tool(params).await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    let brief = result.structured_content.unwrap();
+    assert_eq!(brief["meeting"]["subject"], "Quarterly planning");
+    let mut steps = Vec::new();
+    while let Ok(Some(p)) = tokio::time::timeout(Duration::from_millis(500), rx.recv()).await {
+        steps.push((p.progress, p.total));
+        if steps.len() == 4 {
+            break;
+        }
+    }
+    assert_eq!(
+        steps,
+        vec![
+            (1.0, Some(4.0)),
+            (2.0, Some(4.0)),
+            (3.0, Some(4.0)),
+            (4.0, Some(4.0))
+        ]
+    );
+    client.cancel().await.unwrap();
+}

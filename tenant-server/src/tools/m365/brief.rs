@@ -250,6 +250,10 @@ impl M365Tool for MeetingBrief {
                 )
             }));
         }
+        if attendees.is_empty() {
+            ctx.report_progress(TOTAL_STEPS, Some(TOTAL_STEPS), "no other attendees")
+                .await;
+        }
         let mut files = Vec::new();
         let mut done = 1.0;
         while let Some(part) = parts.next().await {
