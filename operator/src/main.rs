@@ -37,7 +37,8 @@ enum Command {
     /// Two values come from the cluster and are derived offline instead: the owner references' uid
     /// is a UUID computed from the tenant name (the API server assigns the real one), and the pod
     /// template's secrets checksum is the SHA-256 of the list of Secret keys the server reads (the
-    /// operator digests their contents).
+    /// operator digests their contents). The key Secret (mcp-tenant-keys) holds generated key
+    /// material, so only the running operator makes it; it is not printed.
     Render(RenderArgs),
     /// Run the operator: reconcile every McpTenant in the cluster until SIGTERM.
     Run(RunArgs),
