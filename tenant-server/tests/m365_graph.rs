@@ -1065,6 +1065,11 @@ async fn obo_errors_map_to_sign_in_or_identity_errors_without_secrets() {
     }
 }
 
+#[test]
+fn the_double_accepts_the_development_token() {
+    assert_eq!(mcp_graph_double::DEFAULT_TOKEN, DEV_GRAPH_TOKEN);
+}
+
 #[tokio::test]
 async fn arguments_are_objects_only() {
     let (env, _) = env().await;
