@@ -154,3 +154,40 @@ impl Drop for ReconcileTimer<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_names_never_become_labels_and_phases_are_counted() {
+        let metrics = Metrics::new().unwrap();
+        metrics.set_phase("contoso", Some(Phase::Ready));
+        metrics.set_phase("fabrikam", Some(Phase::Ready));
+        metrics.set_phase("fabrikam", Some(Phase::Degraded));
+        metrics.start().finish(Ok(()));
+        metrics.start().finish(Err("conflict"));
+        let text = metrics.encode();
+        assert!(!text.contains("contoso") && !text.contains("fabrikam"), "{text}");
+        assert!(text.contains(r#"mcp_tenancy_tenants{phase="Ready"} 1"#), "{text}");
+        assert!(
+            text.contains(r#"mcp_tenancy_tenants{phase="Degraded"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mcp_tenancy_reconciles_total{result="error"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"mcp_tenancy_reconcile_errors_total{category="conflict"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("mcp_tenancy_reconciles_in_flight 0"), "{text}");
+        metrics.set_phase("contoso", None);
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"mcp_tenancy_tenants{phase="Ready"} 0"#)
+        );
+    }
+}

@@ -380,3 +380,56 @@ pub fn health_router(health: Arc<Health>) -> Router {
         }),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use kube::{core::ObjectMeta, runtime::watcher::Event};
+
+    use super::*;
+    use crate::controller::tests::fixtures::mk_tenant;
+
+    fn secret(namespace: &str, name: &str) -> PartialObjectMeta<Secret> {
+        PartialObjectMeta {
+            types: None,
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some(namespace.into()),
+                ..ObjectMeta::default()
+            },
+            _phantom: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_secret_maps_to_the_tenants_of_its_namespace_that_read_it() {
+        let mut writer = Writer::<McpTenant>::default();
+        writer.apply_watcher_event(&Event::Apply(mk_tenant("contoso")));
+        writer.apply_watcher_event(&Event::Apply(mk_tenant("fabrikam")));
+        let store = writer.as_reader();
+        let names = |s| {
+            tenants_reading(&store, &s)
+                .into_iter()
+                .map(|r| r.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(secret("mcp-contoso", "entra-client")), vec!["contoso"]);
+        assert_eq!(names(secret("mcp-contoso", KEYS_SECRET_NAME)), vec!["contoso"]);
+        assert!(names(secret("mcp-contoso", "unrelated")).is_empty());
+        assert!(names(secret("default", "entra-client")).is_empty());
+    }
+
+    #[test]
+    fn a_child_maps_to_its_tenant_by_label() {
+        let mut child = ChildMeta {
+            types: None,
+            metadata: ObjectMeta {
+                name: Some("x".into()),
+                ..ObjectMeta::default()
+            },
+            _phantom: Default::default(),
+        };
+        assert!(tenant_of(child.clone()).is_none());
+        child.metadata.labels = Some([(TENANT_LABEL.to_string(), "contoso".to_string())].into());
+        assert_eq!(tenant_of(child).map(|r| r.name), Some("contoso".to_string()));
+    }
+}
