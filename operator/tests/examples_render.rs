@@ -107,3 +107,19 @@ fn render_without_monitoring_crds_leaves_out_their_kinds() {
     let (_, with, _) = operator(&["render"], None);
     assert!(with.contains("kind: ServiceMonitor") && with.contains("kind: PrometheusRule"));
 }
+
+#[test]
+fn the_committed_crd_keeps_the_embedded_volume_as_created() {
+    let original = build_support::read_example("ingress-cert-manager.yaml");
+    assert_eq!(
+        build_support::crd_update_errors(&original, &original),
+        Vec::<String>::new()
+    );
+    let resized = original.replace("size: 2Gi", "size: 5Gi");
+    assert_ne!(resized, original);
+    let errors = build_support::crd_update_errors(&original, &resized);
+    assert!(
+        errors.iter().any(|e| e.contains("embedded storage is immutable")),
+        "{errors:?}"
+    );
+}

@@ -157,7 +157,9 @@ pub struct StorageSpec {
     pub redis: Option<RedisStorage>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new("self == oldSelf")
+    .message("embedded storage is immutable: a StatefulSet's volume cannot be resized or moved in place"))]
 #[serde(rename_all = "camelCase")]
 pub struct EmbeddedStorage {
     /// Size of the volume (default 1Gi).

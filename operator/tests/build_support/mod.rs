@@ -139,3 +139,17 @@ pub fn operator(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
         String::from_utf8(out.stderr).unwrap(),
     )
 }
+
+/// CEL errors of the committed CRD for an update from `old` to `new` (transition rules).
+pub fn crd_update_errors(old: &str, new: &str) -> Vec<String> {
+    let (_, schema) = committed_crd_schema();
+    let old: Value = serde_saphyr::from_str(old).unwrap();
+    let new: Value = serde_saphyr::from_str(new).unwrap();
+    match kube::core::cel::Validator::new().validate(&schema, &new, Some(&old)) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field_path, e.message))
+            .collect(),
+    }
+}
