@@ -5,7 +5,9 @@ use k8s_openapi::{
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::LabelSelector},
 };
 use kube::{CustomResource, KubeSchema};
-use mcp_tenancy_config::{AccessTier, DNS_LABEL, IdentityMode, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets};
+use mcp_tenancy_config::{
+    AccessTier, DNS_LABEL, IdentityMode, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets,
+};
 use serde::{Deserialize, Serialize};
 
 use super::McpTenantStatus;
@@ -245,9 +247,22 @@ pub struct UpstreamIdentity {
 }
 
 fn default_scopes() -> Vec<String> {
-    ["openid", "profile", "offline_access", "User.Read", "Mail.ReadWrite", "Mail.Send", "Calendars.ReadWrite",
-        "Team.ReadBasic.All", "Channel.ReadBasic.All", "ChannelMessage.Send", "OnlineMeetings.ReadWrite",
-        "Contacts.Read", "People.Read", "Files.Read.All"]
+    [
+        "openid",
+        "profile",
+        "offline_access",
+        "User.Read",
+        "Mail.ReadWrite",
+        "Mail.Send",
+        "Calendars.ReadWrite",
+        "Team.ReadBasic.All",
+        "Channel.ReadBasic.All",
+        "ChannelMessage.Send",
+        "OnlineMeetings.ReadWrite",
+        "Contacts.Read",
+        "People.Read",
+        "Files.Read.All",
+    ]
     .into_iter()
     .map(String::from)
     .collect()
@@ -323,7 +338,10 @@ pub struct NetworkSpec {
     pub ingress: Option<IngressExposure>,
     /// Browser origins allowed to call the server (CORS), e.g. `https://claude.ai`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 32), inner(length(max = 256), regex(pattern = "^https?://[^/\\s]+$")))]
+    #[schemars(
+        length(max = 32),
+        inner(length(max = 256), regex(pattern = "^https?://[^/\\s]+$"))
+    )]
     pub allowed_origins: Vec<String>,
     /// Who may reach the server pods. Default: the namespaces of the parent Gateways, or the
     /// operator's ingress controller namespace.
@@ -435,7 +453,11 @@ fn yes() -> bool {
 
 impl Default for MonitoringSpec {
     fn default() -> Self {
-        Self { service_monitor: true, alerts: AlertsSpec::default(), scrape_from: Vec::new() }
+        Self {
+            service_monitor: true,
+            alerts: AlertsSpec::default(),
+            scrape_from: Vec::new(),
+        }
     }
 }
 

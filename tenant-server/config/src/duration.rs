@@ -44,7 +44,10 @@ impl FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| DurationError { input: s.chars().take(32).collect(), reason };
+        let err = |reason| DurationError {
+            input: s.chars().take(32).collect(),
+            reason,
+        };
         if s.is_empty() {
             return Err(err("empty"));
         }
@@ -139,7 +142,13 @@ mod tests {
 
     #[test]
     fn parses_and_prints_round_trip() {
-        for (text, secs) in [("90s", 90), ("5m", 300), ("1h30m", 5_400), ("7d", 604_800), ("0s", 0)] {
+        for (text, secs) in [
+            ("90s", 90),
+            ("5m", 300),
+            ("1h30m", 5_400),
+            ("7d", 604_800),
+            ("0s", 0),
+        ] {
             let d: HumanDuration = text.parse().unwrap();
             assert_eq!(d.as_secs(), secs, "{text}");
         }
@@ -149,7 +158,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed_input_with_a_reason() {
-        for bad in ["", "5", "m", "5x", "-5m", "1.5h", "12345678s", "1s1s1s1s1s", "5 m"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5x",
+            "-5m",
+            "1.5h",
+            "12345678s",
+            "1s1s1s1s1s",
+            "5 m",
+        ] {
             let err = bad.parse::<HumanDuration>().unwrap_err();
             assert!(err.to_string().contains("invalid duration"), "{bad}: {err}");
         }

@@ -74,7 +74,13 @@ mod tests {
             created_at: "2026-01-01T00:00:00Z".into(),
             retire_after: None,
         };
-        let printed = format!("{:?}", SigningKeySet { active_kid: "kid-1".into(), keys: vec![key] });
+        let printed = format!(
+            "{:?}",
+            SigningKeySet {
+                active_kid: "kid-1".into(),
+                keys: vec![key]
+            }
+        );
         assert!(printed.contains("kid-1"));
         assert!(!printed.contains("SECRET-PKCS8"));
     }

@@ -102,7 +102,10 @@ pub struct RateLimit {
 
 impl RateLimit {
     pub const fn new(requests: u32, period_secs: u64) -> Self {
-        Self { requests, period: HumanDuration::from_secs(period_secs) }
+        Self {
+            requests,
+            period: HumanDuration::from_secs(period_secs),
+        }
     }
 }
 
@@ -133,7 +136,11 @@ fn default_auth() -> RateLimit {
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { per_user: default_per_user(), per_ip: default_per_ip(), auth: default_auth() }
+        Self {
+            per_user: default_per_user(),
+            per_ip: default_per_ip(),
+            auth: default_auth(),
+        }
     }
 }
 
@@ -158,6 +165,9 @@ fn default_refresh() -> HumanDuration {
 
 impl Default for TokenLifetimes {
     fn default() -> Self {
-        Self { access: default_access(), refresh: default_refresh() }
+        Self {
+            access: default_access(),
+            refresh: default_refresh(),
+        }
     }
 }

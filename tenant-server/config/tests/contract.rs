@@ -37,10 +37,10 @@ keys:
   encryptionKeyFile: /etc/mcp-tenant/keys/encryption-key
 "#;
 
-fn field_of(err: ConfigError) -> String {
+fn field_of(err: &ConfigError) -> Option<&str> {
     match err {
-        ConfigError::Invalid { field, .. } => field,
-        other => panic!("expected a field error, got {other}"),
+        ConfigError::Invalid { field, .. } => Some(field),
+        _ => None,
     }
 }
 
@@ -60,20 +60,52 @@ fn a_valid_document_round_trips() {
 #[test]
 fn each_bad_value_names_its_field() {
     let cases = [
-        ("apiVersion: mcptenancy.dev/config/v1", "apiVersion: mcptenancy.dev/config/v9", "apiVersion"),
-        ("publicUrl: https://contoso", "publicUrl: http://contoso", "server.publicUrl"),
-        ("allowedOrigins: [https://claude.ai]", "allowedOrigins: [https://claude.ai/path]", "server.allowedOrigins[0]"),
-        ("tools: [\"mail_list_messages\"", "tools: [\"mial_list_messages\"", "access.tiers[0].tools[0]"),
-        ("{access: 5m, refresh: 24h}", "{access: 48h, refresh: 24h}", "identity.tokenLifetimes"),
-        ("clientId: 99999999-aaaa-bbbb-cccc-000000000000, ", "", "access.serviceAccounts[0]"),
-        ("perUser: {requests: 100", "perUser: {requests: 0", "limits.perUser"),
-        ("audiences: [https://contoso.mcp.example.com, api://contoso-mcp]", "audiences: []", "identity.audiences"),
+        (
+            "apiVersion: mcptenancy.dev/config/v1",
+            "apiVersion: mcptenancy.dev/config/v9",
+            "apiVersion",
+        ),
+        (
+            "publicUrl: https://contoso",
+            "publicUrl: http://contoso",
+            "server.publicUrl",
+        ),
+        (
+            "allowedOrigins: [https://claude.ai]",
+            "allowedOrigins: [https://claude.ai/path]",
+            "server.allowedOrigins[0]",
+        ),
+        (
+            "tools: [\"mail_list_messages\"",
+            "tools: [\"mial_list_messages\"",
+            "access.tiers[0].tools[0]",
+        ),
+        (
+            "{access: 5m, refresh: 24h}",
+            "{access: 48h, refresh: 24h}",
+            "identity.tokenLifetimes",
+        ),
+        (
+            "clientId: 99999999-aaaa-bbbb-cccc-000000000000, ",
+            "",
+            "access.serviceAccounts[0]",
+        ),
+        (
+            "perUser: {requests: 100",
+            "perUser: {requests: 0",
+            "limits.perUser",
+        ),
+        (
+            "audiences: [https://contoso.mcp.example.com, api://contoso-mcp]",
+            "audiences: []",
+            "identity.audiences",
+        ),
     ];
     for (from, to, field) in cases {
         assert!(VALID.contains(from), "fixture lacks {from}");
         let doc = VALID.replacen(from, to, 1);
         let err = TenantConfig::from_yaml(&doc).expect_err(to);
-        assert_eq!(field_of(err), field, "for {to:?}");
+        assert_eq!(field_of(&err), Some(field), "for {to:?}: {err}");
     }
 }
 
@@ -82,17 +114,26 @@ fn http_public_url_is_allowed_only_in_development() {
     let dev = VALID
         .replacen("publicUrl: https://", "publicUrl: http://", 1)
         .replacen("tenant:", "environment: development\ntenant:", 1);
-    assert_eq!(TenantConfig::from_yaml(&dev).unwrap().environment, Environment::Development);
+    assert_eq!(
+        TenantConfig::from_yaml(&dev).unwrap().environment,
+        Environment::Development
+    );
 }
 
 #[test]
 fn malformed_unknown_and_oversized_documents_are_refused() {
-    assert!(matches!(TenantConfig::from_yaml("apiVersion: [unclosed"), Err(ConfigError::Parse(_))));
+    assert!(matches!(
+        TenantConfig::from_yaml("apiVersion: [unclosed"),
+        Err(ConfigError::Parse(_))
+    ));
     let unknown = VALID.replacen("tenant:", "surprise: 1\ntenant:", 1);
     let err = TenantConfig::from_yaml(&unknown).unwrap_err();
     assert!(err.to_string().contains("surprise"), "{err}");
     let huge = format!("{VALID}\n#{}", "x".repeat(MAX_CONFIG_BYTES));
-    assert!(matches!(TenantConfig::from_yaml(&huge), Err(ConfigError::TooLarge(_))));
+    assert!(matches!(
+        TenantConfig::from_yaml(&huge),
+        Err(ConfigError::TooLarge(_))
+    ));
     let bad_duration = VALID.replacen("period: 15m", "period: 15 minutes", 1);
     let err = TenantConfig::from_yaml(&bad_duration).unwrap_err();
     assert!(err.to_string().contains("invalid duration"), "{err}");
