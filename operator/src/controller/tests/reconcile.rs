@@ -548,3 +548,20 @@ async fn keys_are_generated_once_and_rotation_replaces_them_guarded_by_resource_
         "never a second create"
     );
 }
+
+#[tokio::test]
+async fn a_key_secret_that_appears_meanwhile_is_never_overwritten() {
+    let tenant = finalized(mk_tenant("contoso"));
+    let mut env = TestEnv::new(true);
+    let namespace = children(&env, &tenant).into_iter().next().unwrap();
+    env.script(vec![
+        expect(Method::GET, KEYS, not_found),
+        expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret())),
+        expect(Method::PATCH, child_path(&env.ctx, &namespace), echo),
+        expect(Method::POST, SECRETS, error(409, "AlreadyExists")),
+    ]);
+    let err = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap_err();
+    assert!(err.to_string().contains("create Secret mcp-contoso/mcp-tenant-keys"), "{err}");
+    // No replace follows: the next pass reads the Secret that won and keeps it.
+    env.checkpoint().await;
+}
