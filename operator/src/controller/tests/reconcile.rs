@@ -561,7 +561,11 @@ async fn a_key_secret_that_appears_meanwhile_is_never_overwritten() {
         expect(Method::POST, SECRETS, error(409, "AlreadyExists")),
     ]);
     let err = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap_err();
-    assert!(err.to_string().contains("create Secret mcp-contoso/mcp-tenant-keys"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("create Secret mcp-contoso/mcp-tenant-keys"),
+        "{err}"
+    );
     // No replace follows: the next pass reads the Secret that won and keeps it.
     env.checkpoint().await;
 }
