@@ -14,5 +14,5 @@ pub use error::GraphError;
 pub use metrics::{Endpoint, GraphMetrics};
 pub use token::{
     AccessToken, DEV_GRAPH_TOKEN, DevTokenProvider, GraphTokenProvider, OboSettings, OboTokenProvider,
-    TokenError,
+    ProviderSetupError, TokenError, provider_for,
 };

@@ -8,7 +8,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use mcp_tenancy_config::Environment;
+use mcp_tenancy_config::{Environment, IdentityMode, TenantConfig};
 use moka::{Expiry, future::Cache};
 use serde::Deserialize;
 use tokio::sync::OnceCell;
@@ -310,9 +310,112 @@ impl GraphTokenProvider for DevTokenProvider {
     async fn invalidate(&self, _caller: &Caller) {}
 }
 
+/// Why no token provider could be chosen for a config.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderSetupError {
+    #[error("reading the upstream client secret {path}: {source}")]
+    Secret { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// Builtin mode keeps each user's upstream grant in the store; its provider is not here yet.
+    #[error("identity mode builtin needs the stored-grant Graph token provider")]
+    BuiltinNotAvailable,
+}
+
+/// The provider a tenant config calls for: in development with Graph on a loopback address (the
+/// Graph double), the development token; in external mode, on-behalf-of with the upstream app.
+pub fn provider_for(config: &TenantConfig) -> Result<Arc<dyn GraphTokenProvider>, ProviderSetupError> {
+    let loopback = match config.graph.base_url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    if config.environment == Environment::Development && loopback {
+        return Ok(Arc::new(DevTokenProvider::new(config.environment)?));
+    }
+    match config.identity.mode {
+        IdentityMode::External => {
+            let upstream = &config.identity.upstream;
+            let settings =
+                OboSettings::from_config(upstream).map_err(|source| ProviderSetupError::Secret {
+                    path: upstream.client_secret_file.display().to_string(),
+                    source,
+                })?;
+            Ok(Arc::new(OboTokenProvider::new(settings)?))
+        }
+        IdentityMode::Builtin => Err(ProviderSetupError::BuiltinNotAvailable),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(environment: &str, mode: &str, graph: &str, secret_file: &str) -> TenantConfig {
+        TenantConfig::from_yaml(&format!(
+            "apiVersion: mcptenancy.dev/config/v1
+tenant: {{name: t}}
+environment: {environment}
+server: {{publicUrl: 'https://mcp.example.com', allowedHosts: [mcp.example.com]}}
+identity:
+  mode: {mode}
+  issuer: https://login.example.com/t/v2.0
+  jwksUri: https://login.example.com/t/keys
+  audiences: [https://mcp.example.com/mcp]
+  upstream: {{issuer: 'https://login.example.com/t/v2.0', clientId: c, clientSecretFile: {secret_file}, scopes: [Mail.Read]}}
+storage: {{embedded: {{path: /tmp/x}}}}
+graph: {{baseUrl: '{graph}', apiVersion: v1.0}}
+keys: {{signingKeysFile: /dev/null, encryptionKeyFile: /dev/null}}
+"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn providers_follow_environment_and_mode() {
+        let dir = std::env::temp_dir().join(format!("m365-secret-{}", std::process::id()));
+        std::fs::write(&dir, "s3cret\n").unwrap();
+        let secret = dir.display().to_string();
+        assert!(
+            provider_for(&config(
+                "development",
+                "External",
+                "http://127.0.0.1:8089",
+                &secret
+            ))
+            .is_ok()
+        );
+        assert!(
+            provider_for(&config(
+                "production",
+                "External",
+                "https://graph.microsoft.com",
+                &secret
+            ))
+            .is_ok()
+        );
+        // Production never gets the development token, even with Graph on loopback.
+        assert!(
+            provider_for(&config(
+                "production",
+                "External",
+                "http://127.0.0.1:8089",
+                "/nonexistent"
+            ))
+            .is_err()
+        );
+        assert!(matches!(
+            provider_for(&config(
+                "production",
+                "Builtin",
+                "https://graph.microsoft.com",
+                &secret
+            )),
+            Err(ProviderSetupError::BuiltinNotAvailable)
+        ));
+        std::fs::remove_file(&dir).unwrap();
+    }
 
     #[test]
     fn dev_provider_is_refused_in_production() {
