@@ -1079,3 +1079,53 @@ async fn arguments_are_objects_only() {
         .unwrap_err();
     assert!(matches!(e, ToolError::InvalidArguments(_)));
 }
+
+#[tokio::test]
+async fn a_silent_graph_times_out_with_bounded_retries() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            held.push(socket);
+        }
+    });
+    let registry = Registry::new();
+    let config = GraphClientConfig {
+        base_url: format!("http://{addr}").parse().unwrap(),
+        api_version: "v1.0".into(),
+        request_timeout: Duration::from_millis(200),
+        retry: retry(),
+        max_pages: 10,
+    };
+    let provider = Arc::new(CountingProvider::default());
+    let graph = GraphClient::new(config, provider, GraphMetrics::register(&registry).unwrap()).unwrap();
+    let cache = UserCache::new(Duration::from_secs(60), 10, &registry).unwrap();
+    let tools = m365_tools(M365Deps {
+        graph: Arc::new(graph),
+        cache: Arc::new(cache),
+    });
+    let teams = tools
+        .iter()
+        .find(|t| t.definition().name == "teams_list_teams")
+        .unwrap();
+    let started = Instant::now();
+    let e = teams.call(&ctx_for(caller("a")), Map::new()).await.unwrap_err();
+    assert_eq!(upstream_code(&e), "timeout");
+    assert!(started.elapsed() < Duration::from_secs(3));
+    // A GET is retried up to the attempt bound; each attempt opened a connection.
+    assert_eq!(accepted.load(Ordering::SeqCst), 4);
+    let timeouts: f64 = registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "graph_requests_total")
+        .flat_map(|f| f.get_metric().to_vec())
+        .filter(|m| m.get_label().iter().any(|l| l.value() == "timeout"))
+        .map(|m| m.get_counter().get_value())
+        .sum();
+    assert_eq!(timeouts, 4.0);
+}
