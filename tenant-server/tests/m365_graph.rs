@@ -645,7 +645,15 @@ async fn meeting_brief_batches_lookups_and_reports_progress() {
             .iter()
             .all(|a| !a["recent_mail"].as_array().unwrap().is_empty())
     );
-    assert!(!out["files"].as_array().unwrap().is_empty());
+    let files = out["files"].as_array().unwrap();
+    assert!(!files.is_empty());
+    // Only files the attendees shared (the seed also has files shared by others and by the user).
+    assert!(
+        files
+            .iter()
+            .all(|f| ["Miriam Graham", "Megan Bowen", "Lee Gu"].contains(&f["shared_by"].as_str().unwrap())),
+        "{files:?}"
+    );
     assert_eq!(out["gaps"], json!([]));
 
     let top: Vec<(String, String)> = env

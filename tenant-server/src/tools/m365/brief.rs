@@ -70,7 +70,7 @@ pub struct Brief {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub meeting: Option<EventSummary>,
     pub attendees: Vec<AttendeeBrief>,
-    /// Files recently shared between the user and the attendees.
+    /// Files the attendees recently shared with the user.
     pub files: Vec<SharedFile>,
     /// Parts that could not be fetched, and why.
     pub gaps: Vec<String>,
@@ -97,7 +97,7 @@ impl M365Tool for MeetingBrief {
     const TITLE: &'static str = "Brief me for a meeting";
     const DESCRIPTION: &'static str = "Prepare the user for their next meeting (or the event id given): the \
         attendees and what the user's people data says of them, recent mail with each attendee, and files \
-        recently shared between them and the user. Reports progress while it gathers.";
+        they recently shared with the user. Reports progress while it gathers.";
     const WRITES: bool = false;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: BriefArgs) -> Result<(Brief, String), ToolError> {
@@ -306,7 +306,7 @@ impl M365Tool for MeetingBrief {
                 }
                 Part::Files(r) => {
                     match r {
-                        Ok(items) => files = shared_with(&items, &attendees, &me),
+                        Ok(items) => files = shared_with(&items, &attendees),
                         Err(GraphError::Cancelled) => return Err(ToolError::Cancelled),
                         Err(e) => gaps.push(format!("shared files: {}", e.into_tool_error())),
                     }
@@ -367,8 +367,9 @@ fn answers(
     }
 }
 
-/// Shared-insight items shared by an attendee (or by the user), newest first.
-fn shared_with(items: &[Value], attendees: &[AttendeeBrief], me: &[String]) -> Vec<SharedFile> {
+/// Shared-insight items that an attendee shared with the user, newest first. (Graph's shared
+/// insight does not say whom the user's own shares went to, so those are left out.)
+fn shared_with(items: &[Value], attendees: &[AttendeeBrief]) -> Vec<SharedFile> {
     items
         .iter()
         .filter_map(|it| {
@@ -376,7 +377,7 @@ fn shared_with(items: &[Value], attendees: &[AttendeeBrief], me: &[String]) -> V
                 .pointer("/lastShared/sharedBy/address")
                 .and_then(Value::as_str)?
                 .to_lowercase();
-            let relevant = attendees.iter().any(|a| a.address == by) || me.contains(&by);
+            let relevant = attendees.iter().any(|a| a.address == by);
             relevant.then(|| SharedFile {
                 title: it
                     .pointer("/resourceVisualization/title")
