@@ -651,7 +651,8 @@ async fn meeting_brief_batches_lookups_and_reports_progress() {
     assert!(
         files
             .iter()
-            .all(|f| ["Miriam Graham", "Megan Bowen", "Lee Gu"].contains(&f["shared_by"].as_str().unwrap())),
+            .all(|f| ["Miriam Graham", "Megan Bowen", "Nestor Wilke"]
+                .contains(&f["shared_by"].as_str().unwrap())),
         "{files:?}"
     );
     assert_eq!(out["gaps"], json!([]));
