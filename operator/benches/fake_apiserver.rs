@@ -26,7 +26,17 @@ struct Watcher {
     collection: String,
     namespace: Option<String>,
     selector: Option<String>,
+    metadata_only: bool,
     tx: mpsc::UnboundedSender<Bytes>,
+}
+
+/// What a real API server sends a client that asked for `PartialObjectMetadata`.
+fn metadata_only(object: &Value) -> Value {
+    json!({"apiVersion": "meta.k8s.io/v1", "kind": "PartialObjectMetadata", "metadata": object["metadata"]})
+}
+
+fn wants_metadata_only(headers: &HeaderMap) -> bool {
+    headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
 }
 
 /// Request counts, by kind of request.
@@ -306,13 +316,14 @@ impl FakeApiServer {
 
 impl Inner {
     fn notify(&mut self, collection: &str, kind: &str, object: &Value) {
-        let line = match serde_json::to_vec(&json!({"type": kind, "object": object})) {
+        let encode = |object: &Value| match serde_json::to_vec(&json!({"type": kind, "object": object})) {
             Ok(mut bytes) => {
                 bytes.push(b'\n');
-                Bytes::from(bytes)
+                Some(Bytes::from(bytes))
             }
-            Err(_) => return,
+            Err(_) => None,
         };
+        let (Some(full), Some(meta)) = (encode(object), encode(&metadata_only(object))) else { return };
         let namespace = object["metadata"]["namespace"].as_str();
         self.watchers.retain(|w| {
             if w.collection != collection
@@ -321,7 +332,7 @@ impl Inner {
             {
                 return !w.tx.is_closed();
             }
-            w.tx.send(line.clone()).is_ok()
+            w.tx.send(if w.metadata_only { meta.clone() } else { full.clone() }).is_ok()
         });
     }
 
@@ -371,9 +382,9 @@ async fn handle(State(server): State<FakeApiServer>, request: Request) -> Respon
     };
     match (parts.method.clone(), target.name.is_some()) {
         (Method::GET, false) if params.get("watch").is_some_and(|w| w == "true" || w == "1") => {
-            watch(&server, target, &params)
+            watch(&server, target, &params, wants_metadata_only(&parts.headers))
         }
-        (Method::GET, false) => list(&server, &target, &params),
+        (Method::GET, false) => list(&server, &target, &params, wants_metadata_only(&parts.headers)),
         (Method::GET, true) => get(&server, &target),
         (Method::POST, false) => create(&server, &target, body),
         (Method::PUT, true) => replace(&server, &target, body),
@@ -406,7 +417,7 @@ fn discovery(path: &str) -> Option<Response> {
     Some(axum::Json(body).into_response())
 }
 
-fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String>) -> Response {
+fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String>, meta_only: bool) -> Response {
     let mut inner = server.lock();
     inner.counts.lists += 1;
     let selector = params.get("labelSelector").map(String::as_str);
@@ -422,7 +433,7 @@ fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String
                         .is_none_or(|ns| o["metadata"]["namespace"].as_str() == Some(ns))
                 })
                 .filter(|o| label_matches(o, selector))
-                .cloned()
+                .map(|o| if meta_only { metadata_only(o) } else { o.clone() })
                 .collect()
         })
         .unwrap_or_default();
@@ -430,7 +441,7 @@ fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String
         .into_response()
 }
 
-fn watch(server: &FakeApiServer, target: Target, params: &HashMap<String, String>) -> Response {
+fn watch(server: &FakeApiServer, target: Target, params: &HashMap<String, String>, metadata_only: bool) -> Response {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     {
         let mut inner = server.lock();
@@ -439,6 +450,7 @@ fn watch(server: &FakeApiServer, target: Target, params: &HashMap<String, String
             collection: target.collection,
             namespace: target.namespace,
             selector: params.get("labelSelector").cloned(),
+            metadata_only,
             tx,
         });
     }

@@ -31,7 +31,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{
-    ChildIndex, Context, ErrorBackoff, Metrics, error_policy,
+    ChildIndex, Context, ErrorBackoff, Metrics,
+    apply::APPLIED_HASH_ANNOTATION,
+    error_policy,
     index::ChildMeta,
     kinds::{OPTIONAL_GROUPS, child_resources},
     leader::{self, LeaseLock},
@@ -222,9 +224,16 @@ async fn run_controller(
         "watching child kinds"
     );
 
-    let mut controller = Controller::new(tenants, watcher::Config::default().any_semantic())
+    // The tenants' own watch, without managedFields (they repeat the whole spec).
+    let tenant_writer = Writer::<McpTenant>::default();
+    let tenant_store = tenant_writer.as_reader();
+    let tenant_stream = watcher(tenants, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(|t: &mut McpTenant| t.metadata.managed_fields = None)
+        .reflect(tenant_writer)
+        .applied_objects();
+    let mut controller = Controller::for_stream(tenant_stream, tenant_store.clone())
         .with_config(Config::default().concurrency(CONCURRENCY).debounce(DEBOUNCE));
-    let tenant_store = controller.store();
     let mut stores = Vec::new();
     for ar in kinds {
         let writer = Writer::<ChildMeta>::new(ar.clone());
@@ -236,7 +245,7 @@ async fn run_controller(
             watcher::Config::default().labels(TENANT_LABEL).any_semantic(),
         )
         .default_backoff()
-        .modify(|o: &mut ChildMeta| o.metadata.managed_fields = None)
+        .modify(slim)
         .reflect(writer)
         .touched_objects();
         controller = controller.watches_stream_with(stream, tenant_of, ar);
@@ -301,6 +310,24 @@ async fn run_controller(
         .await;
     info!("controller stopped");
     Ok(())
+}
+
+/// Keeps only what the controller reads of a child (name, namespace, versions, deletion, the
+/// tenant label and the applied-hash annotation): a thousand tenants' children then fit in a few
+/// MiB, whatever else other tools put into their metadata.
+fn slim(child: &mut ChildMeta) {
+    let meta = &mut child.metadata;
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.finalizers = None;
+    meta.creation_timestamp = None;
+    meta.uid = None;
+    if let Some(labels) = meta.labels.as_mut() {
+        labels.retain(|k, _| k == TENANT_LABEL);
+    }
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.retain(|k, _| k == APPLIED_HASH_ANNOTATION);
+    }
 }
 
 /// The tenant a child belongs to, from its label.
