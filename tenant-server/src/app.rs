@@ -47,8 +47,19 @@ use crate::{
 /// Verified tokens kept at most (a few hundred bytes each).
 const TOKEN_CACHE_CAPACITY: usize = 10_000;
 
+/// The shared state; cheap to clone (one `Arc`), as every layer clones it per request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+pub struct AppInner {
     pub config: Arc<TenantConfig>,
     pub auth: Arc<Authenticator>,
     pub limits: Arc<RateLimiters>,
@@ -57,11 +68,13 @@ pub struct AppState {
     pub sessions: Arc<SessionRegistry>,
     pub store: Arc<dyn Store>,
     pub mcp: McpServices,
+    /// The MCP handler's shared part, also used directly for plain session-less calls.
+    pub mcp_shared: Arc<McpShared>,
     pub inflight: Arc<InFlight>,
     /// Cancelling it ends every MCP session and stream (the last step of shutdown).
     pub sessions_shutdown: CancellationToken,
     /// Development mode only: the JWKS of the local signing key, served at `/dev/jwks.json`.
-    pub dev_jwks: Option<Arc<Value>>,
+    pub dev_jwks: Option<Value>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +91,17 @@ impl AppState {
         verifier: Arc<dyn TokenVerifier>,
         tools: Vec<Arc<dyn Tool>>,
         store: Arc<dyn Store>,
+    ) -> Result<Self, StateError> {
+        Self::with_dev_jwks(config, verifier, tools, store, None)
+    }
+
+    /// Development mode: also serves `dev_jwks` at `/dev/jwks.json`.
+    pub fn with_dev_jwks(
+        config: TenantConfig,
+        verifier: Arc<dyn TokenVerifier>,
+        tools: Vec<Arc<dyn Tool>>,
+        store: Arc<dyn Store>,
+        dev_jwks: Option<Value>,
     ) -> Result<Self, StateError> {
         let config = Arc::new(config);
         let metrics = Metrics::new()?;
@@ -120,7 +144,7 @@ impl AppState {
             usize::try_from(config.server.max_sessions_per_user).unwrap_or(usize::MAX),
             metrics.clone(),
         ));
-        Ok(Self {
+        Ok(Self(Arc::new(AppInner {
             auth: Arc::new(Authenticator::new(verifier, config.clone(), TOKEN_CACHE_CAPACITY)),
             limits: Arc::new(RateLimiters::new(&config.limits)),
             config,
@@ -129,10 +153,11 @@ impl AppState {
             sessions,
             store,
             mcp,
+            mcp_shared: shared,
             inflight,
             sessions_shutdown,
-            dev_jwks: None,
-        })
+            dev_jwks,
+        })))
     }
 }
 
@@ -164,7 +189,7 @@ async fn track_http(
 
 async fn dev_jwks(State(state): State<AppState>) -> Response {
     match &state.dev_jwks {
-        Some(jwks) => Json(jwks.as_ref().clone()).into_response(),
+        Some(jwks) => Json(jwks.clone()).into_response(),
         None => StatusCode::NOT_FOUND.into_response(),
     }
 }

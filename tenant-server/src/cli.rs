@@ -158,8 +158,8 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let verifier = Arc::new(verifier(&config)?);
     let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
     let tools = tools::core::tools(&config);
-    let mut state = AppState::new(config, verifier, tools, Arc::new(EmbeddedStore::in_memory()))?;
-    state.dev_jwks = Some(Arc::new(issuer.jwks().clone()));
+    let store = Arc::new(EmbeddedStore::in_memory());
+    let state = AppState::with_dev_jwks(config, verifier, tools, store, Some(issuer.jwks().clone()))?;
     tracing::warn!("DEVELOPMENT MODE: local issuer, loopback only; never use in production");
     eprintln!("{}", dev::banner(&mcp_url(&state.config), &token, metrics_addr));
     Ok(serve(state, listener, ops, shutdown_signal()).await?)

@@ -17,7 +17,12 @@ use rmcp::transport::streamable_http_server::{
     StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
 };
-use serde_json::Value;
+use rmcp::{
+    ErrorData,
+    model::{CallToolRequestParams, ListToolsResult, ProtocolVersion},
+};
+use serde_json::{Map, Value, json};
+use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{
@@ -30,6 +35,7 @@ use crate::{
     caller::Caller,
     http::{
         errors::{code, insufficient_scope, jsonrpc_error},
+        guards::RequestId,
         resource_metadata_url,
     },
 };
@@ -57,6 +63,78 @@ fn not_found() -> Response {
         code::INVALID_REQUEST,
         "session not found",
     )
+}
+
+/// Plain session-less `ping`, `tools/list` and `tools/call` (no progress token, no per-request
+/// protocol metadata) answered here as one JSON response, skipping rmcp's per-request service
+/// set-up; everything else goes to rmcp. `None`: not handled here.
+async fn answer_directly(
+    state: &AppState,
+    caller: &Arc<Caller>,
+    parts: &http::request::Parts,
+    message: &Map<String, Value>,
+    id: &Value,
+    method: &str,
+) -> Option<Response> {
+    if let Some(version) = parts.headers.get("mcp-protocol-version") {
+        let known = version
+            .to_str()
+            .is_ok_and(|v| ProtocolVersion::KNOWN_VERSIONS.iter().any(|k| k.as_str() == v));
+        if !known {
+            return None; // rmcp answers 400 with its message
+        }
+    }
+    let params = message.get("params");
+    let meta = params.and_then(|p| p.get("_meta")).and_then(Value::as_object);
+    if meta.is_some_and(|m| {
+        m.contains_key("progressToken") || m.keys().any(|k| k.starts_with("io.modelcontextprotocol/"))
+    }) {
+        return None;
+    }
+    let request_id = parts
+        .extensions
+        .get::<RequestId>()
+        .map(|r| r.0.clone())
+        .unwrap_or_default();
+    let shared = &state.mcp_shared;
+    let outcome: Result<Value, ErrorData> = match method {
+        "ping" => Ok(json!({})),
+        "tools/list" => serde_json::to_value(ListToolsResult::with_all_items(shared.list_tools(caller)))
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None)),
+        "tools/call" => {
+            let params: CallToolRequestParams =
+                match serde_json::from_value(params.cloned().unwrap_or_else(|| json!({}))) {
+                    Ok(params) => params,
+                    Err(e) => {
+                        return Some(jsonrpc_error(
+                            StatusCode::OK,
+                            Some(id),
+                            -32602,
+                            &format!("invalid params: {e}"),
+                        ));
+                    }
+                };
+            // Cancelled if the client goes away (the response future is dropped).
+            let cancel = CancellationToken::new();
+            let _cancel_on_drop = cancel.clone().drop_guard();
+            let arguments = params.arguments.unwrap_or_default();
+            match shared
+                .call_tool(caller.clone(), request_id, &params.name, arguments, cancel, None)
+                .await
+            {
+                Ok(result) => {
+                    serde_json::to_value(result).map_err(|e| ErrorData::internal_error(e.to_string(), None))
+                }
+                Err(error) => Err(error),
+            }
+        }
+        _ => return None,
+    };
+    let body = match outcome {
+        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    };
+    Some((StatusCode::OK, axum::Json(body)).into_response())
 }
 
 /// Forwards to an rmcp transport; `guard` (if any) lives until the response body is finished.
@@ -226,6 +304,13 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
         if let Some(new_id) = session_header(response.headers()) {
             state.sessions.register(new_id, user);
         }
+        return response;
+    }
+
+    if is_request
+        && let (Some(id), Some(method)) = (id, method)
+        && let Some(response) = answer_directly(&state, &caller, &parts, object, id, method).await
+    {
         return response;
     }
 

@@ -118,15 +118,7 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let (caller, _) = request_identity(&context)?;
-        let access = &self.shared.config.access;
-        let tools = self
-            .shared
-            .registry
-            .iter()
-            .filter(|t| authz::decide(&caller, access, t.definition().name) == Decision::Allowed)
-            .map(|t| to_mcp_tool(t.definition()))
-            .collect();
-        Ok(ListToolsResult::with_all_items(tools))
+        Ok(ListToolsResult::with_all_items(self.shared.list_tools(&caller)))
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -152,11 +144,51 @@ impl ServerHandler for McpHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let started = Instant::now();
         let (caller, request_id) = request_identity(&context)?;
-        let shared = &self.shared;
-        let name = request.name.as_ref();
-        let arguments = request.arguments.clone().unwrap_or_default();
+        let progress = context.meta.get_progress_token().map(|token| {
+            Arc::new(PeerProgress {
+                peer: context.peer.clone(),
+                token,
+            }) as Arc<dyn ProgressSink>
+        });
+        let result = self
+            .shared
+            .call_tool(
+                caller,
+                request_id,
+                &request.name,
+                request.arguments.unwrap_or_default(),
+                context.ct.clone(),
+                progress,
+            )
+            .await?;
+        Ok(result.into())
+    }
+}
+
+impl McpShared {
+    /// The tools the caller may call, for `tools/list`.
+    pub fn list_tools(&self, caller: &Caller) -> Vec<McpTool> {
+        self.registry
+            .iter()
+            .filter(|t| authz::decide(caller, &self.config.access, t.definition().name) == Decision::Allowed)
+            .map(|t| to_mcp_tool(t.definition()))
+            .collect()
+    }
+
+    /// `tools/call`: authorization, the call (bounded by the request timeout, cancellable), audit
+    /// and metrics. Unknown and forbidden tools get the same error.
+    pub async fn call_tool(
+        &self,
+        caller: Arc<Caller>,
+        request_id: String,
+        name: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        cancel: tokio_util::sync::CancellationToken,
+        progress: Option<Arc<dyn ProgressSink>>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let started = Instant::now();
+        let shared = self;
         let arguments_sha256 = audit::arguments_hash(&arguments);
         let label = tool_label(name);
         let tier = authz::tier_label(&caller, &shared.config.access, name);
@@ -210,16 +242,10 @@ impl ServerHandler for McpHandler {
             }
         };
 
-        let progress = context.meta.get_progress_token().map(|token| {
-            Arc::new(PeerProgress {
-                peer: context.peer.clone(),
-                token,
-            }) as Arc<dyn ProgressSink>
-        });
         let ctx = ToolContext {
             caller: caller.clone(),
             request_id: request_id.clone(),
-            cancel: context.ct.clone(),
+            cancel: cancel.clone(),
             progress,
         };
         let _running = shared.inflight.enter();
@@ -236,14 +262,14 @@ impl ServerHandler for McpHandler {
                     message: format!("the tool did not finish within {} s", timeout.as_secs()),
                 }),
             },
-            () = context.ct.cancelled() => Err(ToolError::Cancelled),
+            () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
         match result {
             Ok(output) => {
                 record(Outcome::Ok);
                 let mut result = CallToolResult::structured(output.structured);
                 result.content = vec![ContentBlock::text(output.text)];
-                Ok(result.into())
+                Ok(result)
             }
             Err(ToolError::Cancelled) => {
                 record(Outcome::Cancelled);
@@ -254,7 +280,7 @@ impl ServerHandler for McpHandler {
                 if let ToolError::Internal { .. } = &error {
                     tracing::error!(tool = label, request_id, "tool failed with an internal error");
                 }
-                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into())
+                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]))
             }
         }
     }
