@@ -85,6 +85,19 @@ pub async fn check_host_and_origin(State(state): State<AppState>, request: Reque
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// A process-unique id: a random prefix chosen at start and a counter (no random syscall per
+/// request).
+fn new_request_id() -> String {
+    use std::sync::{
+        OnceLock,
+        atomic::{AtomicU64, Ordering},
+    };
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
 pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -96,7 +109,7 @@ pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
                 && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        .map_or_else(new_request_id, str::to_owned);
     request.extensions_mut().insert(RequestId(id.clone()));
     let mut response = next.run(request).await;
     if let Ok(value) = HeaderValue::from_str(&id) {
@@ -121,6 +134,17 @@ mod tests {
         assert!(!host_allowed("svc.ns:9090", &allowed));
         assert!(!host_allowed("evil.example.com", &allowed));
         assert!(!host_allowed("mcp.example.com.evil.com", &allowed));
+    }
+
+    #[test]
+    fn request_ids_are_unique() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        assert!(
+            a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{a}"
+        );
     }
 
     #[test]
