@@ -194,6 +194,8 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
             && let Some(id) = &session
         {
             state.sessions.forget(id);
+            // rmcp says 202; the session is gone, which clients (the Python SDK) expect as 204.
+            return StatusCode::NO_CONTENT.into_response();
         }
         return response;
     }
