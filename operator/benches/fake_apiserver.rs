@@ -36,7 +36,10 @@ fn metadata_only(object: &Value) -> Value {
 }
 
 fn wants_metadata_only(headers: &HeaderMap) -> bool {
-    headers.get("accept").and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+    headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("as=PartialObjectMetadata"))
 }
 
 /// Request counts, by kind of request.
@@ -323,7 +326,9 @@ impl Inner {
             }
             Err(_) => None,
         };
-        let (Some(full), Some(meta)) = (encode(object), encode(&metadata_only(object))) else { return };
+        let (Some(full), Some(meta)) = (encode(object), encode(&metadata_only(object))) else {
+            return;
+        };
         let namespace = object["metadata"]["namespace"].as_str();
         self.watchers.retain(|w| {
             if w.collection != collection
@@ -332,7 +337,12 @@ impl Inner {
             {
                 return !w.tx.is_closed();
             }
-            w.tx.send(if w.metadata_only { meta.clone() } else { full.clone() }).is_ok()
+            w.tx.send(if w.metadata_only {
+                meta.clone()
+            } else {
+                full.clone()
+            })
+            .is_ok()
         });
     }
 
@@ -417,7 +427,12 @@ fn discovery(path: &str) -> Option<Response> {
     Some(axum::Json(body).into_response())
 }
 
-fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String>, meta_only: bool) -> Response {
+fn list(
+    server: &FakeApiServer,
+    target: &Target,
+    params: &HashMap<String, String>,
+    meta_only: bool,
+) -> Response {
     let mut inner = server.lock();
     inner.counts.lists += 1;
     let selector = params.get("labelSelector").map(String::as_str);
@@ -441,7 +456,12 @@ fn list(server: &FakeApiServer, target: &Target, params: &HashMap<String, String
         .into_response()
 }
 
-fn watch(server: &FakeApiServer, target: Target, params: &HashMap<String, String>, metadata_only: bool) -> Response {
+fn watch(
+    server: &FakeApiServer,
+    target: Target,
+    params: &HashMap<String, String>,
+    metadata_only: bool,
+) -> Response {
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     {
         let mut inner = server.lock();

@@ -9,7 +9,7 @@ use kube::{
 };
 
 use super::index::{ChildIndex, ChildKey, version_marker};
-use crate::build::{Child, FIELD_MANAGER, TENANT_LABEL};
+use crate::build::{Child, FIELD_MANAGER};
 
 /// Annotation on every applied child: a digest of what the operator applied. A child whose
 /// digest and version match the operator's last apply is left alone.
@@ -63,27 +63,17 @@ pub async fn apply_child(
 
     let observed = index.observed(&key);
     if let Some(o) = &observed {
-        let carries = o
-            .metadata
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(APPLIED_HASH_ANNOTATION))
-            == Some(&hash);
+        let carries = o.applied_hash.as_deref() == Some(hash.as_str());
         let same_version = index
             .last_applied(&key)
-            .is_some_and(|(h, v)| h == hash && Some(v) == version_marker(&o.metadata));
-        if carries && same_version && o.metadata.deletion_timestamp.is_none() {
+            .is_some_and(|(h, v)| h == hash && Some(v.as_str()) == o.version.as_deref());
+        if carries && same_version && !o.deleting {
             return Ok(Applied::Unchanged);
         }
     }
-    let ours = observed.as_ref().is_some_and(|o| {
-        o.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(TENANT_LABEL))
-            .map(String::as_str)
-            == Some(tenant)
-    });
+    let ours = observed
+        .as_ref()
+        .is_some_and(|o| o.tenant.as_deref() == Some(tenant));
     let mut params = PatchParams::apply(FIELD_MANAGER);
     if ours {
         params = params.force();

@@ -5,10 +5,7 @@
 
 use kube::{Api, Client, api::DeleteParams, core::DynamicObject};
 
-use super::{
-    apply::APPLIED_HASH_ANNOTATION,
-    index::{ChildIndex, ChildKey},
-};
+use super::index::{ChildIndex, ChildKey};
 use crate::build::{Child, prunable_resources};
 
 /// Deletes what is not in `desired`; returns `kind/name` of each deleted child.
@@ -22,16 +19,9 @@ pub async fn prune(
     let mut pruned = Vec::new();
     for resource in prunable_resources() {
         for object in index.of_tenant(&resource, tenant, namespace) {
-            let Some(name) = object.metadata.name.as_deref() else {
-                continue;
-            };
-            let ours = object
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(APPLIED_HASH_ANNOTATION));
+            let name: &str = &object.name;
             let key = ChildKey::new(&resource, Some(namespace), name);
-            if !ours || desired.contains(&key) || object.metadata.deletion_timestamp.is_some() {
+            if object.applied_hash.is_none() || desired.contains(&key) || object.deleting {
                 continue;
             }
             let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);

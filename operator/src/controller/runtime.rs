@@ -11,7 +11,7 @@ use std::{
 };
 
 use axum::{Router, http::StatusCode, routing::get};
-use futures::{StreamExt, future::join_all};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::{
     Api, Client, ResourceExt,
@@ -31,9 +31,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::{
-    ChildIndex, Context, ErrorBackoff, Metrics,
-    apply::APPLIED_HASH_ANNOTATION,
-    error_policy,
+    ChildIndex, Context, ErrorBackoff, Metrics, error_policy,
     index::ChildMeta,
     kinds::{OPTIONAL_GROUPS, child_resources},
     leader::{self, LeaseLock},
@@ -234,19 +232,21 @@ async fn run_controller(
         .applied_objects();
     let mut controller = Controller::for_stream(tenant_stream, tenant_store.clone())
         .with_config(Config::default().concurrency(CONCURRENCY).debounce(DEBOUNCE));
-    let mut stores = Vec::new();
+    let index = ChildIndex::new(&kinds);
     for ar in kinds {
-        let writer = Writer::<ChildMeta>::new(ar.clone());
-        stores.push((ar.clone(), writer.as_reader()));
-        // `Api<PartialObjectMeta<_>>` makes metadata-only requests.
+        // `Api<PartialObjectMeta<_>>` makes metadata-only requests; the index keeps a few fields.
         let api = Api::<ChildMeta>::all_with(client.clone(), &ar);
+        let (feed, kind) = (index.clone(), ar.clone());
         let stream = watcher(
             api,
             watcher::Config::default().labels(TENANT_LABEL).any_semantic(),
         )
         .default_backoff()
-        .modify(slim)
-        .reflect(writer)
+        .inspect(move |event| {
+            if let Ok(event) = event {
+                feed.apply_event(&kind, event);
+            }
+        })
         .touched_objects();
         controller = controller.watches_stream_with(stream, tenant_of, ar);
     }
@@ -260,13 +260,12 @@ async fn run_controller(
     let lookup = tenant_store.clone();
     controller = controller.watches_stream(secret_stream, move |s| tenants_reading(&lookup, &s));
 
-    let index = ChildIndex::new(stores);
     let ready_index = index.clone();
     let ready_tenants = tenant_store.clone();
     let ready_health = health.clone();
     tokio::spawn(async move {
-        let children = join_all(ready_index.stores().map(Store::wait_until_ready)).await;
-        if ready_tenants.wait_until_ready().await.is_ok() && children.iter().all(Result::is_ok) {
+        ready_index.wait_synced().await;
+        if ready_tenants.wait_until_ready().await.is_ok() {
             info!("watches synced; ready");
             ready_health.set_ready(true);
         }
@@ -310,24 +309,6 @@ async fn run_controller(
         .await;
     info!("controller stopped");
     Ok(())
-}
-
-/// Keeps only what the controller reads of a child (name, namespace, versions, deletion, the
-/// tenant label and the applied-hash annotation): a thousand tenants' children then fit in a few
-/// MiB, whatever else other tools put into their metadata.
-fn slim(child: &mut ChildMeta) {
-    let meta = &mut child.metadata;
-    meta.managed_fields = None;
-    meta.owner_references = None;
-    meta.finalizers = None;
-    meta.creation_timestamp = None;
-    meta.uid = None;
-    if let Some(labels) = meta.labels.as_mut() {
-        labels.retain(|k, _| k == TENANT_LABEL);
-    }
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.retain(|k, _| k == APPLIED_HASH_ANNOTATION);
-    }
 }
 
 /// The tenant a child belongs to, from its label.

@@ -11,7 +11,6 @@ use kube::{
     core::{ApiResource, DynamicObject},
     runtime::{
         events::{Recorder, Reporter},
-        reflector::store::Writer,
         watcher,
     },
 };
@@ -89,10 +88,10 @@ pub fn not_found(_: &Call) -> (u16, Value) {
 
 type ServerResult = (Handle, Vec<Call>, Vec<String>);
 
-/// A test context on a mock client, with reflector stores the test fills itself.
+/// A test context on a mock client, with a child index the test fills itself.
 pub struct TestEnv {
     pub ctx: Arc<Context>,
-    writers: HashMap<(String, String), Writer<ChildMeta>>,
+    kinds: HashMap<(String, String), ApiResource>,
     handle: Option<Handle>,
     server: Option<(JoinHandle<ServerResult>, oneshot::Sender<()>)>,
 }
@@ -115,13 +114,12 @@ impl TestEnv {
     pub fn new(monitoring_crds_installed: bool) -> Self {
         let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let client = Client::new(service, "default");
-        let mut writers = HashMap::new();
-        let mut stores = Vec::new();
-        for ar in child_resources() {
-            let writer = Writer::<ChildMeta>::new(ar.clone());
-            stores.push((ar.clone(), writer.as_reader()));
-            writers.insert((ar.group.clone(), ar.kind.clone()), writer);
-        }
+        let resources = child_resources();
+        let index = ChildIndex::new(&resources);
+        let kinds = resources
+            .into_iter()
+            .map(|ar| ((ar.group.clone(), ar.kind.clone()), ar))
+            .collect();
         let ctx = Context {
             recorder: Recorder::new(
                 client.clone(),
@@ -133,13 +131,13 @@ impl TestEnv {
             client,
             defaults: mk_defaults(),
             monitoring_crds_installed,
-            index: ChildIndex::new(stores),
+            index,
             metrics: Arc::new(Metrics::new().unwrap()),
             backoff: ErrorBackoff::default(),
         };
         Self {
             ctx: Arc::new(ctx),
-            writers,
+            kinds,
             handle: Some(handle),
             server: None,
         }
@@ -214,24 +212,17 @@ impl TestEnv {
             .api_version
             .rsplit_once('/')
             .unwrap_or(("", &types.api_version));
-        let writer = self
-            .writers
-            .get_mut(&(group.to_string(), types.kind.clone()))
-            .expect("a watched kind");
+        let ar = self.kinds[&(group.to_string(), types.kind.clone())].clone();
         let meta = ChildMeta {
             types: Some(types),
             metadata: object.metadata,
             _phantom: Default::default(),
         };
-        writer.apply_watcher_event(&watcher::Event::Apply(meta));
+        self.ctx.index.apply_event(&ar, &watcher::Event::Apply(meta));
     }
 
     /// Removes an object from its watch store, as the watch would after a delete.
     pub fn forget(&mut self, ar: &ApiResource, namespace: Option<&str>, name: &str) {
-        let writer = self
-            .writers
-            .get_mut(&(ar.group.clone(), ar.kind.clone()))
-            .unwrap();
         let meta = ChildMeta {
             types: Some(kube::core::TypeMeta {
                 api_version: ar.api_version.clone(),
@@ -244,7 +235,7 @@ impl TestEnv {
             },
             _phantom: Default::default(),
         };
-        writer.apply_watcher_event(&watcher::Event::Delete(meta));
+        self.ctx.index.apply_event(ar, &watcher::Event::Delete(meta));
     }
 }
 
