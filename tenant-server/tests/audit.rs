@@ -39,8 +39,8 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
         .init();
 
     let issuer = LocalIssuer::start().await;
-    let router = router(state(issuer.config("", ""), vec![]));
-    let token = issuer.token("auditee", json!({"azp": "the-client"}));
+    let router = router(state(issuer.config("", TIERS), vec![]));
+    let token = issuer.token("auditee", json!({"azp": "the-client", "roles": ["Mail.Reader"]}));
     let client = Client::new(router.clone(), &token);
     let reply = client
         .call(
@@ -52,6 +52,18 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
     // whoami takes no arguments: a tool error, audited as such.
     assert_eq!(reply.result()["isError"], true);
     client.call(2, "tools/call", json!({"name": "server_info"})).await;
+    let sender = Client::new(
+        router.clone(),
+        &issuer.token("sender", json!({"roles": ["Mail.Sender"]})),
+    );
+    let step_up = sender
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "server_info", "arguments": {"x": "ARGUMENT-VALUE-42"}}),
+        )
+        .await;
+    assert_eq!(step_up.status, http::StatusCode::FORBIDDEN);
     let bad = Client::new(
         router,
         &issuer.token("auditee", json!({"aud": "https://elsewhere.test"})),
@@ -64,7 +76,7 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
         .iter()
         .filter(|l| l["fields"]["event"] == "tool_call")
         .collect();
-    assert_eq!(calls.len(), 2, "{text}");
+    assert_eq!(calls.len(), 3, "{text}");
     let first = &calls[0]["fields"];
     assert_eq!(first["tenant"], "contoso");
     assert_eq!(first["sub"], "auditee");
@@ -77,6 +89,8 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
     assert!(first["duration_ms"].is_u64());
     assert!(calls[0]["timestamp"].is_string());
     assert_eq!(calls[1]["fields"]["outcome"], "ok");
+    assert_eq!(calls[2]["fields"]["sub"], "sender");
+    assert_eq!(calls[2]["fields"]["outcome"], "denied");
 
     let failures: Vec<&Value> = lines
         .iter()

@@ -31,6 +31,7 @@ use super::{
 };
 use crate::{
     app::AppState,
+    audit::{self, Outcome, ToolCallRecord},
     authz::{self, Decision},
     caller::Caller,
     http::{
@@ -256,6 +257,25 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
         && state.registry.get(name).is_some()
         && authz::decide(&caller, &state.config.access, name) == Decision::MfaRequired
     {
+        let arguments = object
+            .get("params")
+            .and_then(|p| p.get("arguments"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        audit::tool_call(&ToolCallRecord {
+            tenant: &state.config.tenant.name,
+            caller: &caller,
+            tool: name,
+            arguments_sha256: &audit::arguments_hash(&arguments),
+            outcome: Outcome::Denied,
+            duration: std::time::Duration::ZERO,
+            request_id: &parts
+                .extensions
+                .get::<RequestId>()
+                .map(|r| r.0.clone())
+                .unwrap_or_default(),
+        });
         state
             .metrics
             .tool_invocations
