@@ -13,7 +13,7 @@ use crate::{
     crypto, dev,
     http::{accepted_audiences, mcp_url},
     server::{serve, shutdown_signal},
-    store::{EmbeddedStore, Store},
+    store::{EmbeddedStore, RedisStore, Store},
     tools,
 };
 
@@ -62,8 +62,6 @@ enum RunError {
     State(#[from] crate::app::StateError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
-    #[error("the Redis store is not available in this build; use storage.embedded")]
-    RedisUnavailable,
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("listening on {addr}: {source}")]
@@ -111,7 +109,17 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
 async fn open_store(config: &TenantConfig) -> Result<Arc<dyn Store>, RunError> {
     match &config.storage {
         StorageConfig::Embedded { path } => Ok(Arc::new(EmbeddedStore::open(path).await?)),
-        StorageConfig::Redis { .. } => Err(RunError::RedisUnavailable),
+        StorageConfig::Redis { url_file } => {
+            let url = tokio::fs::read_to_string(url_file)
+                .await
+                .map_err(|e| RunError::ConfigRead {
+                    path: url_file.display().to_string(),
+                    message: e.to_string(),
+                })?;
+            Ok(Arc::new(
+                RedisStore::connect(url.trim(), &config.tenant.name).await?,
+            ))
+        }
     }
 }
 

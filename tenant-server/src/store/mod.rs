@@ -1,12 +1,14 @@
 //! Server state that must outlive a request: sessions, authorization codes, tokens, each with a
-//! TTL. One interface, several backends; the embedded backend keeps a file on the pod's volume.
+//! TTL. One interface, two backends: embedded (a file on the pod's volume, one replica) and Redis.
 
 mod embedded;
+mod redis;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use self::redis::RedisStore;
 pub use embedded::EmbeddedStore;
 
 #[derive(Debug, thiserror::Error)]
