@@ -363,3 +363,134 @@ pub async fn write_status(
 pub fn condition<'a>(status: Option<&'a McpTenantStatus>, type_: &str) -> Option<&'a Condition> {
     status?.conditions.iter().find(|c| c.type_ == type_)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::controller::tests::fixtures::mk_tenant;
+
+    fn healthy() -> Observations {
+        Observations {
+            namespace: "mcp-contoso".into(),
+            url: "https://contoso.mcp.example.com/mcp".into(),
+            keys: Some(Ok(KeyStatus {
+                active_kid: "kid-1".into(),
+                ..KeyStatus::default()
+            })),
+            workload: Some(WorkloadState {
+                desired: 2,
+                ready: 2,
+                updated: 2,
+                observed_latest: true,
+            }),
+            exposure: Some(ExposureState::Accepted),
+            monitoring: Some(MonitoringState::Applied),
+            ..Observations::default()
+        }
+    }
+
+    fn get<'a>(s: &'a McpTenantStatus, t: &str) -> (&'a str, &'a str) {
+        let c = condition(Some(s), t).unwrap();
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    fn t(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn everything_in_place_is_ready() {
+        let status = desired_status(&mk_tenant("contoso"), &healthy(), t("2026-01-01T00:00:00Z"));
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(get(&status, c::READY), ("True", reason::RECONCILED));
+        assert_eq!(get(&status, c::PROGRESSING), ("False", reason::RECONCILED));
+        assert_eq!(get(&status, c::DEGRADED), ("False", reason::AS_EXPECTED));
+        assert_eq!(status.ready_replicas, Some(2));
+        assert_eq!(status.observed_generation, Some(1));
+    }
+
+    #[test]
+    fn a_rollout_in_progress_is_progressing_and_not_ready() {
+        let mut obs = healthy();
+        obs.workload = Some(WorkloadState {
+            desired: 2,
+            ready: 2,
+            updated: 1,
+            observed_latest: true,
+        });
+        let status = desired_status(&mk_tenant("contoso"), &obs, Timestamp::now());
+        assert_eq!(status.phase, Some(Phase::Provisioning));
+        assert_eq!(get(&status, c::PROGRESSING), ("True", reason::ROLLING_OUT));
+        assert_eq!(get(&status, c::READY), ("False", reason::WAITING_FOR_PODS));
+    }
+
+    #[test]
+    fn suspended_and_degraded_win_over_ready() {
+        let mut tenant = mk_tenant("contoso");
+        tenant.spec.suspend = true;
+        let mut obs = healthy();
+        obs.suspended = true;
+        obs.workload = Some(WorkloadState {
+            desired: 0,
+            ready: 0,
+            updated: 0,
+            observed_latest: true,
+        });
+        let status = desired_status(&tenant, &obs, Timestamp::now());
+        assert_eq!(status.phase, Some(Phase::Suspended));
+        assert_eq!(get(&status, c::READY), ("False", reason::SUSPENDED));
+
+        let mut obs = healthy();
+        obs.invalid_spec = Some("spec.tools: unknown tool".into());
+        let status = desired_status(&mk_tenant("contoso"), &obs, Timestamp::now());
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        assert_eq!(get(&status, c::DEGRADED), ("True", reason::INVALID_SPEC));
+        assert_eq!(get(&status, c::READY), ("False", reason::INVALID_SPEC));
+    }
+
+    #[test]
+    fn transition_times_move_only_when_the_status_changes() {
+        let mut tenant = mk_tenant("contoso");
+        let first = desired_status(&tenant, &healthy(), t("2026-01-01T00:00:00Z"));
+        tenant.status = Some(first.clone());
+        let same = desired_status(&tenant, &healthy(), t("2026-01-02T00:00:00Z"));
+        assert_eq!(same, first, "an unchanged status is equal, so it is not written");
+        let mut obs = healthy();
+        obs.exposure = Some(ExposureState::RoutePending);
+        let changed = desired_status(&tenant, &obs, t("2026-01-03T00:00:00Z"));
+        let time = |s: &McpTenantStatus, ty| condition(Some(s), ty).unwrap().last_transition_time.0;
+        assert_eq!(time(&changed, c::EXPOSURE_READY), t("2026-01-03T00:00:00Z"));
+        assert_eq!(time(&changed, c::KEYS_READY), t("2026-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn exposure_is_read_from_route_parents_and_ingress_addresses() {
+        let route = |status: &str, reason: &str| json!({"status": {"parents": [{"conditions": [{"type": "Accepted", "status": status, "reason": reason, "message": "m"}]}]}});
+        assert_eq!(
+            ExposureState::from_http_route(&route("True", "Accepted")),
+            ExposureState::Accepted
+        );
+        assert_eq!(
+            ExposureState::from_http_route(&route("False", "NotAllowedByListeners")),
+            ExposureState::NotAccepted("NotAllowedByListeners".into(), "m".into())
+        );
+        assert_eq!(
+            ExposureState::from_http_route(&json!({})),
+            ExposureState::RoutePending
+        );
+        let ingress = json!({"status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}});
+        assert_eq!(
+            ExposureState::from_ingress(&ingress),
+            ExposureState::Address("203.0.113.7".into())
+        );
+        assert_eq!(
+            ExposureState::from_ingress(&json!({"status": {}})),
+            ExposureState::AddressPending
+        );
+        let workload = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2},
+            "status": {"observedGeneration": 2, "readyReplicas": 2, "updatedReplicas": 2}});
+        assert!(!WorkloadState::from_object(&workload, Some(3)).observed_latest);
+    }
+}
