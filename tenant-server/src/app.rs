@@ -92,19 +92,20 @@ impl AppState {
         tools: Vec<Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Result<Self, StateError> {
-        Self::with_dev_jwks(config, verifier, tools, store, None)
+        Self::build(config, verifier, tools, store, Metrics::new()?, None)
     }
 
-    /// Development mode: also serves `dev_jwks` at `/dev/jwks.json`.
-    pub fn with_dev_jwks(
+    /// The general constructor: `metrics` may already hold the tools' own metrics (Graph), and
+    /// `dev_jwks` (development mode only) is served at `/dev/jwks.json`.
+    pub fn build(
         config: TenantConfig,
         verifier: Arc<dyn TokenVerifier>,
         tools: Vec<Arc<dyn Tool>>,
         store: Arc<dyn Store>,
+        metrics: Metrics,
         dev_jwks: Option<Value>,
     ) -> Result<Self, StateError> {
         let config = Arc::new(config);
-        let metrics = Metrics::new()?;
         let registry = Arc::new(ToolRegistry::new(tools, &config.tools)?);
         let inflight = Arc::new(InFlight::default());
         let shared = Arc::new(McpShared {

@@ -4,7 +4,7 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
-use mcp_tenancy_config::{MAX_CONFIG_BYTES, StorageConfig, TenantConfig};
+use mcp_tenancy_config::{IdentityMode, MAX_CONFIG_BYTES, StorageConfig, TenantConfig};
 use tokio::net::TcpListener;
 
 use crate::{
@@ -12,9 +12,13 @@ use crate::{
     auth::jwks::{JwksOptions, JwksVerifier, KeySource},
     crypto, dev,
     http::{accepted_audiences, mcp_url},
+    metrics::Metrics,
     server::{serve, shutdown_signal},
     store::{EmbeddedStore, RedisStore, Store},
-    tools,
+    tools::{
+        self, Tool,
+        m365::{M365Deps, m365_tools},
+    },
 };
 
 const DEFAULT_CONFIG: &str = "/etc/mcp-tenant/tenant.yaml";
@@ -62,6 +66,17 @@ enum RunError {
     State(#[from] crate::app::StateError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("Microsoft 365 tools: {0}")]
+    M365(#[from] crate::tools::m365::M365SetupError),
+    #[error("Graph tokens: {0}")]
+    GraphTokens(#[from] crate::graph::ProviderSetupError),
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error(
+        "identity mode Builtin needs the built-in authorization server, which this build does not have yet; \
+         use identity.mode External"
+    )]
+    BuiltinUnavailable,
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("listening on {addr}: {source}")]
@@ -136,13 +151,30 @@ fn verifier(config: &TenantConfig) -> Result<JwksVerifier, RunError> {
     )?)
 }
 
+/// The core tools and the Microsoft 365 tools (Graph tokens on behalf of the caller, or the
+/// development token when Graph is a local double), registering Graph metrics in `metrics`.
+fn all_tools(config: &TenantConfig, metrics: &Metrics) -> Result<Vec<Arc<dyn Tool>>, RunError> {
+    if config.identity.mode == IdentityMode::Builtin {
+        return Err(RunError::BuiltinUnavailable);
+    }
+    let mut all = tools::core::tools(config);
+    let tokens = crate::graph::provider_for(config)?;
+    all.extend(m365_tools(M365Deps::new(
+        &config.graph,
+        tokens,
+        metrics.registry(),
+    )?));
+    Ok(all)
+}
+
 async fn run(config: TenantConfig) -> Result<(), RunError> {
     let store = open_store(&config).await?;
     let verifier = Arc::new(verifier(&config)?);
     let listener = bind(config.server.listen).await?;
     let ops = bind(config.server.metrics_listen).await?;
-    let tools = tools::core::tools(&config);
-    let state = AppState::new(config, verifier, tools, store)?;
+    let metrics = Metrics::new()?;
+    let tools = all_tools(&config, &metrics)?;
+    let state = AppState::build(config, verifier, tools, store, metrics, None)?;
     tracing::info!(
         tenant = %state.config.tenant.name,
         listen = %state.config.server.listen,
@@ -165,9 +197,17 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let metrics_addr = ops.local_addr()?;
     let verifier = Arc::new(verifier(&config)?);
     let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
-    let tools = tools::core::tools(&config);
+    let metrics = Metrics::new()?;
+    let tools = all_tools(&config, &metrics)?;
     let store = Arc::new(EmbeddedStore::in_memory());
-    let state = AppState::with_dev_jwks(config, verifier, tools, store, Some(issuer.jwks().clone()))?;
+    let state = AppState::build(
+        config,
+        verifier,
+        tools,
+        store,
+        metrics,
+        Some(issuer.jwks().clone()),
+    )?;
     tracing::warn!("DEVELOPMENT MODE: local issuer, loopback only; never use in production");
     eprintln!("{}", dev::banner(&mcp_url(&state.config), &token, metrics_addr));
     Ok(serve(state, listener, ops, shutdown_signal()).await?)

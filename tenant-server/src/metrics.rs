@@ -83,6 +83,11 @@ impl Metrics {
         })
     }
 
+    /// The registry, for components that register their own metrics (the Graph client).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The text exposition format of every metric.
     pub fn render(&self) -> Result<String, prometheus::Error> {
         let mut buffer = Vec::new();
