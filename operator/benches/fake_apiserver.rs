@@ -291,6 +291,48 @@ impl FakeApiServer {
         inner.notify(collection, "ADDED", &object);
     }
 
+    /// One object of a collection.
+    pub fn get(&self, collection: &str, namespace: &str, name: &str) -> Option<Value> {
+        let key = (namespace.to_string(), name.to_string());
+        self.lock()
+            .collections
+            .get(collection)
+            .and_then(|c| c.get(&key))
+            .cloned()
+    }
+
+    /// Deletes an object as someone else would (no request counted); watchers see DELETED.
+    pub fn remove(&self, collection: &str, namespace: &str, name: &str) -> Option<Value> {
+        let mut inner = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let removed = inner
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.remove(&key))?;
+        inner.notify(collection, "DELETED", &removed);
+        Some(removed)
+    }
+
+    /// Edits an object's spec as a user would: generation and resourceVersion move on.
+    pub fn edit_spec(&self, collection: &str, namespace: &str, name: &str, edit: impl FnOnce(&mut Value)) {
+        let mut inner = self.lock();
+        let key = (namespace.to_string(), name.to_string());
+        let rv = inner.next_rv();
+        let Some(object) = inner
+            .collections
+            .get_mut(collection)
+            .and_then(|c| c.get_mut(&key))
+        else {
+            return;
+        };
+        edit(&mut object["spec"]);
+        let generation = object["metadata"]["generation"].as_i64().unwrap_or(1);
+        object["metadata"]["generation"] = json!(generation + 1);
+        object["metadata"]["resourceVersion"] = json!(rv);
+        let object = object.clone();
+        inner.notify(collection, "MODIFIED", &object);
+    }
+
     /// Bumps the resourceVersion of every object of a collection without changing it, as a
     /// relist or an unrelated metadata write would: the operator sees MODIFIED events.
     pub fn touch_all(&self, collection: &str) {

@@ -5,6 +5,7 @@
 //! `cargo bench -p mcp-tenancy-operator --bench operator_scale [-- 100 1000]`
 
 #[path = "fake_apiserver.rs"]
+#[allow(dead_code)] // shared with tests/controller_runtime.rs; each uses a part
 mod fake_apiserver;
 
 use std::{

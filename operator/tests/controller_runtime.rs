@@ -1,0 +1,162 @@
+//! The whole runtime (watches, controller, index, status) in-process against the in-memory API
+//! server of the benchmark: tenants converge, a deleted child comes back within seconds, a spec
+//! change rolls the pods, and the keys survive an operator restart.
+
+#[cfg(test)]
+#[path = "../benches/fake_apiserver.rs"]
+#[allow(dead_code)] // shared with benches/operator_scale.rs; each uses a part
+mod fake_apiserver;
+
+#[cfg(test)]
+mod runtime {
+    use std::time::Duration;
+
+    use kube::Client;
+    use mcp_tenancy_operator::{
+        build::OperatorDefaults,
+        controller::runtime::{self, Settings},
+    };
+    use serde_json::{Value, json};
+    use tokio::task::JoinHandle;
+    use tokio_util::sync::CancellationToken;
+
+    use super::fake_apiserver::FakeApiServer;
+
+    const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";
+    const CONFIG_MAPS: &str = "/v1/configmaps";
+    const SECRETS: &str = "/v1/secrets";
+    const STATEFUL_SETS: &str = "apps/v1/statefulsets";
+
+    fn tenant(name: &str) -> Value {
+        json!({
+            "apiVersion": "mcptenancy.dev/v1alpha1", "kind": "McpTenant", "metadata": {"name": name},
+            "spec": {
+                "identity": {"upstream": {"issuer": "https://login.microsoftonline.com/8f3c2a1e-4b5d-4c6e-9f70-1a2b3c4d5e6f/v2.0",
+                    "clientId": "app", "clientSecretRef": {"name": "entra-app", "key": "client-secret"}}},
+                "network": {"host": format!("{name}.mcp.example.com"),
+                    "gateway": {"parentRefs": [{"name": "public", "namespace": "gateway-system"}]}}
+            }
+        })
+    }
+
+    async fn serve(server: &FakeApiServer) -> Client {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = server.router();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap()
+    }
+
+    fn start(client: &Client) -> (CancellationToken, JoinHandle<()>) {
+        let stop = CancellationToken::new();
+        let settings = Settings {
+            defaults: OperatorDefaults {
+                server_image: "example/server:1".into(),
+                ingress_controller_namespace: "ingress".into(),
+                monitoring_namespace: "monitoring".into(),
+            },
+            metrics_addr: "127.0.0.1:0".parse().unwrap(),
+            health_addr: "127.0.0.1:0".parse().unwrap(),
+            leader_election: None,
+        };
+        let (client, token) = (client.clone(), stop.clone());
+        let task = tokio::spawn(async move { runtime::run(client, settings, token).await.unwrap() });
+        (stop, task)
+    }
+
+    async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+        for _ in 0..300 {
+            if let Some(v) = check() {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out after 15 s waiting for {what}");
+    }
+
+    fn reconciled(server: &FakeApiServer, name: &str) -> Option<Value> {
+        let t = server.get(TENANTS, "", name)?;
+        let done = t["status"]["keys"]["activeKid"].is_string()
+            && t["status"]["observedGeneration"] == t["metadata"]["generation"];
+        done.then_some(t)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tenants_converge_children_are_restored_specs_roll_out_and_keys_survive_a_restart() {
+        let server = FakeApiServer::default();
+        for name in ["alpha", "beta", "gamma"] {
+            server.insert(TENANTS, tenant(name));
+            server.insert(
+                SECRETS,
+                json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "entra-app", "namespace": format!("mcp-{name}")},
+                "data": {"client-secret": "c2VjcmV0"}}),
+            );
+        }
+        let client = serve(&server).await;
+        let (stop, task) = start(&client);
+
+        for name in ["alpha", "beta", "gamma"] {
+            let t = eventually(&format!("{name} reconciled"), || reconciled(&server, name)).await;
+            let ready = t["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["type"] == "KeysReady")
+                .unwrap();
+            assert_eq!(ready["status"], "True");
+        }
+        let config_map = server
+            .get(CONFIG_MAPS, "mcp-alpha", "mcp-tenant-config")
+            .expect("ConfigMap applied");
+        assert_eq!(config_map["metadata"]["labels"]["mcptenancy.dev/tenant"], "alpha");
+
+        // A deleted child is restored.
+        server
+            .remove(CONFIG_MAPS, "mcp-alpha", "mcp-tenant-config")
+            .unwrap();
+        eventually("the ConfigMap restored", || {
+            server.get(CONFIG_MAPS, "mcp-alpha", "mcp-tenant-config")
+        })
+        .await;
+
+        // A spec change rolls the pods: the StatefulSet's pod template changes.
+        let template = |s: &FakeApiServer| {
+            s.get(STATEFUL_SETS, "mcp-alpha", "mcp-tenant-server")
+                .map(|o| o["spec"]["template"].clone())
+        };
+        let before = template(&server).expect("StatefulSet applied");
+        server.edit_spec(TENANTS, "", "alpha", |spec| {
+            spec["displayName"] = json!("Alpha Inc.")
+        });
+        eventually("the rollout", || (template(&server)? != before).then_some(())).await;
+        let t = eventually("alpha reconciled again", || reconciled(&server, "alpha")).await;
+        assert_eq!(t["status"]["observedGeneration"], 2);
+
+        // Keys survive a restart of the operator.
+        let keys = server.get(SECRETS, "mcp-alpha", "mcp-tenant-keys").unwrap()["data"].clone();
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+        let (stop, task) = start(&client);
+        server.edit_spec(TENANTS, "", "alpha", |spec| {
+            spec["displayName"] = json!("Alpha Incorporated")
+        });
+        eventually("alpha reconciled after the restart", || {
+            reconciled(&server, "alpha").filter(|t| t["status"]["observedGeneration"] == 3)
+        })
+        .await;
+        assert_eq!(
+            server.get(SECRETS, "mcp-alpha", "mcp-tenant-keys").unwrap()["data"],
+            keys
+        );
+        stop.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
