@@ -1,5 +1,5 @@
 //! The whole runtime (watches, controller, index, status) in-process against the in-memory API
-//! server of the benchmark: tenants converge, a deleted child comes back within seconds, a spec
+//! server of the benchmark: tenants converge, a deleted or edited child comes back within seconds, a spec
 //! change rolls the pods, and the keys survive an operator restart.
 
 #[cfg(test)]
@@ -118,6 +118,20 @@ mod runtime {
             .unwrap();
         eventually("the ConfigMap restored", || {
             server.get(CONFIG_MAPS, "mcp-alpha", "mcp-tenant-config")
+        })
+        .await;
+
+        // An edited child is put back: its generation moved past the operator's last apply.
+        let replicas = |s: &FakeApiServer| {
+            s.get(STATEFUL_SETS, "mcp-alpha", "mcp-tenant-server")
+                .map(|o| o["spec"]["replicas"].clone())
+        };
+        assert_eq!(replicas(&server), Some(json!(1)));
+        server.edit_spec(STATEFUL_SETS, "mcp-alpha", "mcp-tenant-server", |spec| {
+            spec["replicas"] = json!(5)
+        });
+        eventually("the edited StatefulSet restored", || {
+            (replicas(&server)? == json!(1)).then_some(())
         })
         .await;
 
