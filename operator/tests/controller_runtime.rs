@@ -1,6 +1,6 @@
 //! The whole runtime (watches, controller, index, status) in-process against the in-memory API
-//! server of the benchmark: tenants converge, a deleted or edited child comes back within seconds, a spec
-//! change rolls the pods, and the keys survive an operator restart.
+//! server of the benchmark: tenants converge, a deleted or edited child comes back within
+//! seconds, a spec change rolls the pods, and the keys survive an operator restart.
 
 #[cfg(test)]
 #[path = "../benches/fake_apiserver.rs"]
