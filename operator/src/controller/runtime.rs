@@ -251,11 +251,10 @@ async fn run_controller(
         controller = controller.watches_stream_with(stream, tenant_of, ar);
     }
     // Referenced user Secrets carry no label of ours: watch Secret metadata everywhere (the
-    // rules allow it) and map each to the tenants of its namespace that read it.
+    // rules allow it; nothing is cached) and map each to the tenants of its namespace that read it.
     let secrets = Api::<PartialObjectMeta<Secret>>::all(client.clone());
     let secret_stream = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|o: &mut PartialObjectMeta<Secret>| o.metadata.managed_fields = None)
         .touched_objects();
     let lookup = tenant_store.clone();
     controller = controller.watches_stream(secret_stream, move |s| tenants_reading(&lookup, &s));
