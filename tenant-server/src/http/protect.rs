@@ -2,7 +2,9 @@
 //! per-user rate limit. The verified [`Caller`](crate::caller::Caller) goes into the request
 //! extensions, where rmcp hands it to the MCP handler.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+
+use http::HeaderMap;
 
 use axum::{
     extract::{ConnectInfo, Request, State},
@@ -17,11 +19,38 @@ use super::{
 };
 use crate::{app::AppState, audit, auth::bearer_token, ratelimit::retry_after_secs};
 
+/// The client address for the per-IP limit. Behind the tenant's gateway or ingress every
+/// connection comes from the proxy, so when the peer is an in-cluster (private or loopback)
+/// address the last `X-Forwarded-For` entry, the one that proxy appended, is the client. A peer
+/// with a public address is the client itself and cannot choose its key by sending the header.
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> String {
+    let Some(peer) = peer else {
+        return "unknown".to_owned();
+    };
+    let behind_proxy = match peer {
+        IpAddr::V4(ip) => ip.is_private() || ip.is_loopback() || ip.is_link_local(),
+        IpAddr::V6(ip) => ip.is_loopback() || ip.is_unique_local() || ip.is_unicast_link_local(),
+    };
+    // Only the last entry: earlier ones are whatever the client sent.
+    let last = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .next_back()
+        .and_then(|entry| entry.trim().parse::<IpAddr>().ok());
+    if behind_proxy && let Some(forwarded) = last {
+        return forwarded.to_string();
+    }
+    peer.to_string()
+}
+
 pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let client_ip = request
+    let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string());
+        .map(|c| c.0.ip());
+    let client_ip = client_ip(peer, request.headers());
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -57,4 +86,28 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 
     request.extensions_mut().insert(caller);
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xff(value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_counts_only_behind_an_in_cluster_proxy() {
+        let proxy: IpAddr = "10.0.3.7".parse().unwrap();
+        let public: IpAddr = "203.0.113.9".parse().unwrap();
+        assert_eq!(
+            client_ip(Some(proxy), &xff("1.1.1.1, 198.51.100.4")),
+            "198.51.100.4"
+        );
+        assert_eq!(client_ip(Some(proxy), &HeaderMap::new()), "10.0.3.7");
+        assert_eq!(client_ip(Some(public), &xff("198.51.100.4")), "203.0.113.9");
+        assert_eq!(client_ip(None, &xff("198.51.100.4")), "unknown");
+    }
 }
