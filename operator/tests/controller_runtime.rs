@@ -14,7 +14,7 @@ mod runtime {
     use kube::Client;
     use mcp_tenancy_operator::{
         build::OperatorDefaults,
-        controller::runtime::{self, Settings},
+        controller::runtime::{self, LeaderElection, Settings},
     };
     use serde_json::{Value, json};
     use tokio::task::JoinHandle;
@@ -27,7 +27,7 @@ mod runtime {
     const SECRETS: &str = "/v1/secrets";
     const STATEFUL_SETS: &str = "apps/v1/statefulsets";
 
-    fn tenant(name: &str) -> Value {
+    pub(super) fn tenant(name: &str) -> Value {
         json!({
             "apiVersion": "mcptenancy.dev/v1alpha1", "kind": "McpTenant", "metadata": {"name": name},
             "spec": {
@@ -39,7 +39,7 @@ mod runtime {
         })
     }
 
-    async fn serve(server: &FakeApiServer) -> Client {
+    pub(super) async fn serve(server: &FakeApiServer) -> Client {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = server.router();
@@ -49,6 +49,13 @@ mod runtime {
     }
 
     fn start(client: &Client) -> (CancellationToken, JoinHandle<()>) {
+        start_with(client, None)
+    }
+
+    pub(super) fn start_with(
+        client: &Client,
+        leader_election: Option<LeaderElection>,
+    ) -> (CancellationToken, JoinHandle<()>) {
         let stop = CancellationToken::new();
         let settings = Settings {
             defaults: OperatorDefaults {
@@ -58,14 +65,14 @@ mod runtime {
             },
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             health_addr: "127.0.0.1:0".parse().unwrap(),
-            leader_election: None,
+            leader_election,
         };
         let (client, token) = (client.clone(), stop.clone());
         let task = tokio::spawn(async move { runtime::run(client, settings, token).await.unwrap() });
         (stop, task)
     }
 
-    async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    pub(super) async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         for _ in 0..300 {
             if let Some(v) = check() {
                 return v;
@@ -75,7 +82,7 @@ mod runtime {
         panic!("timed out after 15 s waiting for {what}");
     }
 
-    fn reconciled(server: &FakeApiServer, name: &str) -> Option<Value> {
+    pub(super) fn reconciled(server: &FakeApiServer, name: &str) -> Option<Value> {
         let t = server.get(TENANTS, "", name)?;
         let done = t["status"]["keys"]["activeKid"].is_string()
             && t["status"]["observedGeneration"] == t["metadata"]["generation"];
@@ -172,5 +179,74 @@ mod runtime {
             .await
             .unwrap()
             .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod leader_election {
+    use std::time::Duration;
+
+    use mcp_tenancy_operator::controller::runtime::LeaderElection;
+    use serde_json::json;
+
+    use super::{
+        fake_apiserver::FakeApiServer,
+        runtime::{eventually, reconciled, serve, start_with, tenant},
+    };
+
+    const LEASES: &str = "coordination.k8s.io/v1/leases";
+
+    fn election(identity: &str) -> Option<LeaderElection> {
+        Some(LeaderElection {
+            lease_name: "mcp-tenancy-operator".into(),
+            lease_namespace: "mcp-tenancy-system".into(),
+            identity: identity.into(),
+        })
+    }
+
+    fn holder(server: &FakeApiServer) -> Option<String> {
+        let lease = server.get(LEASES, "mcp-tenancy-system", "mcp-tenancy-operator")?;
+        lease["spec"]["holderIdentity"].as_str().map(String::from)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_leader_reconciles_and_a_successor_takes_over_when_it_stops() {
+        let server = FakeApiServer::default();
+        server.insert("mcptenancy.dev/v1alpha1/mcptenants", tenant("alpha"));
+        server.insert("/v1/secrets", json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "entra-app", "namespace": "mcp-alpha"}, "data": {"client-secret": "c2VjcmV0"}}));
+        let client = serve(&server).await;
+
+        let (stop_a, task_a) = start_with(&client, election("a"));
+        eventually("alpha reconciled by a", || reconciled(&server, "alpha")).await;
+        assert_eq!(holder(&server).as_deref(), Some("a"));
+        let (stop_b, task_b) = start_with(&client, election("b"));
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            holder(&server).as_deref(),
+            Some("a"),
+            "a standby does not take a live lease"
+        );
+
+        // The leader stops and releases the lease; the standby takes over and reconciles.
+        stop_a.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task_a)
+            .await
+            .unwrap()
+            .unwrap();
+        server.edit_spec("mcptenancy.dev/v1alpha1/mcptenants", "", "alpha", |spec| {
+            spec["displayName"] = json!("Alpha Inc.")
+        });
+        eventually("alpha reconciled by b", || {
+            reconciled(&server, "alpha").filter(|t| t["status"]["observedGeneration"] == 2)
+        })
+        .await;
+        assert_eq!(holder(&server).as_deref(), Some("b"));
+        stop_b.cancel();
+        tokio::time::timeout(Duration::from_secs(10), task_b)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(holder(&server), None, "released on shutdown");
     }
 }
