@@ -30,7 +30,7 @@ use super::{
     status::{ExposureState, MonitoringState, Observations, WorkloadState, desired_status, write_status},
 };
 use crate::{
-    api::{DeletionPolicy, McpTenant},
+    api::{DeletionPolicy, McpTenant, McpTenantStatus, Phase},
     build::{
         BuildInput, Child, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME, build_children, public_url,
         referenced_secrets, tenant_namespace,
@@ -196,7 +196,7 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
             // A person must act; the Secret watches bring us back when they do.
             Action::await_change()
         } else {
-            let ready = status.phase == Some(crate::api::Phase::Ready);
+            let ready = status.phase == Some(Phase::Ready);
             let resync = if ready { RESYNC } else { NOT_READY_RESYNC };
             // Come back when the oldest retired key may be dropped, if that is sooner.
             let until_retirement = next_retirement
@@ -283,7 +283,7 @@ async fn finish(
     ctx: &Context,
     obs: &Observations,
     keys: Option<&KeyAction>,
-) -> Result<crate::api::McpTenantStatus, Error> {
+) -> Result<McpTenantStatus, Error> {
     let status = desired_status(tenant, obs, Timestamp::now());
     let api: Api<McpTenant> = Api::all(ctx.client.clone());
     if write_status(&api, tenant, &status)
