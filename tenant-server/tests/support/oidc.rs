@@ -26,20 +26,21 @@ fn node_available() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Installs the provider's npm packages once (from package-lock.json).
+/// Installs the provider's npm packages (from package-lock.json) unless present. Test processes
+/// may run in parallel (nextest), so installs are serialised by a file lock.
 fn npm_ci() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if dir().join("node_modules/oidc-provider").exists() {
-            return;
-        }
+    let lock_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("oidc-npm-ci.lock");
+    let lock = std::fs::File::create(&lock_path).expect("create the npm lock file");
+    lock.lock().expect("lock the npm lock file");
+    if !dir().join("node_modules/oidc-provider").exists() {
         let status = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(dir())
             .status()
             .expect("npm runs");
         assert!(status.success(), "npm ci in tests/support/oidc failed");
-    });
+    }
+    drop(lock);
 }
 
 impl Provider {
