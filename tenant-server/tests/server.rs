@@ -650,3 +650,21 @@ async fn json_rpc_edge_cases() {
     let put = client.send(client.request("PUT", Body::empty(), &[])).await;
     assert_eq!(put.status, StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn older_protocol_versions_are_negotiated() {
+    let (issuer, router, _) = setup("").await;
+    let client = Client::new(router, &issuer.token("old", json!({})));
+    for version in ["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"] {
+        let reply = client
+            .call(
+                0,
+                "initialize",
+                json!({"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "c", "version": "1"}}),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{version}: {}", reply.text);
+        assert_eq!(reply.result()["protocolVersion"], version);
+        assert!(reply.header("mcp-session-id").is_some(), "{version}");
+    }
+}
