@@ -1,0 +1,902 @@
+//! Every Microsoft 365 tool of the catalog through the real MCP endpoint: `tools/call` over
+//! Streamable HTTP with a signed client token, exchanged on-behalf-of for a Graph token, against
+//! the Graph double. Each case asserts the tool result (not an error, the structured content's key
+//! facts from the seed, the text) and the exact Graph requests (method, path, query parameters in
+//! order, headers, JSON bodies, `$batch` items), that every request carries the provider's Graph
+//! token and the call's `client-request-id`, and that the client's token never reaches Graph.
+//! A catalog tool without a case here fails the coverage check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::{collections::BTreeSet, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+
+use futures::FutureExt;
+use jiff::{SignedDuration, Timestamp, tz::TimeZone};
+use mcp_graph_double::{GraphDouble, RecordedRequest, Seed};
+use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
+use mcp_tenant_server::{
+    caller::Secret,
+    graph::{
+        GraphClient, GraphClientConfig, GraphMetrics, OboSettings, OboTokenProvider, RetryPolicy, UserCache,
+    },
+    tools::m365::{M365Deps, m365_tools},
+};
+use prometheus::Registry;
+use serde_json::{Value, json};
+use support::{Client, LocalIssuer, router, state};
+use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+/// The Graph token the identity provider issues on-behalf-of the client's token.
+const GRAPH_TOKEN: &str = "graph-obo-mcp";
+
+const MESSAGE_SUMMARY: &str =
+    "id,subject,from,receivedDateTime,isRead,importance,hasAttachments,bodyPreview,webLink";
+const EVENT_FIELDS: &str =
+    "id,subject,start,end,location,organizer,attendees,isOnlineMeeting,onlineMeeting,webLink,bodyPreview";
+const PEOPLE_FIELDS: &str = "displayName,scoredEmailAddresses,jobTitle,department,companyName";
+
+// ---------------------------------------------------------------- the app
+
+struct Env {
+    double: GraphDouble,
+    client: Client,
+    _idp: MockServer,
+}
+
+/// A fresh double seeded around `now`, an IdP that exchanges exactly `client_token` for
+/// [`GRAPH_TOKEN`], the app with the Microsoft 365 tools, and an initialized MCP session.
+async fn env(issuer: &LocalIssuer, client_token: &str, now: Timestamp) -> Env {
+    let double = GraphDouble::new(&Seed {
+        inbox_messages: 640,
+        now,
+    });
+    let (addr, _) = double.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    double.set_tokens(&[GRAPH_TOKEN]);
+    let idp = MockServer::start().await;
+    Mock::given(matchers::path("/.well-known/openid-configuration"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"issuer": idp.uri(), "token_endpoint": format!("{}/token", idp.uri())}),
+            ),
+        )
+        .mount(&idp)
+        .await;
+    Mock::given(matchers::method("POST"))
+        .and(matchers::path("/token"))
+        .and(matchers::body_string_contains("requested_token_use=on_behalf_of"))
+        .and(matchers::body_string_contains(format!(
+            "assertion={client_token}"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(
+                json!({"token_type": "Bearer", "access_token": GRAPH_TOKEN, "expires_in": 3600}),
+            ),
+        )
+        .mount(&idp)
+        .await;
+    let provider = OboTokenProvider::new(OboSettings {
+        issuer: idp.uri().parse().unwrap(),
+        client_id: "server-app".into(),
+        client_secret: Secret::new("s"),
+        scopes: vec!["Mail.Read".into()],
+        expiry_margin: Duration::from_secs(60),
+        max_users: 10,
+        timeout: Duration::from_secs(5),
+    })
+    .unwrap();
+    let registry = Registry::new();
+    let graph = GraphClient::new(
+        GraphClientConfig {
+            base_url: format!("http://{addr}").parse().unwrap(),
+            api_version: "v1.0".into(),
+            request_timeout: Duration::from_secs(10),
+            retry: RetryPolicy {
+                max_total_wait: Duration::from_secs(2),
+                ..RetryPolicy::default()
+            },
+            max_pages: 10,
+        },
+        Arc::new(provider),
+        GraphMetrics::register(&registry).unwrap(),
+    )
+    .unwrap();
+    let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
+    let tools = m365_tools(M365Deps {
+        graph: Arc::new(graph),
+        cache: Arc::new(cache),
+    });
+    let mut client = Client::new(router(state(issuer.config("", ""), tools)), client_token);
+    client.initialize().await;
+    Env {
+        double,
+        client,
+        _idp: idp,
+    }
+}
+
+// ---------------------------------------------------------------- expected Graph requests
+
+#[derive(Debug)]
+enum Body {
+    /// No body (GET).
+    Empty,
+    /// Exactly this JSON.
+    Json(Value),
+    /// A `$batch`: its items' ids and paths, in order (the items themselves are matched as
+    /// requests of their own).
+    Batch(Vec<(&'static str, &'static str)>),
+}
+
+#[derive(Debug)]
+struct Want {
+    method: &'static str,
+    /// Below the API version, decoded.
+    path: String,
+    /// Every query parameter, decoded, in the order sent.
+    params: Vec<(String, String)>,
+    /// Headers besides those every request carries.
+    headers: Vec<(&'static str, String)>,
+    body: Body,
+    in_batch: bool,
+}
+
+fn get(path: impl Into<String>) -> Want {
+    Want {
+        method: "GET",
+        path: path.into(),
+        params: Vec::new(),
+        headers: Vec::new(),
+        body: Body::Empty,
+        in_batch: false,
+    }
+}
+
+fn post(path: impl Into<String>, body: Value) -> Want {
+    Want {
+        method: "POST",
+        body: Body::Json(body),
+        ..get(path)
+    }
+}
+
+fn batch(items: &[(&'static str, &'static str)]) -> Want {
+    Want {
+        method: "POST",
+        body: Body::Batch(items.to_vec()),
+        ..get("/$batch")
+    }
+}
+
+impl Want {
+    fn q(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Sent as an item of a `$batch`.
+    fn batched(mut self) -> Self {
+        self.in_batch = true;
+        self
+    }
+
+    fn matches(&self, r: &RecordedRequest) -> bool {
+        let body = match &self.body {
+            Body::Empty => r.body.is_none(),
+            Body::Json(v) => r.body.as_ref() == Some(v),
+            Body::Batch(items) => r
+                .body
+                .as_ref()
+                .and_then(|b| b["requests"].as_array())
+                .is_some_and(|reqs| {
+                    reqs.len() == items.len()
+                        && reqs.iter().zip(items).all(|(req, (id, path))| {
+                            req["id"] == *id
+                                && req["method"] == "GET"
+                                && req["url"]
+                                    .as_str()
+                                    .is_some_and(|u| u.split('?').next() == Some(*path))
+                        })
+                }),
+        };
+        r.method == self.method
+            && r.path == self.path
+            && r.in_batch == self.in_batch
+            && r.params == self.params
+            && self.headers.iter().all(|(k, v)| r.header(k) == Some(v.as_str()))
+            && body
+    }
+}
+
+fn describe<'a>(requests: impl IntoIterator<Item = &'a RecordedRequest>) -> String {
+    requests
+        .into_iter()
+        .map(|r| {
+            format!(
+                "  {} {}{} params={:?} headers={:?} body={}",
+                r.method,
+                r.path,
+                if r.in_batch { " (in $batch)" } else { "" },
+                r.params,
+                r.headers,
+                r.body.as_ref().map(Value::to_string).unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Each wanted request matches exactly one recorded one (in any order: a tool may send some
+/// concurrently), and nothing else was sent.
+fn assert_requests(tool: &str, wants: &[Want], got: &[RecordedRequest]) {
+    let mut unused: Vec<&RecordedRequest> = got.iter().collect();
+    for w in wants {
+        match unused.iter().position(|r| w.matches(r)) {
+            Some(i) => {
+                unused.remove(i);
+            }
+            None => panic!(
+                "{tool}: no Graph request matched\n{w:#?}\nrecorded:\n{}",
+                describe(got)
+            ),
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "{tool}: unexpected Graph requests:\n{}",
+        describe(unused)
+    );
+}
+
+// ---------------------------------------------------------------- the cases
+
+type Check = Box<dyn Fn(&Value, &GraphDouble) + Send + Sync>;
+
+struct Case {
+    tool: &'static str,
+    args: Value,
+    /// The text content contains each of these.
+    text: &'static [&'static str],
+    requests: Vec<Want>,
+    /// Key facts of `structuredContent` (and of the double's data, for writes).
+    check: Check,
+}
+
+fn ids(list: &Value) -> Vec<&str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("expected an array: {list}"))
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect()
+}
+
+fn strings<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("expected an array: {list}"))
+        .iter()
+        .map(|x| x.pointer(key).and_then(Value::as_str).unwrap_or(""))
+        .collect()
+}
+
+fn literal(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// One case per Microsoft 365 tool, against the default seed placed around `now`.
+fn cases(now: Timestamp) -> Vec<Case> {
+    let window = (literal(now), literal(now + SignedDuration::from_hours(48)));
+    let berlin_start = (now + SignedDuration::from_hours(2))
+        .to_zoned(TimeZone::get("Europe/Berlin").unwrap())
+        .strftime("%Y-%m-%dT%H:%M:%S.0000000")
+        .to_string();
+    vec![
+        // ------------------------------------------------ mail
+        Case {
+            tool: "mail_list_messages",
+            args: json!({"folder": "inbox", "unread_only": true, "count": 5, "since": "2020-01-01T00:00:00Z"}),
+            text: &["5 message(s) in inbox (more available)", "id msg-0000"],
+            requests: vec![
+                get("/me/mailFolders/inbox/messages")
+                    .q("$select", MESSAGE_SUMMARY)
+                    .q("$top", "5")
+                    .q("$orderby", "receivedDateTime desc")
+                    .q(
+                        "$filter",
+                        "receivedDateTime ge 2020-01-01T00:00:00Z and isRead eq false",
+                    ),
+            ],
+            check: Box::new(|out, _| {
+                // Newest first; msg-0004 is read.
+                assert_eq!(
+                    ids(&out["messages"]),
+                    ["msg-0000", "msg-0001", "msg-0002", "msg-0003", "msg-0005"]
+                );
+                assert!(out["messages"].as_array().unwrap().iter().all(|m| m["is_read"] == false));
+                assert_eq!(out["messages"][1]["subject"], "Design sync notes");
+                assert_eq!(out["messages"][1]["from"]["address"], "alex@contoso.example");
+                assert_eq!(out["more"], true);
+            }),
+        },
+        Case {
+            tool: "mail_search",
+            args: json!({"query": "design sync", "from": "alex@contoso.example", "count": 3}),
+            text: &["3 matching message(s) (more available)"],
+            requests: vec![
+                get("/me/messages")
+                    .q("$search", "\"from:alex@contoso.example design sync\"")
+                    .q("$select", MESSAGE_SUMMARY)
+                    .q("$top", "3"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["messages"]), ["msg-0001", "msg-0061", "msg-0121"]);
+                assert!(
+                    strings(&out["messages"], "/from/address")
+                        .iter()
+                        .all(|a| *a == "alex@contoso.example")
+                );
+                assert!(
+                    strings(&out["messages"], "/subject")
+                        .iter()
+                        .all(|s| *s == "Design sync notes")
+                );
+                assert_eq!(out["more"], true);
+            }),
+        },
+        Case {
+            tool: "mail_get_message",
+            args: json!({"id": "msg-0006"}),
+            text: &["From Lynne Robbins <lynne@contoso.example>: Team offsite ideas"],
+            requests: vec![
+                get("/me/messages/msg-0006")
+                    .q(
+                        "$select",
+                        "id,subject,from,toRecipients,ccRecipients,receivedDateTime,importance,body,conversationId,webLink,hasAttachments",
+                    )
+                    .q("$expand", "attachments($select=name,size,contentType,isInline)"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(out["id"], "msg-0006");
+                assert_eq!(out["subject"], "Team offsite ideas");
+                assert_eq!(out["from"]["address"], "lynne@contoso.example");
+                assert_eq!(out["to"], json!([{"name": "Adele Vance", "address": "adele@contoso.example"}]));
+                assert_eq!(out["conversation_id"], "conv-006");
+                let body = out["body"].as_str().unwrap();
+                assert!(body.contains("notes on Team offsite ideas"), "{body}");
+                assert!(!body.contains('<'), "HTML left in {body}");
+                assert_eq!(out["body_truncated"], false);
+                assert_eq!(
+                    out["attachments"],
+                    json!([{"name": "report-6.pdf", "size_bytes": 20486, "content_type": "application/pdf"}])
+                );
+            }),
+        },
+        Case {
+            tool: "mail_send",
+            args: json!({"to": ["alex@contoso.example"], "cc": ["megan@contoso.example"], "bcc": ["lee@contoso.example"],
+                         "subject": "Budget follow-up", "body": "Numbers attached.", "importance": "high"}),
+            text: &["Sent \"Budget follow-up\" to 3 recipient(s)."],
+            requests: vec![post(
+                "/me/sendMail",
+                json!({"message": {
+                    "subject": "Budget follow-up",
+                    "body": {"contentType": "text", "content": "Numbers attached."},
+                    "toRecipients": [{"emailAddress": {"address": "alex@contoso.example"}}],
+                    "ccRecipients": [{"emailAddress": {"address": "megan@contoso.example"}}],
+                    "bccRecipients": [{"emailAddress": {"address": "lee@contoso.example"}}],
+                    "importance": "high"}, "saveToSentItems": true}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(out, &json!({"sent": true, "recipients": 3}));
+                assert_eq!(double.data().sent[0]["subject"], "Budget follow-up");
+            }),
+        },
+        Case {
+            tool: "mail_reply",
+            args: json!({"id": "msg-0002", "comment": "Thanks, on it."}),
+            text: &["Replied to the sender."],
+            requests: vec![post(
+                "/me/messages/msg-0002/reply",
+                json!({"comment": "Thanks, on it."}),
+            )],
+            check: Box::new(|out, _| {
+                assert_eq!(out, &json!({"replied": true, "reply_all": false}));
+            }),
+        },
+        Case {
+            tool: "mail_create_draft",
+            args: json!({"to": ["megan@contoso.example"], "subject": "Draft agenda", "body": "<p>Agenda</p>", "body_format": "html"}),
+            text: &["Draft \"Draft agenda\" saved (id draft-new-2)."],
+            requests: vec![post(
+                "/me/messages",
+                json!({
+                    "subject": "Draft agenda",
+                    "body": {"contentType": "html", "content": "<p>Agenda</p>"},
+                    "toRecipients": [{"emailAddress": {"address": "megan@contoso.example"}}],
+                    "ccRecipients": [], "bccRecipients": [], "importance": "normal"}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(
+                    out,
+                    &json!({"id": "draft-new-2", "web_link": "https://outlook.office365.example/owa/?ItemID=draft-new-2"})
+                );
+                let drafts = double.data().drafts;
+                assert_eq!(drafts.len(), 1);
+                assert_eq!(drafts[0]["id"], "draft-new-2");
+                assert_eq!(drafts[0]["subject"], "Draft agenda");
+            }),
+        },
+        Case {
+            tool: "inbox_triage",
+            args: json!({"count": 5, "scan": 100}),
+            text: &["100 unread analysed; most important first:"],
+            requests: vec![
+                get("/me/mailFolders/inbox/messages")
+                    .q(
+                        "$filter",
+                        "receivedDateTime ge 1970-01-01T00:00:00Z and isRead eq false",
+                    )
+                    .q("$orderby", "receivedDateTime desc")
+                    .q(
+                        "$select",
+                        "id,subject,bodyPreview,from,toRecipients,ccRecipients,importance,flag,conversationId,receivedDateTime,webLink",
+                    )
+                    .q("$top", "100"),
+                // The user's signals, fetched once in one $batch.
+                batch(&[
+                    ("profile", "/me"),
+                    ("manager", "/me/manager"),
+                    ("people", "/me/people"),
+                    ("sent_items", "/me/mailFolders/sentitems/messages"),
+                ]),
+                get("/me")
+                    .q("$select", "id,displayName,givenName,mail,userPrincipalName")
+                    .batched(),
+                get("/me/manager")
+                    .q("$select", "id,displayName,mail,userPrincipalName")
+                    .batched(),
+                get("/me/people")
+                    .q("$select", "displayName,scoredEmailAddresses")
+                    .q("$top", "25")
+                    .batched(),
+                get("/me/mailFolders/sentitems/messages")
+                    .q("$select", "toRecipients,ccRecipients,conversationId")
+                    .q("$top", "100")
+                    .batched(),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(out["analysed"], 100);
+                assert_eq!(out["more_unread"], true);
+                let msgs = out["messages"].as_array().unwrap();
+                assert_eq!(msgs.len(), 5);
+                let scores: Vec<i64> = msgs.iter().map(|m| m["score"].as_i64().unwrap()).collect();
+                assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+                assert!(msgs.iter().all(|m| !m["reasons"].as_array().unwrap().is_empty()));
+                // The manager's mail ranks first, and says so.
+                assert_eq!(msgs[0]["from"]["address"], "miriam@contoso.example", "{out}");
+                assert!(
+                    strings(&msgs[0]["reasons"], "")
+                        .iter()
+                        .any(|r| r.starts_with("from your manager Miriam Graham")),
+                    "{out}"
+                );
+            }),
+        },
+        // ------------------------------------------------ calendar
+        Case {
+            tool: "calendar_list_events",
+            args: json!({"start": window.0, "end": window.1, "time_zone": "Europe/Berlin", "count": 5}),
+            text: &["3 event(s) (Europe/Berlin)", "Quarterly planning | id event-000"],
+            requests: vec![
+                get("/me/calendarView")
+                    .q("startDateTime", window.0.clone())
+                    .q("endDateTime", window.1.clone())
+                    .q("$select", EVENT_FIELDS)
+                    .q("$orderby", "start/dateTime")
+                    .q("$top", "5")
+                    .header("prefer", "outlook.timezone=\"Europe/Berlin\""),
+            ],
+            check: Box::new(move |out, _| {
+                let events = &out["events"];
+                assert_eq!(ids(events), ["event-000", "event-001", "event-002"]);
+                assert_eq!(events[0]["subject"], "Quarterly planning");
+                assert_eq!(events[0]["start"], berlin_start.as_str());
+                assert_eq!(events[0]["location"], "Conf Room Baker");
+                assert_eq!(events[0]["organizer"]["address"], "miriam@contoso.example");
+                assert_eq!(
+                    strings(&events[0]["attendees"], "/person/address"),
+                    ["miriam@contoso.example", "megan@contoso.example", "nestor@contoso.example"]
+                );
+                assert_eq!(
+                    events[1]["online_meeting_url"],
+                    "https://teams.example/l/meetup-join/1"
+                );
+                assert!(
+                    strings(events, "/time_zone")
+                        .iter()
+                        .all(|z| *z == "Europe/Berlin")
+                );
+                assert_eq!(out["more"], false);
+            }),
+        },
+        Case {
+            tool: "calendar_create_event",
+            args: json!({"subject": "Design review", "start": "2030-05-04T09:30:00", "end": "2030-05-04T10:30:00",
+                         "time_zone": "Europe/Berlin", "attendees": ["alex@contoso.example"],
+                         "optional_attendees": ["lee@contoso.example"], "location": "Room 1",
+                         "body": "Walk through the mockups.", "online_meeting": true}),
+            text: &["Created \"Design review\" (id event-new-2)."],
+            requests: vec![post(
+                "/me/events",
+                json!({"subject": "Design review",
+                    "start": {"dateTime": "2030-05-04T09:30:00", "timeZone": "Europe/Berlin"},
+                    "end": {"dateTime": "2030-05-04T10:30:00", "timeZone": "Europe/Berlin"},
+                    "attendees": [
+                        {"emailAddress": {"address": "alex@contoso.example"}, "type": "required"},
+                        {"emailAddress": {"address": "lee@contoso.example"}, "type": "optional"}],
+                    "isOnlineMeeting": true, "onlineMeetingProvider": "teamsForBusiness",
+                    "location": {"displayName": "Room 1"},
+                    "body": {"contentType": "text", "content": "Walk through the mockups."}}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(
+                    out,
+                    &json!({"id": "event-new-2",
+                        "web_link": "https://outlook.office365.example/calendar/item/event-new-2",
+                        "online_meeting_url": "https://teams.example/l/meetup-join/event-new-2"})
+                );
+                let events = double.data().events;
+                let created = events.iter().find(|e| e["id"] == "event-new-2").unwrap();
+                assert_eq!(created["subject"], "Design review");
+            }),
+        },
+        Case {
+            tool: "calendar_find_meeting_times",
+            args: json!({"attendees": ["alex@contoso.example", "megan@contoso.example"], "duration_minutes": 90,
+                         "start": "2030-05-06T09:00:00Z", "end": "2030-05-06T17:00:00Z", "max_candidates": 4}),
+            text: &["4 suggestion(s) (UTC)"],
+            requests: vec![post(
+                "/me/findMeetingTimes",
+                json!({
+                    "attendees": [
+                        {"emailAddress": {"address": "alex@contoso.example"}, "type": "required"},
+                        {"emailAddress": {"address": "megan@contoso.example"}, "type": "required"}],
+                    "timeConstraint": {"activityDomain": "work", "timeSlots": [{
+                        "start": {"dateTime": "2030-05-06T09:00:00", "timeZone": "UTC"},
+                        "end": {"dateTime": "2030-05-06T17:00:00", "timeZone": "UTC"}}]},
+                    "meetingDuration": "PT1H30M", "maxCandidates": 4, "returnSuggestionReasons": true}),
+            )],
+            check: Box::new(|out, _| {
+                let s = &out["suggestions"];
+                assert_eq!(
+                    strings(s, "/start"),
+                    [
+                        "2030-05-06T09:00:00.0000000",
+                        "2030-05-06T09:30:00.0000000",
+                        "2030-05-06T10:00:00.0000000",
+                        "2030-05-06T10:30:00.0000000"
+                    ]
+                );
+                assert_eq!(s[0]["end"], "2030-05-06T10:30:00.0000000");
+                assert_eq!(
+                    s[0]["attendees"],
+                    json!([{"address": "alex@contoso.example", "availability": "free"},
+                           {"address": "megan@contoso.example", "availability": "free"}])
+                );
+                assert!(out.get("empty_reason").is_none());
+            }),
+        },
+        Case {
+            tool: "meeting_brief",
+            args: json!({"event_id": "event-000", "mail_per_attendee": 2}),
+            text: &["Quarterly planning — ", "4 shared file(s)"],
+            requests: vec![
+                get("/me").q("$select", "id,displayName,givenName,mail,userPrincipalName"),
+                get("/me/events/event-000")
+                    .q("$select", EVENT_FIELDS)
+                    .header("prefer", "outlook.timezone=\"UTC\""),
+                batch(&[("p0", "/me/people"), ("p1", "/me/people"), ("p2", "/me/people")]),
+                batch(&[("m0", "/me/messages"), ("m1", "/me/messages"), ("m2", "/me/messages")]),
+                get("/me/insights/shared").q("$top", "50"),
+            ]
+            .into_iter()
+            .chain(
+                ["miriam", "megan", "nestor"]
+                    .into_iter()
+                    .flat_map(|who| {
+                        [
+                            get("/me/people")
+                                .q("$search", format!("\"{who}@contoso.example\""))
+                                .q("$select", PEOPLE_FIELDS)
+                                .q("$top", "1")
+                                .batched(),
+                            get("/me/messages")
+                                .q("$search", format!("\"participants:{who}@contoso.example\""))
+                                .q(
+                                    "$select",
+                                    "id,subject,from,receivedDateTime,bodyPreview,webLink,isRead,importance,hasAttachments",
+                                )
+                                .q("$top", "2")
+                                .batched(),
+                        ]
+                    }),
+            )
+            .collect(),
+            check: Box::new(|out, _| {
+                assert_eq!(out["meeting"]["id"], "event-000");
+                assert_eq!(out["meeting"]["subject"], "Quarterly planning");
+                assert_eq!(out["meeting"]["time_zone"], "UTC");
+                let attendees = &out["attendees"];
+                assert_eq!(
+                    strings(attendees, "/address"),
+                    ["miriam@contoso.example", "megan@contoso.example", "nestor@contoso.example"]
+                );
+                assert_eq!(strings(attendees, "/role"), ["organizer", "required", "optional"]);
+                assert_eq!(
+                    strings(attendees, "/profile/job_title"),
+                    ["Director", "Engineer", "Engineer"]
+                );
+                for a in attendees.as_array().unwrap() {
+                    let n = a["recent_mail"].as_array().unwrap().len();
+                    assert!((1..=2).contains(&n), "{a}");
+                }
+                // Files shared by the attendees only (the seed also has the user's own shares).
+                assert_eq!(
+                    strings(&out["files"], "/title"),
+                    ["Shared doc 1.pptx", "Shared doc 3.pptx", "Shared doc 7.pptx", "Shared doc 9.pptx"]
+                );
+                assert_eq!(
+                    strings(&out["files"], "/shared_by"),
+                    ["Megan Bowen", "Nestor Wilke", "Nestor Wilke", "Megan Bowen"]
+                );
+                assert_eq!(out["gaps"], json!([]));
+            }),
+        },
+        // ------------------------------------------------ Teams
+        Case {
+            tool: "teams_list_teams",
+            args: json!({"count": 10}),
+            text: &["2 team(s)", "Marketing (id team-mark-8b0e)"],
+            requests: vec![get("/me/joinedTeams").q("$select", "id,displayName,description")],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"teams": [
+                        {"id": "team-mark-8b0e", "name": "Marketing", "description": "Marketing team"},
+                        {"id": "team-launch-1f2c", "name": "Product Launch", "description": "Launch war room"}],
+                        "more": false})
+                );
+            }),
+        },
+        Case {
+            tool: "teams_list_channels",
+            args: json!({"team_id": "team-mark-8b0e"}),
+            text: &["2 channel(s)", "Campaigns (id 19:campaigns@thread.tacv2)"],
+            requests: vec![
+                get("/teams/team-mark-8b0e/channels")
+                    .q("$select", "id,displayName,description,membershipType"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"channels": [
+                        {"id": "19:general-mark@thread.tacv2", "name": "General", "membership_type": "standard"},
+                        {"id": "19:campaigns@thread.tacv2", "name": "Campaigns", "description": "Campaign planning", "membership_type": "standard"}],
+                        "more": false})
+                );
+            }),
+        },
+        Case {
+            tool: "teams_send_channel_message",
+            args: json!({"team_id": "team-launch-1f2c", "channel_id": "19:general-launch@thread.tacv2",
+                         "message": "<b>Launch</b> is go", "format": "html"}),
+            text: &["Posted message chatmsg-new-2."],
+            requests: vec![post(
+                "/teams/team-launch-1f2c/channels/19:general-launch@thread.tacv2/messages",
+                json!({"body": {"contentType": "html", "content": "<b>Launch</b> is go"}}),
+            )],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"id": "chatmsg-new-2",
+                        "web_url": "https://teams.example/l/message/19:general-launch@thread.tacv2/chatmsg-new-2"})
+                );
+            }),
+        },
+        Case {
+            tool: "teams_create_online_meeting",
+            args: json!({"subject": "Standup", "start": "2030-05-04T09:00:00Z", "end": "2030-05-04T09:15:00Z"}),
+            text: &["Teams meeting \"Standup\": https://teams.example/l/meetup-join/meeting-new-2"],
+            requests: vec![post(
+                "/me/onlineMeetings",
+                json!({"subject": "Standup", "startDateTime": "2030-05-04T09:00:00Z", "endDateTime": "2030-05-04T09:15:00Z"}),
+            )],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"id": "meeting-new-2", "join_url": "https://teams.example/l/meetup-join/meeting-new-2"})
+                );
+            }),
+        },
+        // ------------------------------------------------ contacts, people, files
+        Case {
+            tool: "contacts_search",
+            args: json!({"query": "meg", "count": 5}),
+            text: &["1 contact(s)", "Megan Bowen megan@contoso.example"],
+            requests: vec![
+                get("/me/contacts")
+                    .q(
+                        "$filter",
+                        "startswith(displayName,'meg') or startswith(givenName,'meg') or startswith(surname,'meg') or emailAddresses/any(a:startswith(a/address,'meg'))",
+                    )
+                    .q(
+                        "$select",
+                        "id,displayName,emailAddresses,businessPhones,mobilePhone,companyName,jobTitle",
+                    )
+                    .q("$top", "5"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"contacts": [{"id": "contact-2", "name": "Megan Bowen", "emails": ["megan@contoso.example"],
+                        "phones": ["+1 425 555 0102"], "company": "Contoso"}], "more": false})
+                );
+            }),
+        },
+        Case {
+            tool: "people_search",
+            args: json!({"query": "alex", "count": 5}),
+            text: &["1 person(s)", "Alex Wilber alex@contoso.example"],
+            requests: vec![
+                get("/me/people")
+                    .q("$search", "\"alex\"")
+                    .q("$select", PEOPLE_FIELDS)
+                    .q("$top", "5"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out,
+                    &json!({"people": [{"name": "Alex Wilber", "address": "alex@contoso.example", "job_title": "Engineer",
+                        "department": "Engineering", "company": "Contoso", "relevance": 29.0}]})
+                );
+            }),
+        },
+        Case {
+            tool: "files_search",
+            args: json!({"query": "roadmap", "count": 3}),
+            text: &["3 file(s)", "Roadmap 2025.docx https://contoso.sharepoint.example/docs/file-1"],
+            requests: vec![post(
+                "/search/query",
+                json!({"requests": [{"entityTypes": ["driveItem"], "query": {"queryString": "roadmap"}, "from": 0, "size": 3}]}),
+            )],
+            check: Box::new(|out, _| {
+                let files = &out["files"];
+                assert_eq!(ids(files), ["file-1", "file-5", "file-9"]);
+                assert_eq!(
+                    strings(files, "/name"),
+                    ["Roadmap 2025.docx", "Roadmap 2024.docx", "Roadmap 2026.docx"]
+                );
+                assert_eq!(
+                    strings(files, "/created_by"),
+                    ["Alex Wilber", "Patti Fernandez", "Grady Archie"]
+                );
+                assert_eq!(files[0]["size_bytes"], 10731);
+                assert_eq!(files[0]["summary"], "…Roadmap 2025.docx…");
+                assert_eq!(out["more"], true);
+            }),
+        },
+    ]
+}
+
+// ---------------------------------------------------------------- running a case
+
+/// Calls the case's tool through `tools/call` with `x-request-id: request_id` and checks the
+/// result and every Graph request.
+async fn run(env: &Env, client_token: &str, request_id: &str, id: i64, case: &Case) {
+    let tool = case.tool;
+    let reply = env
+        .client
+        .post(
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                   "params": {"name": tool, "arguments": case.args}}),
+            &[("x-request-id", request_id)],
+        )
+        .await;
+    assert_eq!(reply.status, http::StatusCode::OK, "{tool}: {}", reply.text);
+    assert_eq!(reply.header("x-request-id"), Some(request_id), "{tool}");
+    let result = reply.result();
+    assert_ne!(result["isError"], true, "{tool}: {}", reply.text);
+    let structured = &result["structuredContent"];
+    assert!(
+        structured.is_object(),
+        "{tool}: no structuredContent: {}",
+        reply.text
+    );
+    let text = result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{tool}: no text content: {}", reply.text));
+    for want in case.text {
+        assert!(text.contains(want), "{tool}: {want:?} not in {text:?}");
+    }
+    (case.check)(structured, &env.double);
+
+    let recorded = env.double.requests();
+    assert_requests(tool, &case.requests, &recorded);
+    for r in &recorded {
+        let what = format!("{tool}: {} {}", r.method, r.path);
+        assert!((200..300).contains(&r.status), "{what} answered {}", r.status);
+        // The provider's Graph token, never the MCP client's.
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {GRAPH_TOKEN}").as_str()),
+            "{what}"
+        );
+        let all = format!("{} {} {:?} {:?}", r.path, r.raw_query, r.headers, r.body);
+        assert!(
+            !all.contains(client_token),
+            "{what}: the client token reached Graph"
+        );
+        if !r.in_batch {
+            // The call's request id correlates every Graph request.
+            assert_eq!(r.header("client-request-id"), Some(request_id), "{what}");
+            assert_eq!(r.header("return-client-request-id"), Some("true"), "{what}");
+            if r.method == "POST" {
+                assert!(
+                    r.header("content-type")
+                        .is_some_and(|c| c.starts_with("application/json")),
+                    "{what}: {:?}",
+                    r.headers
+                );
+            }
+        }
+    }
+}
+
+fn m365_catalog() -> BTreeSet<&'static str> {
+    TOOL_CATALOG
+        .iter()
+        .filter(|t| t.group != ToolGroup::Core)
+        .map(|t| t.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_m365_tool_through_tools_call_makes_the_exact_graph_requests() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
+    let mut called = BTreeSet::new();
+    let mut failed = Vec::new();
+    for (i, case) in cases(now).iter().enumerate() {
+        // A fresh double and app per case: only this tool's requests are recorded, no cache is
+        // warm, and created ids are predictable.
+        let env = env(&issuer, &token, now).await;
+        let request_id = format!("6f9619ff-8b86-d011-b42d-{:012x}", i + 1);
+        called.insert(case.tool);
+        let outcome = AssertUnwindSafe(run(&env, &token, &request_id, 100 + i as i64, case))
+            .catch_unwind()
+            .await;
+        if outcome.is_err() {
+            failed.push(case.tool);
+        }
+    }
+    assert!(failed.is_empty(), "failed through tools/call: {failed:?}");
+    assert_eq!(
+        called,
+        m365_catalog(),
+        "every Microsoft 365 tool of the catalog is called through the endpoint (add a case)"
+    );
+}
+
+#[test]
+fn the_cases_cover_exactly_the_m365_catalog() {
+    let now = Timestamp::now();
+    let names: Vec<&str> = cases(now).iter().map(|c| c.tool).collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "one case per tool: {names:?}");
+    assert_eq!(unique, m365_catalog());
+}
