@@ -198,7 +198,7 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let verifier = Arc::new(verifier(&config)?);
     let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
     let metrics = Metrics::new()?;
-    let tools = all_tools(&config, &metrics)?;
+    let tools = dev::tools(all_tools(&config, &metrics)?);
     let store = Arc::new(EmbeddedStore::in_memory());
     let state = AppState::build(
         config,

@@ -1,7 +1,7 @@
 //! Development mode: a local issuer with an ephemeral ES256 key, so the server runs on a laptop
 //! with no identity provider. Refused when the config says `environment: production`.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
 use aws_lc_rs::{
     rand::SystemRandom,
@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_tenancy_config::{ConfigError, TenantConfig};
 use serde_json::{Value, json};
 
-use crate::{auth::now_secs, crypto::sha256};
+use crate::{auth::now_secs, crypto::sha256, tools::Tool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -166,6 +166,20 @@ pub fn localize(mut config: TenantConfig, port: u16) -> Result<TenantConfig, Dev
     Ok(config)
 }
 
+/// The tools of development mode: `tools`, and in conformance builds the conformance suite's
+/// fixture tools.
+#[cfg(feature = "conformance")]
+pub fn tools(mut tools: Vec<Arc<dyn Tool>>) -> Vec<Arc<dyn Tool>> {
+    tools.extend(crate::tools::conformance::fixtures());
+    tools
+}
+
+/// The tools of development mode: `tools` (conformance builds add the suite's fixture tools).
+#[cfg(not(feature = "conformance"))]
+pub fn tools(tools: Vec<Arc<dyn Tool>>) -> Vec<Arc<dyn Tool>> {
+    tools
+}
+
 /// The banner printed at start: loud, with a ready-to-run client command.
 pub fn banner(mcp_url: &str, token: &str, metrics: SocketAddr) -> String {
     format!(
@@ -189,6 +203,17 @@ pub fn banner(mcp_url: &str, token: &str, metrics: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn conformance_fixtures_only_in_conformance_builds() {
+        let config = default_config(8080).unwrap();
+        let names: Vec<_> = tools(crate::tools::core::tools(&config))
+            .iter()
+            .map(|t| t.definition().name)
+            .collect();
+        assert_eq!(names.contains(&"test_simple_text"), cfg!(feature = "conformance"));
+        assert_eq!(&names[..2], ["whoami", "server_info"]);
+    }
 
     #[test]
     fn production_configs_are_refused() {

@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use super::{
-    handler::McpHandler,
+    handler::{CallChannels, McpHandler},
     sessions::{RequestIdGuard, SessionRefusal},
 };
 use crate::{
@@ -120,7 +120,14 @@ async fn answer_directly(
             let _cancel_on_drop = cancel.clone().drop_guard();
             let arguments = params.arguments.unwrap_or_default();
             match shared
-                .call_tool(caller.clone(), request_id, &params.name, arguments, cancel, None)
+                .call_tool(
+                    caller.clone(),
+                    request_id,
+                    &params.name,
+                    arguments,
+                    cancel,
+                    CallChannels::default(),
+                )
                 .await
             {
                 Ok(result) => {

@@ -23,7 +23,16 @@ use crate::{
     caller::Caller,
     http::guards::RequestId,
     metrics::{Metrics, tool_label},
-    tools::{ProgressSink, ToolContext, ToolDefinition, ToolError, registry::ToolRegistry},
+    tools::{ProgressSink, Tool, ToolContext, ToolDefinition, ToolError, registry::ToolRegistry},
+};
+#[cfg(feature = "conformance")]
+#[allow(deprecated)] // logging and sampling: deprecated by SEP-2577, still in 2025-11-25
+use {
+    crate::tools::conformance::SessionClient,
+    rmcp::model::{
+        CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult, LoggingLevel,
+        LoggingMessageNotificationParam,
+    },
 };
 
 /// What every session's handler shares.
@@ -38,12 +47,29 @@ pub struct McpShared {
 #[derive(Clone)]
 pub struct McpHandler {
     shared: Arc<McpShared>,
+    /// The lowest log level the client asked for (`logging/setLevel`), as its severity rank.
+    #[cfg(feature = "conformance")]
+    log_level: Arc<std::sync::atomic::AtomicU8>,
 }
 
 impl McpHandler {
     pub fn new(shared: Arc<McpShared>) -> Self {
-        Self { shared }
+        Self {
+            shared,
+            #[cfg(feature = "conformance")]
+            log_level: Arc::default(),
+        }
     }
+}
+
+/// What a tool call may send to its client besides the result.
+#[derive(Clone, Default)]
+pub struct CallChannels {
+    /// `notifications/progress`, when the client sent a progress token.
+    pub progress: Option<Arc<dyn ProgressSink>>,
+    /// The client of the session (conformance builds: log messages, sampling, elicitation).
+    #[cfg(feature = "conformance")]
+    pub client: Option<Arc<dyn SessionClient>>,
 }
 
 /// The caller and request id the authentication layer attached to the HTTP request.
@@ -61,10 +87,14 @@ fn request_identity(context: &RequestContext<RoleServer>) -> Result<(Arc<Caller>
 }
 
 pub fn to_mcp_tool(d: &ToolDefinition) -> McpTool {
-    McpTool::new(d.name, d.description, d.input_schema.clone())
+    let tool = McpTool::new(d.name, d.description, d.input_schema.clone())
         .with_title(d.title)
-        .with_raw_output_schema(d.output_schema.clone())
-        .with_annotations(d.annotations.clone())
+        .with_annotations(d.annotations.clone());
+    if d.output_schema.is_empty() {
+        tool
+    } else {
+        tool.with_raw_output_schema(d.output_schema.clone())
+    }
 }
 
 /// The same answer for a tool that does not exist and one the caller may not call.
@@ -89,6 +119,110 @@ impl ProgressSink for PeerProgress {
             tracing::debug!(%error, "progress notification not delivered");
         }
     }
+}
+
+/// The session's client over the rmcp peer. Requests made during a call ride that call's SSE
+/// stream (rmcp ties them to the originating request); log messages go to the session's stream.
+#[cfg(feature = "conformance")]
+struct PeerClient {
+    peer: Peer<RoleServer>,
+    log_level: Arc<std::sync::atomic::AtomicU8>,
+}
+
+#[cfg(feature = "conformance")]
+fn client_error(what: &str, error: impl std::fmt::Display) -> ToolError {
+    ToolError::Upstream {
+        service: "client",
+        code: what.into(),
+        message: error.to_string(),
+    }
+}
+
+#[cfg(feature = "conformance")]
+#[allow(deprecated)] // logging and sampling: deprecated by SEP-2577, still in 2025-11-25
+#[async_trait]
+impl SessionClient for PeerClient {
+    async fn log(&self, level: LoggingLevel, logger: &str, data: serde_json::Value) {
+        if (level as u8) < self.log_level.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let param = LoggingMessageNotificationParam::new(level, data).with_logger(logger);
+        if let Err(error) = self.peer.notify_logging_message(param).await {
+            tracing::debug!(%error, "log notification not delivered");
+        }
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+    ) -> Result<CreateMessageResult, ToolError> {
+        let offered = self
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.sampling.is_some());
+        if !offered {
+            return Err(client_error(
+                "sampling_unsupported",
+                "the client does not offer sampling",
+            ));
+        }
+        self.peer
+            .create_message(params)
+            .await
+            .map_err(|e| client_error("sampling_failed", e))
+    }
+
+    async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ToolError> {
+        let offered = self
+            .peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.elicitation.is_some());
+        if !offered {
+            return Err(client_error(
+                "elicitation_unsupported",
+                "the client does not offer elicitation",
+            ));
+        }
+        self.peer
+            .create_elicitation(params)
+            .await
+            .map_err(|e| client_error("elicitation_failed", e))
+    }
+}
+
+/// Runs the tool; its output becomes `structuredContent` and a text block.
+#[cfg(not(feature = "conformance"))]
+async fn invoke(
+    tool: &dyn Tool,
+    ctx: &ToolContext,
+    _channels: &CallChannels,
+    arguments: serde_json::Map<String, serde_json::Value>,
+) -> Result<CallToolResult, ToolError> {
+    let output = tool.call(ctx, arguments).await?;
+    let mut result = CallToolResult::structured(output.structured);
+    result.content = vec![ContentBlock::text(output.text)];
+    Ok(result)
+}
+
+/// Runs the tool with the session's client; its content blocks become the result's content.
+#[cfg(feature = "conformance")]
+async fn invoke(
+    tool: &dyn Tool,
+    ctx: &ToolContext,
+    channels: &CallChannels,
+    arguments: serde_json::Map<String, serde_json::Value>,
+) -> Result<CallToolResult, ToolError> {
+    let output = tool
+        .call_with_client(ctx, channels.client.as_deref(), arguments)
+        .await?;
+    Ok(match output.structured {
+        Some(structured) => {
+            let mut result = CallToolResult::structured(structured);
+            result.content = output.content;
+            result
+        }
+        None => CallToolResult::success(output.content),
+    })
 }
 
 impl ServerHandler for McpHandler {
@@ -136,6 +270,9 @@ impl ServerHandler for McpHandler {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         tracing::debug!(level = ?request.level, "client set its log level");
+        #[cfg(feature = "conformance")]
+        self.log_level
+            .store(request.level as u8, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -151,6 +288,14 @@ impl ServerHandler for McpHandler {
                 token,
             }) as Arc<dyn ProgressSink>
         });
+        let channels = CallChannels {
+            progress,
+            #[cfg(feature = "conformance")]
+            client: Some(Arc::new(PeerClient {
+                peer: context.peer.clone(),
+                log_level: self.log_level.clone(),
+            })),
+        };
         let result = self
             .shared
             .call_tool(
@@ -159,7 +304,7 @@ impl ServerHandler for McpHandler {
                 &request.name,
                 request.arguments.unwrap_or_default(),
                 context.ct.clone(),
-                progress,
+                channels,
             )
             .await?;
         Ok(result.into())
@@ -185,7 +330,7 @@ impl McpShared {
         name: &str,
         arguments: serde_json::Map<String, serde_json::Value>,
         cancel: tokio_util::sync::CancellationToken,
-        progress: Option<Arc<dyn ProgressSink>>,
+        channels: CallChannels,
     ) -> Result<CallToolResult, ErrorData> {
         let started = Instant::now();
         let shared = self;
@@ -246,7 +391,7 @@ impl McpShared {
             caller: caller.clone(),
             request_id: request_id.clone(),
             cancel: cancel.clone(),
-            progress,
+            progress: channels.progress.clone(),
         };
         let _running = shared.inflight.enter();
         let timeout = shared.config.server.request_timeout.as_duration();
@@ -254,7 +399,7 @@ impl McpShared {
         // cleanly; a tool that ignores it is dropped.
         let result = tokio::select! {
             biased;
-            result = tokio::time::timeout(timeout, tool.call(&ctx, arguments)) => match result {
+            result = tokio::time::timeout(timeout, invoke(tool.as_ref(), &ctx, &channels, arguments)) => match result {
                 Ok(result) => result,
                 Err(_) => Err(ToolError::Upstream {
                     service: "server",
@@ -265,10 +410,8 @@ impl McpShared {
             () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
         match result {
-            Ok(output) => {
+            Ok(result) => {
                 record(Outcome::Ok);
-                let mut result = CallToolResult::structured(output.structured);
-                result.content = vec![ContentBlock::text(output.text)];
                 Ok(result)
             }
             Err(ToolError::Cancelled) => {

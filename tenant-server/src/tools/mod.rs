@@ -21,7 +21,8 @@ pub struct ToolDefinition {
     pub description: &'static str,
     /// JSON Schema of the arguments (an object schema).
     pub input_schema: Arc<Map<String, Value>>,
-    /// JSON Schema of `structuredContent` (an object schema).
+    /// JSON Schema of `structuredContent` (an object schema; empty for a tool whose results are
+    /// content only, which then lists no output schema).
     pub output_schema: Arc<Map<String, Value>>,
     pub annotations: ToolAnnotations,
 }
@@ -93,7 +94,25 @@ pub trait Tool: Send + Sync + 'static {
     /// Runs the tool. `arguments` is the `arguments` object of `tools/call` (empty when absent);
     /// implementations deserialize and validate it and answer `InvalidArguments` when it is wrong.
     async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult;
+
+    /// Conformance builds only: runs the tool for an MCP call, with the client of its session
+    /// (`None` for a session-less call), answering content blocks. The MCP layer calls this; the
+    /// default is [`Tool::call`]. The conformance suite's fixture tools override it.
+    #[cfg(feature = "conformance")]
+    async fn call_with_client(
+        &self,
+        ctx: &ToolContext,
+        _client: Option<&dyn conformance::SessionClient>,
+        arguments: Map<String, Value>,
+    ) -> Result<conformance::ToolContent, ToolError> {
+        self.call(ctx, arguments)
+            .await
+            .map(conformance::ToolContent::from)
+    }
 }
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 
 pub mod core;
 pub mod m365;

@@ -1,5 +1,6 @@
 //! The tools this server offers: every registered tool is a catalog entry; tools switched off by
-//! config (`tools.<group>: false`, `readOnly`, `disabled`) are dropped at start-up.
+//! config (`tools.<group>: false`, `readOnly`, `disabled`) are dropped at start-up. Conformance
+//! builds also admit the conformance suite's fixture tools, listed after the catalog's.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -40,6 +41,13 @@ impl ToolRegistry {
         let mut by_name = HashMap::new();
         for tool in tools {
             let name = tool.definition().name;
+            #[cfg(feature = "conformance")]
+            if super::conformance::is_fixture(name) {
+                if by_name.insert(name, tool).is_some() {
+                    return Err(RegistryError::Duplicate(name.into()));
+                }
+                continue;
+            }
             let entry = find_tool(name).ok_or_else(|| RegistryError::NotInCatalog(name.into()))?;
             if by_name.contains_key(name) {
                 return Err(RegistryError::Duplicate(name.into()));
@@ -53,10 +61,10 @@ impl ToolRegistry {
                 tracing::info!(tool = name, "tool disabled by config");
             }
         }
-        let tools = TOOL_CATALOG
-            .iter()
-            .filter_map(|e| by_name.get(e.name).cloned())
-            .collect();
+        let names = TOOL_CATALOG.iter().map(|e| e.name);
+        #[cfg(feature = "conformance")]
+        let names = names.chain(super::conformance::fixture_names());
+        let tools = names.filter_map(|name| by_name.get(name).cloned()).collect();
         Ok(Self { tools, by_name })
     }
 
@@ -158,5 +166,17 @@ mod tests {
             ToolRegistry::new(vec![fake("whoami"), fake("whoami")], &ToolSets::default()),
             Err(RegistryError::Duplicate(_))
         ));
+    }
+
+    #[test]
+    fn conformance_fixtures_are_admitted_only_in_conformance_builds() {
+        let registry = ToolRegistry::new(
+            vec![fake("test_simple_text"), fake("whoami")],
+            &ToolSets::default(),
+        );
+        #[cfg(feature = "conformance")]
+        assert_eq!(names(&registry.unwrap()), vec!["whoami", "test_simple_text"]);
+        #[cfg(not(feature = "conformance"))]
+        assert!(matches!(registry, Err(RegistryError::NotInCatalog(_))));
     }
 }
