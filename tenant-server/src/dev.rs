@@ -131,7 +131,7 @@ limits:
   perIp: {{requests: 10000, period: 15m}}
 storage:
   embedded: {{path: /tmp/mcp-tenant-dev-store.json}}
-graph: {{baseUrl: "http://127.0.0.1:8081", apiVersion: v1.0}}
+graph: {{baseUrl: "http://127.0.0.1:8089", apiVersion: v1.0}}
 keys:
   signingKeysFile: /dev/null
   encryptionKeyFile: /dev/null
