@@ -53,9 +53,8 @@ const CLUSTERROLE_RULES: &str = include_str!("../../charts/mcp-tenancy/files/clu
 /// cluster.
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Image of mcp-tenant-server for tenants that name none.
-    #[arg(long, env = "MCP_TENANCY_SERVER_IMAGE", default_value = DEFAULT_SERVER_IMAGE)]
-    server_image: String,
+    #[command(flatten)]
+    defaults: DefaultsArgs,
     /// Address of the Prometheus `/metrics` endpoint.
     #[arg(long, env = "MCP_TENANCY_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
@@ -71,16 +70,6 @@ struct RunArgs {
     /// Namespace of the leader election Lease (the operator's own namespace).
     #[arg(long, env = "POD_NAMESPACE")]
     lease_namespace: Option<String>,
-    /// Namespace of the Ingress controller, allowed to reach tenants exposed by Ingress.
-    #[arg(
-        long,
-        env = "MCP_TENANCY_INGRESS_CONTROLLER_NAMESPACE",
-        default_value = "ingress-nginx"
-    )]
-    ingress_controller_namespace: String,
-    /// Namespace of Prometheus, allowed to scrape the tenant's metrics.
-    #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = "monitoring")]
-    monitoring_namespace: String,
     /// Log line format. The level comes from RUST_LOG (default `info`).
     #[arg(long, env = "MCP_TENANCY_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     log_format: LogFormat,
@@ -103,6 +92,16 @@ struct RenderArgs {
     /// McpTenant manifest to render, `-` for standard input; the embedded minimal example when absent.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     file: Option<PathBuf>,
+    #[command(flatten)]
+    defaults: DefaultsArgs,
+    /// Render as for a cluster without the Prometheus operator CRDs (no ServiceMonitor, no PrometheusRule).
+    #[arg(long)]
+    no_monitoring_crds: bool,
+}
+
+/// What tenants inherit from the operator installation; shared by `run` and `render`.
+#[derive(Args, Debug)]
+struct DefaultsArgs {
     /// Image of mcp-tenant-server for tenants that name none.
     #[arg(long, env = "MCP_TENANCY_SERVER_IMAGE", default_value = DEFAULT_SERVER_IMAGE)]
     server_image: String,
@@ -116,9 +115,21 @@ struct RenderArgs {
     /// Namespace of Prometheus, allowed to scrape the tenant's metrics.
     #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = "monitoring")]
     monitoring_namespace: String,
-    /// Render as for a cluster without the Prometheus operator CRDs (no ServiceMonitor, no PrometheusRule).
-    #[arg(long)]
-    no_monitoring_crds: bool,
+}
+
+impl From<DefaultsArgs> for OperatorDefaults {
+    fn from(args: DefaultsArgs) -> Self {
+        let DefaultsArgs {
+            server_image,
+            ingress_controller_namespace,
+            monitoring_namespace,
+        } = args;
+        Self {
+            server_image,
+            ingress_controller_namespace,
+            monitoring_namespace,
+        }
+    }
 }
 
 const DEFAULT_SERVER_IMAGE: &str = concat!(
@@ -129,9 +140,7 @@ const DEFAULT_SERVER_IMAGE: &str = concat!(
 fn run_render(args: RenderArgs) -> ExitCode {
     let RenderArgs {
         file,
-        server_image,
-        ingress_controller_namespace,
-        monitoring_namespace,
+        defaults,
         no_monitoring_crds,
     } = args;
     let (source, text) = match read_manifest(file.as_ref()) {
@@ -141,11 +150,7 @@ fn run_render(args: RenderArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let defaults = OperatorDefaults {
-        server_image,
-        ingress_controller_namespace,
-        monitoring_namespace,
-    };
+    let defaults = OperatorDefaults::from(defaults);
     let rendered = render::parse_manifest(&text)
         .and_then(|tenant| render::render_children(tenant, &defaults, !no_monitoring_crds))
         .and_then(|children| render::to_yaml_stream(&children));
@@ -209,14 +214,12 @@ fn main() -> ExitCode {
 
 fn run_operator(args: RunArgs) -> ExitCode {
     let RunArgs {
-        server_image,
+        defaults,
         metrics_addr,
         health_addr,
         leader_elect,
         lease_name,
         lease_namespace,
-        ingress_controller_namespace,
-        monitoring_namespace,
         log_format,
     } = args;
     init_logging(log_format);
@@ -235,11 +238,7 @@ fn run_operator(args: RunArgs) -> ExitCode {
         }
     };
     let settings = Settings {
-        defaults: OperatorDefaults {
-            server_image,
-            ingress_controller_namespace,
-            monitoring_namespace,
-        },
+        defaults: defaults.into(),
         metrics_addr,
         health_addr,
         leader_election,
