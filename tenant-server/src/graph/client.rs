@@ -317,7 +317,11 @@ impl GraphClient {
                 let mut still = Vec::new();
                 for r in responses {
                     let id = r.get("id").and_then(Value::as_str).unwrap_or_default();
-                    let status = r.get("status").and_then(Value::as_u64).unwrap_or(0) as u16;
+                    let status = r
+                        .get("status")
+                        .and_then(Value::as_u64)
+                        .and_then(|s| u16::try_from(s).ok())
+                        .unwrap_or(0);
                     let Some(&i) = pending.iter().find(|&&i| chunk[i].id == id) else {
                         continue;
                     };
@@ -327,8 +331,8 @@ impl GraphClient {
                         let ra = r
                             .pointer("/headers/Retry-After")
                             .or_else(|| r.pointer("/headers/retry-after"))
-                            .and_then(|v| v.as_str().and_then(|s| s.parse().ok()).or(v.as_u64()))
-                            .map(Duration::from_secs);
+                            .and_then(|v| v.as_str().and_then(|s| s.trim().parse().ok()).or(v.as_u64()))
+                            .map(retry_after_delay);
                         retry_after = retry_after.max(ra.or(Some(self.backoff(attempt))));
                         still.push(i);
                         continue;
@@ -504,7 +508,7 @@ impl GraphClient {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .and_then(|s| s.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                        .map(retry_after_delay);
                     // A 504 may have been processed: resend only what is safe to repeat.
                     let retryable = code != 504 || req.idempotent();
                     let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
@@ -600,9 +604,25 @@ fn client_request_id(request_id: &str) -> String {
     }
 }
 
+/// Longest Retry-After taken at its word; a larger value (Graph never sends one) is clamped so that
+/// adding it to the time already waited cannot overflow.
+const MAX_RETRY_AFTER_SECS: u64 = 24 * 3_600;
+
+fn retry_after_delay(secs: u64) -> Duration {
+    Duration::from_secs(secs.min(MAX_RETRY_AFTER_SECS))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_retry_after_values_are_clamped_not_overflowed() {
+        let delay = retry_after_delay(u64::MAX);
+        assert_eq!(delay, Duration::from_secs(MAX_RETRY_AFTER_SECS));
+        assert!(Duration::from_secs(20).checked_add(delay).is_some());
+        assert_eq!(retry_after_delay(7), Duration::from_secs(7));
+    }
 
     #[test]
     fn segments_are_encoded_and_dot_segments_refused() {
