@@ -31,11 +31,16 @@ const RESERVED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", 
 /// Annotations the operator sets on the Ingress from `tls.issuerRef`.
 const ISSUER_ANNOTATIONS: &[&str] = &["cert-manager.io/cluster-issuer", "cert-manager.io/issuer"];
 
+/// Whether `namespace` is a system namespace no tenant may live in (or the operator delete).
+pub fn is_reserved_namespace(namespace: &str) -> bool {
+    RESERVED_NAMESPACES.contains(&namespace) || namespace.starts_with("kube-")
+}
+
 /// Checks what the schema and its CEL rules cannot.
 pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
     let spec = &tenant.spec;
     if let Some(ns) = &spec.namespace
-        && (RESERVED_NAMESPACES.contains(&ns.as_str()) || ns.starts_with("kube-"))
+        && is_reserved_namespace(ns)
     {
         return Err(ValidationError::new(
             "spec.namespace",
@@ -302,6 +307,23 @@ fn check_network(spec: &McpTenantSpec) -> Result<(), ValidationError> {
                 ));
             }
         }
+    }
+    // Snippet annotations (ingress-nginx `*-snippet`) inject raw proxy configuration into an
+    // Ingress controller that other tenants share; a tenant manifest must not carry them.
+    if let Some(key) = network
+        .ingress
+        .iter()
+        .flat_map(|i| i.annotations.keys())
+        .find(|k| {
+            k.rsplit('/')
+                .next()
+                .is_some_and(|name| name.ends_with("-snippet"))
+        })
+    {
+        return Err(ValidationError::new(
+            format!("spec.network.ingress.annotations[{key:?}]"),
+            "snippet annotations inject raw configuration into a shared Ingress controller and are not allowed",
+        ));
     }
     if let Some(ingress) = &network.ingress
         && ingress.tls.issuer_ref.is_some()
