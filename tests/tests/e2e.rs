@@ -157,7 +157,9 @@ mod e2e {
     async fn prepare(client: &Client, tenant: &McpTenant) {
         let namespace = tenant_namespace(tenant);
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+        // Labelled for the tenant: the operator adopts no namespace that is not.
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": {TENANT_LABEL: tenant.name_any()}}});
         namespaces
             .patch(&namespace, &PatchParams::apply(MANAGER), &Patch::Apply(&ns))
             .await

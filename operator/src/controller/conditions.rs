@@ -5,7 +5,8 @@
 pub const READY: &str = "Ready";
 /// The operator is still converging: a rollout is under way or a child is not ready yet.
 pub const PROGRESSING: &str = "Progressing";
-/// Something needs a person: an invalid spec or a missing Secret.
+/// Something needs a person: an invalid spec, a missing Secret, or a namespace or key Secret that
+/// belongs to someone else.
 pub const DEGRADED: &str = "Degraded";
 /// The signing and encryption keys exist.
 pub const KEYS_READY: &str = "KeysReady";
@@ -25,6 +26,10 @@ pub mod reason {
     pub const SECRET_MISSING: &str = "SecretMissing";
     pub const KEYS_AVAILABLE: &str = "KeysAvailable";
     pub const KEYS_UNREADABLE: &str = "KeysUnreadable";
+    /// `spec.namespace` names an existing namespace without this tenant's label.
+    pub const NAMESPACE_CONFLICT: &str = "NamespaceConflict";
+    /// The namespace holds a key Secret without this tenant's label.
+    pub const KEY_SECRET_CONFLICT: &str = "KeySecretConflict";
     pub const ACCEPTED: &str = "Accepted";
     pub const NOT_ACCEPTED: &str = "NotAccepted";
     pub const PENDING: &str = "Pending";

@@ -10,8 +10,8 @@ use k8s_openapi::api::{
 };
 use kube::{
     Api, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams, PostParams},
-    core::DynamicObject,
+    api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions},
+    core::{DynamicObject, ObjectMeta, PartialObjectMeta},
     runtime::{
         controller::Action,
         finalizer::{Event as Finalizer, finalizer},
@@ -23,6 +23,7 @@ use tracing::{Instrument, info, info_span};
 use super::{
     Context, Error, FINALIZER, api_err,
     apply::{Applied, apply_child, child_api},
+    conditions::reason,
     events,
     keys::{KeyAction, KeyError, plan_keys},
     prune::{desired_keys, prune},
@@ -32,9 +33,10 @@ use super::{
 use crate::{
     api::{DeletionPolicy, McpTenant, McpTenantStatus, Phase},
     build::{
-        BuildInput, Child, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME, build_children, public_url,
-        referenced_secrets, tenant_namespace,
+        BuildError, BuildInput, Child, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME, TENANT_LABEL,
+        build_children, public_url, referenced_secrets, tenant_namespace,
     },
+    validate::{is_reserved_namespace, validate_tenant},
 };
 
 /// How often a healthy tenant is looked at even without a watch event.
@@ -82,11 +84,42 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
         ..Observations::default()
     };
 
+    // Ownership: an existing namespace is used only when it carries this tenant's label, so that
+    // a spec can never take over (or, on deletion, delete) someone else's namespace.
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let current = namespaces
+        .get_metadata_opt(&namespace)
+        .await
+        .map_err(api_err(format!("read Namespace {namespace}")))?;
+    if let Some(meta) = &current
+        && !labelled_for(&meta.metadata, &name)
+    {
+        let owner = match tenant_label(&meta.metadata) {
+            Some(other) => format!("belongs to McpTenant {other:?}"),
+            None => format!("exists without the label {TENANT_LABEL}={name}"),
+        };
+        let message = format!(
+            "namespace {namespace} {owner}, so the operator leaves it alone; choose another \
+             spec.namespace, or label the namespace {TENANT_LABEL}={name} to adopt it deliberately"
+        );
+        return conflict(tenant, ctx, obs, reason::NAMESPACE_CONFLICT, message).await;
+    }
+
     // Keys: read; plan creation, rotation or retirement. Written after the Namespace exists.
     let existing = secrets
         .get_opt(KEYS_SECRET_NAME)
         .await
         .map_err(api_err(format!("read Secret {namespace}/{KEYS_SECRET_NAME}")))?;
+    if let Some(secret) = &existing
+        && !labelled_for(&secret.metadata, &name)
+    {
+        let message = format!(
+            "Secret {namespace}/{KEYS_SECRET_NAME} exists without the label {TENANT_LABEL}={name}, so the operator \
+             neither uses nor replaces it; delete it to generate new keys, or label it {TENANT_LABEL}={name} to \
+             adopt it deliberately"
+        );
+        return conflict(tenant, ctx, obs, reason::KEY_SECRET_CONFLICT, message).await;
+    }
     let (key_plan, key_source) = match plan_keys(tenant, &namespace, existing.clone(), Timestamp::now()) {
         Ok(plan) => {
             obs.keys = Some(Ok(plan.status.clone()));
@@ -207,6 +240,35 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
     )
 }
 
+/// The value of the tenant label on an object.
+fn tenant_label(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels.as_ref()?.get(TENANT_LABEL).map(String::as_str)
+}
+
+/// Whether an object carries the label of tenant `name`, i.e. was made for (or deliberately
+/// given to) that tenant.
+fn labelled_for(meta: &ObjectMeta, name: &str) -> bool {
+    tenant_label(meta) == Some(name)
+}
+
+/// Reports that the namespace or key Secret belongs to someone else: nothing is applied, the
+/// status says why (an Event comes with the Degraded transition) and the pass waits for a change.
+async fn conflict(
+    tenant: &McpTenant,
+    ctx: &Context,
+    mut obs: Observations,
+    reason: &'static str,
+    message: String,
+) -> Result<Action, Error> {
+    // An invalid spec (e.g. a system namespace) is the clearer report.
+    if let Err(e) = validate_tenant(tenant) {
+        obs.invalid_spec = Some(BuildError::from(e).to_string());
+    }
+    obs.conflict = Some((reason, message));
+    finish(tenant, ctx, &obs, None).await?;
+    Ok(Action::await_change())
+}
+
 /// Which child of the tenant is the workload or the exposure.
 enum Role {
     Workload,
@@ -299,22 +361,53 @@ async fn finish(
 }
 
 /// Deletion: `Delete` removes the namespace (and with it keys and store); `Retain` detaches the
-/// namespace and the store from the McpTenant so that re-applying it adopts them.
+/// namespace and the store from the McpTenant so that re-applying it adopts them. Either acts only
+/// on a namespace that carries this tenant's label, and `Delete` never deletes a system namespace.
 async fn cleanup(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
     let name = tenant.name_any();
     let namespace = tenant_namespace(tenant);
     let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
-    let note = match tenant.spec.deletion_policy {
-        DeletionPolicy::Delete => {
-            match namespaces.delete(&namespace, &DeleteParams::background()).await {
+    let current = namespaces
+        .get_metadata_opt(&namespace)
+        .await
+        .map_err(api_err(format!("read Namespace {namespace}")))?;
+    let ours = current.as_ref().filter(|m| labelled_for(&m.metadata, &name));
+    let deletes = ours.is_some()
+        && tenant.spec.deletion_policy == DeletionPolicy::Delete
+        && !is_reserved_namespace(&namespace);
+    if let Some(meta) = &current
+        && !deletes
+    {
+        // A namespace that stays must not keep an owner reference that lets the garbage
+        // collector delete it with the McpTenant.
+        detach_namespace(&namespaces, meta, tenant.uid().as_deref()).await?;
+    }
+    let note = match (ours, tenant.spec.deletion_policy) {
+        (None, _) if current.is_none() => {
+            format!("namespace {namespace} does not exist; nothing to clean up")
+        }
+        (None, _) => format!(
+            "kept namespace {namespace}: it does not carry the label {TENANT_LABEL}={name}, so it is not this tenant's"
+        ),
+        (Some(_), DeletionPolicy::Delete) if is_reserved_namespace(&namespace) => {
+            format!("kept namespace {namespace}: it is a system namespace")
+        }
+        (Some(meta), DeletionPolicy::Delete) => {
+            let params = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: meta.metadata.uid.clone(),
+                    resource_version: None,
+                }),
+                ..DeleteParams::background()
+            };
+            match namespaces.delete(&namespace, &params).await {
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 404 => {}
                 Err(e) => return Err(api_err(format!("delete Namespace {namespace}"))(e)),
             }
             format!("deletionPolicy Delete: deleting namespace {namespace} with its keys and store")
         }
-        DeletionPolicy::Retain => {
-            detach_namespace(&namespaces, &namespace, tenant.uid().as_deref()).await?;
+        (Some(_), DeletionPolicy::Retain) => {
             retain_store(ctx, &namespace).await?;
             format!(
                 "deletionPolicy Retain: kept namespace {namespace}, its keys and store; re-apply the McpTenant to adopt them"
@@ -339,16 +432,10 @@ async fn cleanup(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
 /// Removes owner references to the tenant from the namespace, guarded by its resourceVersion.
 async fn detach_namespace(
     namespaces: &Api<Namespace>,
-    namespace: &str,
+    meta: &PartialObjectMeta<Namespace>,
     uid: Option<&str>,
 ) -> Result<(), Error> {
-    let Some(meta) = namespaces
-        .get_metadata_opt(namespace)
-        .await
-        .map_err(api_err(format!("read Namespace {namespace}")))?
-    else {
-        return Ok(());
-    };
+    let namespace = meta.metadata.name.as_deref().unwrap_or_default();
     let owners = meta.metadata.owner_references.clone().unwrap_or_default();
     let kept: Vec<_> = owners
         .iter()

@@ -129,6 +129,8 @@ pub struct Observations {
     pub keys: Option<Result<KeyStatus, String>>,
     /// Why the spec cannot be built.
     pub invalid_spec: Option<String>,
+    /// The namespace or key Secret belongs to someone else: (reason, message). Nothing was applied.
+    pub conflict: Option<(&'static str, String)>,
     /// Missing Secrets or keys, one sentence each.
     pub secret_problems: Vec<String>,
     pub workload: Option<WorkloadState>,
@@ -243,6 +245,8 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
     // Degraded: what needs a person.
     let degraded = if let Some(m) = &obs.invalid_spec {
         Some((reason::INVALID_SPEC, format!("{m}; fix the McpTenant spec")))
+    } else if let Some((r, m)) = &obs.conflict {
+        Some((*r, m.clone()))
     } else if !obs.secret_problems.is_empty() {
         Some((reason::SECRET_MISSING, obs.secret_problems.join("; ")))
     } else if let Some(Err(m)) = &obs.keys {

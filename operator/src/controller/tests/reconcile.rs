@@ -21,12 +21,24 @@ use crate::{
     },
 };
 
+const NAMESPACE: &str = "/api/v1/namespaces/mcp-contoso";
 const SECRETS: &str = "/api/v1/namespaces/mcp-contoso/secrets";
 const KEYS: &str = "/api/v1/namespaces/mcp-contoso/secrets/mcp-tenant-keys";
 const CLIENT_SECRET: &str = "/api/v1/namespaces/mcp-contoso/secrets/entra-client";
 const TENANT: &str = "/apis/mcptenancy.dev/v1alpha1/mcptenants/contoso";
 const STATUS: &str = "/apis/mcptenancy.dev/v1alpha1/mcptenants/contoso/status";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+/// The tenant namespace as the API server has it, with `labels`.
+fn namespace_with(labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mcp-contoso", "resourceVersion": "7",
+        "uid": "99999999-2222-4333-8444-555555555555", "labels": labels}})
+}
+
+/// The tenant namespace as the operator made it: labelled for `contoso`.
+fn own_namespace() -> Value {
+    namespace_with(json!({"mcptenancy.dev/tenant": "contoso"}))
+}
 
 fn children(env: &TestEnv, tenant: &McpTenant) -> Vec<Child> {
     let defaults = &env.ctx.defaults;
@@ -71,10 +83,12 @@ fn condition<'a>(
         .unwrap_or_else(|| panic!("no {type_} condition"))
 }
 
-/// The requests of a first pass over a new tenant: reads, one apply per child with the key
-/// Secret created right after the Namespace, the status, then `events`.
+/// The requests of a first pass over a new tenant: reads (the namespace does not exist yet), one
+/// apply per child with the key Secret created right after the Namespace, the status, then
+/// `events`.
 fn first_pass(env: &TestEnv, tenant: &McpTenant, client_secret: bool, events: &[&'static str]) -> Vec<Step> {
     let mut steps = vec![
+        expect(Method::GET, NAMESPACE, not_found),
         expect(Method::GET, KEYS, not_found),
         if client_secret {
             expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret()))
@@ -144,9 +158,10 @@ fn created_keys(calls: &[Call]) -> Value {
     echo(call).1
 }
 
-/// The no-op pass: reads only (keys, referenced Secret, workload and exposure state).
+/// The no-op pass: reads only (namespace, keys, referenced Secret, workload and exposure state).
 fn noop_reads(env: &TestEnv, tenant: &McpTenant, calls: &[Call]) -> Vec<Step> {
     let mut steps = vec![
+        expect(Method::GET, NAMESPACE, ok(own_namespace())),
         expect(Method::GET, KEYS, ok(created_keys(calls))),
         expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret())),
     ];
@@ -243,8 +258,8 @@ async fn a_deleted_child_is_applied_again_and_nothing_else() {
     );
     let mut steps = noop_reads(&env, &tenant, &calls);
     let path = child_path(&env.ctx, &config_map);
-    // The ConfigMap comes after the two Secret reads and before the workload read.
-    steps.insert(2, expect(Method::PATCH, path, echo));
+    // The ConfigMap comes after the namespace and two Secret reads and before the workload read.
+    steps.insert(3, expect(Method::PATCH, path, echo));
     env.script(steps);
     reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
     let calls = env.checkpoint().await;
@@ -262,6 +277,7 @@ async fn a_spec_change_applies_only_what_changed_and_updates_status() {
     tenant.metadata.generation = Some(2);
     let after = children(&env, &tenant);
     let mut steps = vec![
+        expect(Method::GET, NAMESPACE, ok(own_namespace())),
         expect(Method::GET, KEYS, ok(created_keys(&calls))),
         expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret())),
     ];
@@ -359,6 +375,7 @@ async fn an_api_conflict_fails_the_pass_and_backs_off_exponentially() {
     let mut env = TestEnv::new(true);
     let first = children(&env, &tenant).into_iter().next().unwrap();
     env.script(vec![
+        expect(Method::GET, NAMESPACE, not_found),
         expect(Method::GET, KEYS, not_found),
         expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret())),
         expect(
@@ -397,7 +414,11 @@ async fn an_api_conflict_fails_the_pass_and_backs_off_exponentially() {
 async fn a_server_error_fails_the_pass_without_further_requests() {
     let tenant = finalized(mk_tenant("contoso"));
     let mut env = TestEnv::new(true);
-    env.script(vec![expect(Method::GET, KEYS, error(503, "ServiceUnavailable"))]);
+    env.script(vec![expect(
+        Method::GET,
+        NAMESPACE,
+        error(503, "ServiceUnavailable"),
+    )]);
     let err = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap_err();
     assert_eq!(err.category(), "server_error");
     env.checkpoint().await;
@@ -424,16 +445,183 @@ async fn deletion_with_policy_delete_removes_the_namespace() {
     let tenant = deleting(DeletionPolicy::Delete);
     let mut env = TestEnv::new(true);
     env.script(vec![
-        expect(
-            Method::DELETE,
-            "/api/v1/namespaces/mcp-contoso",
-            ok(json!({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "mcp-contoso"}})),
-        ),
+        expect(Method::GET, NAMESPACE, ok(own_namespace())),
+        expect(Method::DELETE, NAMESPACE, |call: &Call| {
+            assert_eq!(
+                call.body["preconditions"]["uid"],
+                own_namespace()["metadata"]["uid"],
+                "guarded by the uid of the namespace that was read"
+            );
+            (200, own_namespace())
+        }),
         event("Deleted"),
         expect(Method::PATCH, TENANT, finalizer_removed),
     ]);
     reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
     env.checkpoint().await;
+}
+
+/// Deletion with `Delete` of a namespace that is not the tenant's: only the finalizer goes.
+async fn deletion_keeps(tenant: McpTenant, path: &str, namespace: Value) -> Vec<Call> {
+    let mut env = TestEnv::new(true);
+    env.script(vec![
+        expect(Method::GET, path, ok(namespace)),
+        expect(Method::POST, EVENTS, |call: &Call| {
+            assert_eq!(call.body["reason"], "Deleted");
+            assert!(
+                call.body["note"].as_str().unwrap().starts_with("kept namespace"),
+                "{}",
+                call.body["note"]
+            );
+            (200, call.body.clone())
+        }),
+        expect(Method::PATCH, TENANT, finalizer_removed),
+    ]);
+    reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
+    let calls = env.checkpoint().await;
+    assert!(
+        calls.iter().all(|c| c.method != Method::DELETE),
+        "the namespace is not deleted: {calls:#?}"
+    );
+    calls
+}
+
+#[tokio::test]
+async fn deletion_with_policy_delete_keeps_a_namespace_without_the_tenant_label() {
+    deletion_keeps(
+        deleting(DeletionPolicy::Delete),
+        NAMESPACE,
+        namespace_with(json!({"team": "payments"})),
+    )
+    .await;
+    deletion_keeps(
+        deleting(DeletionPolicy::Delete),
+        NAMESPACE,
+        namespace_with(json!({"mcptenancy.dev/tenant": "fabrikam"})),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn deletion_with_policy_delete_never_deletes_a_system_namespace() {
+    let mut tenant = deleting(DeletionPolicy::Delete);
+    tenant.spec.namespace = Some("kube-flannel".into());
+    let mut namespace = own_namespace();
+    namespace["metadata"]["name"] = json!("kube-flannel");
+    deletion_keeps(tenant, "/api/v1/namespaces/kube-flannel", namespace).await;
+}
+
+#[tokio::test]
+async fn deletion_of_a_namespace_that_is_gone_only_removes_the_finalizer() {
+    let mut env = TestEnv::new(true);
+    env.script(vec![
+        expect(Method::GET, NAMESPACE, not_found),
+        event("Deleted"),
+        expect(Method::PATCH, TENANT, finalizer_removed),
+    ]);
+    reconcile(Arc::new(deleting(DeletionPolicy::Delete)), env.ctx.clone())
+        .await
+        .unwrap();
+    env.checkpoint().await;
+}
+
+/// A pass that finds the namespace or key Secret belonging to someone else: `reads`, then only
+/// the status and the Degraded event; nothing is applied and the pass waits for a change.
+async fn refused(reads: Vec<Step>, reason: &'static str) -> (McpTenantStatus, Vec<Call>) {
+    let tenant = finalized(mk_tenant("contoso"));
+    let mut env = TestEnv::new(true);
+    let mut steps = reads;
+    steps.push(expect(Method::PATCH, STATUS, with_status(&tenant)));
+    steps.push(event(reason));
+    env.script(steps);
+    let action = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
+    assert_eq!(action, Action::await_change(), "no hot requeue");
+    let calls = env.checkpoint().await;
+    assert!(
+        calls
+            .iter()
+            .all(|c| c.method == Method::GET || c.path == STATUS || c.path == EVENTS),
+        "nothing applied: {calls:#?}"
+    );
+    let status = status_of(calls.iter().find(|c| c.path == STATUS).unwrap());
+    let degraded = condition(&status, c::DEGRADED);
+    assert_eq!(
+        (degraded.status.as_str(), degraded.reason.as_str()),
+        ("True", reason)
+    );
+    assert_eq!(
+        (
+            condition(&status, c::READY).status.as_str(),
+            condition(&status, c::READY).reason.as_str()
+        ),
+        ("False", reason)
+    );
+    (status, calls)
+}
+
+#[tokio::test]
+async fn an_existing_namespace_without_the_tenant_label_is_not_taken_over() {
+    let (status, _) = refused(
+        vec![expect(
+            Method::GET,
+            NAMESPACE,
+            ok(namespace_with(json!({"team": "payments"}))),
+        )],
+        reason::NAMESPACE_CONFLICT,
+    )
+    .await;
+    let message = &condition(&status, c::DEGRADED).message;
+    assert!(message.contains("namespace mcp-contoso"), "{message}");
+    assert!(message.contains("spec.namespace"), "{message}");
+    assert!(message.contains("mcptenancy.dev/tenant=contoso"), "{message}");
+}
+
+#[tokio::test]
+async fn another_tenants_namespace_is_not_taken_over() {
+    let (status, _) = refused(
+        vec![expect(
+            Method::GET,
+            NAMESPACE,
+            ok(namespace_with(json!({"mcptenancy.dev/tenant": "fabrikam"}))),
+        )],
+        reason::NAMESPACE_CONFLICT,
+    )
+    .await;
+    let message = &condition(&status, c::DEGRADED).message;
+    assert!(message.contains("McpTenant \"fabrikam\""), "{message}");
+}
+
+#[tokio::test]
+async fn a_key_secret_without_the_tenant_label_is_neither_used_nor_replaced() {
+    let foreign = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "mcp-tenant-keys", "namespace": "mcp-contoso", "resourceVersion": "3",
+            "labels": {"mcptenancy.dev/tenant": "fabrikam"}},
+        "data": {"signing-keys.json": "e30="}});
+    let (status, _) = refused(
+        vec![
+            expect(Method::GET, NAMESPACE, ok(own_namespace())),
+            expect(Method::GET, KEYS, ok(foreign)),
+        ],
+        reason::KEY_SECRET_CONFLICT,
+    )
+    .await;
+    let message = &condition(&status, c::DEGRADED).message;
+    assert!(message.contains("mcp-contoso/mcp-tenant-keys"), "{message}");
+}
+
+#[tokio::test]
+async fn a_namespace_with_the_tenant_label_is_adopted() {
+    // E.g. kept by deletionPolicy Retain, or labelled by hand to adopt it deliberately.
+    let tenant = finalized(mk_tenant("contoso"));
+    let mut env = TestEnv::new(true);
+    let mut steps = first_pass(&env, &tenant, true, &["KeysGenerated"]);
+    steps[0] = expect(Method::GET, NAMESPACE, ok(own_namespace()));
+    env.script(steps);
+    let action = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
+    assert!(action != Action::await_change());
+    let calls = env.checkpoint().await;
+    let status = status_of(calls.iter().find(|c| c.path == STATUS).unwrap());
+    assert_eq!(condition(&status, c::DEGRADED).status, "False");
 }
 
 #[tokio::test]
@@ -442,6 +630,7 @@ async fn deletion_with_policy_retain_detaches_namespace_and_store() {
     let uid = tenant.metadata.uid.clone().unwrap();
     let mut env = TestEnv::new(true);
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "mcp-contoso", "resourceVersion": "7",
+        "labels": {"mcptenancy.dev/tenant": "contoso"},
         "ownerReferences": [{"apiVersion": "mcptenancy.dev/v1alpha1", "kind": "McpTenant", "name": "contoso", "uid": uid}]}});
     let stateful_set = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "mcp-tenant-server", "namespace": "mcp-contoso"},
         "spec": {"selector": {}, "template": {}, "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete", "whenScaled": "Retain"}}});
@@ -502,7 +691,7 @@ async fn keys_are_generated_once_and_rotation_replaces_them_guarded_by_resource_
         .unwrap();
     let workload_path = child_path(&env.ctx, &workload);
     steps.retain(|s| s.path() != workload_path);
-    let namespace_index = 2;
+    let namespace_index = 3;
     let old_kid = tenant
         .status
         .as_ref()
@@ -555,6 +744,7 @@ async fn a_key_secret_that_appears_meanwhile_is_never_overwritten() {
     let mut env = TestEnv::new(true);
     let namespace = children(&env, &tenant).into_iter().next().unwrap();
     env.script(vec![
+        expect(Method::GET, NAMESPACE, not_found),
         expect(Method::GET, KEYS, not_found),
         expect(Method::GET, CLIENT_SECRET, ok(mk_client_secret())),
         expect(Method::PATCH, child_path(&env.ctx, &namespace), echo),
