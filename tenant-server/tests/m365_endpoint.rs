@@ -9,26 +9,18 @@
 
 mod support;
 
-use std::{collections::BTreeSet, panic::AssertUnwindSafe, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, panic::AssertUnwindSafe};
 
 use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use mcp_graph_double::{GraphDouble, RecordedRequest, Seed};
 use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
-use mcp_tenant_server::{
-    caller::Secret,
-    graph::{
-        GraphClient, GraphClientConfig, GraphMetrics, OboSettings, OboTokenProvider, RetryPolicy, UserCache,
-    },
-    tools::m365::{M365Deps, m365_tools},
-};
-use prometheus::Registry;
 use serde_json::{Value, json};
-use support::{Client, LocalIssuer, router, state};
-use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
-
-/// The Graph token the identity provider issues on-behalf-of the client's token.
-const GRAPH_TOKEN: &str = "graph-obo-mcp";
+use support::{
+    Client, LocalIssuer,
+    m365::{GRAPH_TOKEN, GraphSetup, graph_setup},
+    router, state,
+};
 
 const MESSAGE_SUMMARY: &str =
     "id,subject,from,receivedDateTime,isRead,importance,hasAttachments,bodyPreview,webLink";
@@ -39,80 +31,27 @@ const PEOPLE_FIELDS: &str = "displayName,scoredEmailAddresses,jobTitle,departmen
 // ---------------------------------------------------------------- the app
 
 struct Env {
-    double: GraphDouble,
+    graph: GraphSetup,
     client: Client,
-    _idp: MockServer,
 }
 
 /// A fresh double seeded around `now`, an IdP that exchanges exactly `client_token` for
 /// [`GRAPH_TOKEN`], the app with the Microsoft 365 tools, and an initialized MCP session.
 async fn env(issuer: &LocalIssuer, client_token: &str, now: Timestamp) -> Env {
-    let double = GraphDouble::new(&Seed {
-        inbox_messages: 640,
-        now,
-    });
-    let (addr, _) = double.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    double.set_tokens(&[GRAPH_TOKEN]);
-    let idp = MockServer::start().await;
-    Mock::given(matchers::path("/.well-known/openid-configuration"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"issuer": idp.uri(), "token_endpoint": format!("{}/token", idp.uri())}),
-            ),
-        )
-        .mount(&idp)
-        .await;
-    Mock::given(matchers::method("POST"))
-        .and(matchers::path("/token"))
-        .and(matchers::body_string_contains("requested_token_use=on_behalf_of"))
-        .and(matchers::body_string_contains(format!(
-            "assertion={client_token}"
-        )))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"token_type": "Bearer", "access_token": GRAPH_TOKEN, "expires_in": 3600}),
-            ),
-        )
-        .mount(&idp)
-        .await;
-    let provider = OboTokenProvider::new(OboSettings {
-        issuer: idp.uri().parse().unwrap(),
-        client_id: "server-app".into(),
-        client_secret: Secret::new("s"),
-        scopes: vec!["Mail.Read".into()],
-        expiry_margin: Duration::from_secs(60),
-        max_users: 10,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let registry = Registry::new();
-    let graph = GraphClient::new(
-        GraphClientConfig {
-            base_url: format!("http://{addr}").parse().unwrap(),
-            api_version: "v1.0".into(),
-            request_timeout: Duration::from_secs(10),
-            retry: RetryPolicy {
-                max_total_wait: Duration::from_secs(2),
-                ..RetryPolicy::default()
-            },
-            max_pages: 10,
+    let graph = graph_setup(
+        &Seed {
+            inbox_messages: 640,
+            now,
         },
-        Arc::new(provider),
-        GraphMetrics::register(&registry).unwrap(),
+        client_token,
     )
-    .unwrap();
-    let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
-    let tools = m365_tools(M365Deps {
-        graph: Arc::new(graph),
-        cache: Arc::new(cache),
-    });
-    let mut client = Client::new(router(state(issuer.config("", ""), tools)), client_token);
+    .await;
+    let mut client = Client::new(
+        router(state(issuer.config("", ""), graph.tools.clone())),
+        client_token,
+    );
     client.initialize().await;
-    Env {
-        double,
-        client,
-        _idp: idp,
-    }
+    Env { graph, client }
 }
 
 // ---------------------------------------------------------------- expected Graph requests
@@ -822,9 +761,9 @@ async fn run(env: &Env, client_token: &str, request_id: &str, id: i64, case: &Ca
     for want in case.text {
         assert!(text.contains(want), "{tool}: {want:?} not in {text:?}");
     }
-    (case.check)(structured, &env.double);
+    (case.check)(structured, &env.graph.double);
 
-    let recorded = env.double.requests();
+    let recorded = env.graph.double.requests();
     assert_requests(tool, &case.requests, &recorded);
     for r in &recorded {
         let what = format!("{tool}: {} {}", r.method, r.path);

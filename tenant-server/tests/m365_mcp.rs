@@ -6,91 +6,20 @@
 
 mod support;
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
-use mcp_graph_double::{Fault, FaultRule, GraphDouble, Seed};
+use mcp_graph_double::{Fault, FaultRule, Seed};
 use mcp_tenancy_config::catalog::TOOL_CATALOG;
-use mcp_tenant_server::{
-    caller::Secret,
-    graph::{
-        GraphClient, GraphClientConfig, GraphMetrics, OboSettings, OboTokenProvider, RetryPolicy, UserCache,
-    },
-    tools::{
-        Tool,
-        m365::{M365Deps, m365_tools},
-    },
-};
-use prometheus::Registry;
 use serde_json::{Value, json};
-use support::{Client, LocalIssuer, router, state};
-use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+use support::{
+    Client, LocalIssuer,
+    m365::{GraphSetup, graph_setup},
+    router, state,
+};
 
-struct Setup {
-    double: GraphDouble,
-    tools: Vec<Arc<dyn Tool>>,
-    _idp: MockServer,
-}
-
-/// The double, an IdP that exchanges exactly `client_token` for `graph-obo-mcp`, and the tools.
-async fn setup(client_token: &str) -> Setup {
-    let double = GraphDouble::new(&Seed::default());
-    let (addr, _) = double.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    double.set_tokens(&["graph-obo-mcp"]);
-    let idp = MockServer::start().await;
-    Mock::given(matchers::path("/.well-known/openid-configuration"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(
-                json!({"issuer": idp.uri(), "token_endpoint": format!("{}/token", idp.uri())}),
-            ),
-        )
-        .mount(&idp)
-        .await;
-    Mock::given(matchers::method("POST"))
-        .and(matchers::path("/token"))
-        .and(matchers::body_string_contains(format!(
-            "assertion={client_token}"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            json!({"token_type": "Bearer", "access_token": "graph-obo-mcp", "expires_in": 3600}),
-        ))
-        .mount(&idp)
-        .await;
-    let provider = OboTokenProvider::new(OboSettings {
-        issuer: idp.uri().parse().unwrap(),
-        client_id: "server-app".into(),
-        client_secret: Secret::new("s"),
-        scopes: vec!["Mail.Read".into()],
-        expiry_margin: Duration::from_secs(60),
-        max_users: 10,
-        timeout: Duration::from_secs(5),
-    })
-    .unwrap();
-    let registry = Registry::new();
-    let graph = GraphClient::new(
-        GraphClientConfig {
-            base_url: format!("http://{addr}").parse().unwrap(),
-            api_version: "v1.0".into(),
-            request_timeout: Duration::from_secs(10),
-            retry: RetryPolicy {
-                max_total_wait: Duration::from_secs(2),
-                ..RetryPolicy::default()
-            },
-            max_pages: 10,
-        },
-        Arc::new(provider),
-        GraphMetrics::register(&registry).unwrap(),
-    )
-    .unwrap();
-    let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
-    let tools = m365_tools(M365Deps {
-        graph: Arc::new(graph),
-        cache: Arc::new(cache),
-    });
-    Setup {
-        double,
-        tools,
-        _idp: idp,
-    }
+/// The double (default seed), an IdP that exchanges exactly `client_token`, and the tools.
+async fn setup(client_token: &str) -> GraphSetup {
+    graph_setup(&Seed::default(), client_token).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,6 +3,7 @@
 // Fixtures are test code: failing loudly (unwrap/expect/panic) is what they should do.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // dead_code: each test binary uses a part
 
+pub mod m365;
 pub mod oidc;
 
 use std::{sync::Arc, time::Duration};
