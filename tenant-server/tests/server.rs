@@ -175,6 +175,11 @@ async fn every_token_defect_is_a_401_with_a_challenge() {
             Some(issuer.issuer.sign(&wrong_typ, &claims(json!({}))).unwrap()),
             "malformed",
         ),
+        (
+            "id token with a plain JWT typ (nonce)",
+            Some(issuer.token("m", json!({"nonce": "n-0S6_WzA2Mj"}))),
+            "malformed",
+        ),
     ];
     for (name, token, reason) in cases {
         let client = Client {

@@ -268,6 +268,11 @@ impl TokenVerifier for JwksVerifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
             .map_err(|e| map_error(e.kind()))?;
+        // An OpenID ID token can share the audience of an access token (one app registration);
+        // it carries `nonce`, which an access token never does, so it is refused here.
+        if data.claims.contains_key("nonce") {
+            return Err(AuthFailure::Malformed);
+        }
         let expires_at = data
             .claims
             .get("exp")
