@@ -91,16 +91,8 @@ mod tests {
 
     fn caller(token: &str) -> Arc<Caller> {
         Arc::new(Caller {
-            subject: "s".into(),
-            object_id: None,
-            tenant_id: None,
-            name: None,
-            client_id: None,
-            roles: vec![],
-            mfa: false,
-            service_account: None,
-            tiers: vec![],
             assertion: Some(Secret::new(token)),
+            ..crate::testing::caller("s")
         })
     }
 

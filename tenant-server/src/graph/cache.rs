@@ -76,16 +76,9 @@ mod tests {
 
     pub(crate) fn caller(oid: &str) -> Caller {
         Caller {
-            subject: format!("sub-{oid}"),
             object_id: Some(oid.into()),
             tenant_id: Some("t1".into()),
-            name: None,
-            client_id: None,
-            roles: vec![],
-            mfa: false,
-            service_account: None,
-            tiers: vec![],
-            assertion: None,
+            ..crate::testing::caller(&format!("sub-{oid}"))
         }
     }
 

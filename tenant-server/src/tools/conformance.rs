@@ -455,7 +455,7 @@ mod tests {
     use tokio_util::sync::CancellationToken;
 
     use super::*;
-    use crate::{caller::Caller, tools::ProgressSink};
+    use crate::tools::ProgressSink;
 
     #[derive(Default)]
     struct Recorder {
@@ -504,18 +504,7 @@ mod tests {
 
     fn ctx(recorder: &Arc<Recorder>) -> ToolContext {
         ToolContext {
-            caller: Arc::new(Caller {
-                subject: "demo-user".into(),
-                object_id: None,
-                tenant_id: None,
-                name: None,
-                client_id: None,
-                roles: vec![],
-                mfa: false,
-                service_account: None,
-                tiers: vec![],
-                assertion: None,
-            }),
+            caller: Arc::new(crate::testing::caller("demo-user")),
             request_id: "r1".into(),
             cancel: CancellationToken::new(),
             progress: Some(recorder.clone() as Arc<dyn ProgressSink>),
