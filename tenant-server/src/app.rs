@@ -115,8 +115,10 @@ impl AppState {
             inflight: inflight.clone(),
         });
 
+        // Idle sessions are ended by the registry, which also sees the requests answered
+        // outside rmcp's session worker; rmcp's own timer would miss those.
         let mut session_config = SessionConfig::default();
-        session_config.keep_alive = Some(config.server.session_idle_timeout.as_duration());
+        session_config.keep_alive = None;
         let mut manager = LocalSessionManager::default();
         manager.session_config = session_config;
         let manager = Arc::new(manager);
@@ -143,6 +145,7 @@ impl AppState {
         let sessions = Arc::new(SessionRegistry::new(
             manager,
             usize::try_from(config.server.max_sessions_per_user).unwrap_or(usize::MAX),
+            config.server.session_idle_timeout.as_duration(),
             metrics.clone(),
         ));
         Ok(Self(Arc::new(AppInner {

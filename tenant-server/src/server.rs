@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::app::{AppState, app, ops_app};
 
-/// How often idle sessions and rate-limit buckets are swept.
+/// How often idle sessions and rate-limit buckets are swept (more often when sessions idle out
+/// sooner).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 pub async fn serve(
@@ -22,7 +23,9 @@ pub async fn serve(
         let state = state.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            let idle = state.config.server.session_idle_timeout.as_duration();
+            let every = SWEEP_INTERVAL.min(idle).max(Duration::from_secs(1));
+            let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {

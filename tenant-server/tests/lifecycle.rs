@@ -57,6 +57,44 @@ async fn idle_sessions_end_and_the_get_stream_opens() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_counts_as_use_and_calls_in_flight_keep_a_session() {
+    let issuer = LocalIssuer::start().await;
+    let mut config = issuer.config("", "");
+    config.server.session_idle_timeout = "1s".parse().unwrap();
+    let slow = SlowTool::new(Duration::from_millis(1500));
+    let mut client = Client::new(
+        router(state(config, vec![slow])),
+        &issuer.token("busy", json!({})),
+    );
+    client.initialize().await;
+
+    // Calls every 300 ms for twice the idle timeout: the session stays.
+    for id in 1..=6 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let reply = client.call(id, "tools/call", json!({"name": "whoami"})).await;
+        assert_eq!(reply.status, StatusCode::OK, "call {id}: {}", reply.text);
+    }
+    // A call longer than the idle timeout is not cut off, and it counts as use when it ends.
+    let reply = client
+        .call(7, "tools/call", json!({"name": "meeting_brief"}))
+        .await;
+    assert_eq!(
+        reply.result()["structuredContent"]["done"],
+        true,
+        "{}",
+        reply.text
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let reply = client.call(8, "ping", json!({})).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+
+    // Then idle: ended.
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let reply = client.call(9, "ping", json!({})).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_needs_the_issuer_keys() {
     let issuer = LocalIssuer::start().await;
     let ready = ops_app(state(issuer.config("", ""), vec![]));

@@ -59,6 +59,30 @@ async fn happy_path_session_and_session_less() {
     assert_eq!(result["structuredContent"]["tenantId"], TENANT);
     assert_eq!(result["structuredContent"]["roles"], json!(["Mail.Reader"]));
     assert!(result["content"][0]["text"].as_str().unwrap().contains("Alice"));
+    // In a session, requests are answered on a response stream, one message, no event id.
+    assert!(
+        who.content_type().starts_with("text/event-stream"),
+        "{}",
+        who.content_type()
+    );
+    assert!(who.text.starts_with("data: {"), "{}", who.text);
+    assert_eq!(who.messages.len(), 1, "{}", who.text);
+    // A session's POST must accept both JSON and SSE and carry JSON, whoever answers it.
+    for (name, value, status) in [
+        ("accept", "application/json", StatusCode::NOT_ACCEPTABLE),
+        ("content-type", "text/plain", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+    ] {
+        let mut request = client.request(
+            "POST",
+            Body::from(
+                json!({"jsonrpc": "2.0", "id": 30, "method": "tools/call", "params": {"name": "whoami"}})
+                    .to_string(),
+            ),
+            &[],
+        );
+        request.headers_mut().insert(name, value.parse().unwrap());
+        assert_eq!(client.send(request).await.status, status, "{name}: {value}");
+    }
 
     let ping = client.call(4, "ping", json!({})).await;
     assert_eq!(ping.result(), &json!({}));
@@ -611,7 +635,23 @@ async fn progress_and_cancellation() {
     tokio::time::timeout(Duration::from_secs(5), cancelled.notified())
         .await
         .expect("the tool saw the cancellation");
-    call.abort();
+    // A cancelled request gets no response message, and its id is free again.
+    let cancelled_reply = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("the cancelled call's stream ended")
+        .unwrap();
+    assert_eq!(cancelled_reply.status, StatusCode::OK);
+    assert!(cancelled_reply.messages.is_empty(), "{}", cancelled_reply.text);
+    let reply = client.call(6, "ping", json!({})).await;
+    assert_eq!(reply.result(), &json!({}), "{}", reply.text);
+    // Cancelling a request that is not in flight is harmless.
+    let ack = client
+        .post(
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 99}}),
+            &[],
+        )
+        .await;
+    assert_eq!(ack.status, StatusCode::ACCEPTED);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,9 @@
-//! `/mcp`: reads and checks the JSON-RPC message, enforces session ownership and unique
-//! in-flight request ids, then hands the request to rmcp: to the session transport for
-//! `initialize`, session traffic and the GET stream, to the session-less transport for a request
-//! without a session (2026-07-28 clients and plain JSON-RPC callers), answered as JSON.
+//! `/mcp`: reads and checks the JSON-RPC message, enforces session ownership, idleness and
+//! unique in-flight request ids, then answers plain `ping`, `tools/list` and `tools/call` itself
+//! (as SSE in a session, as JSON without one) with the shared tool logic, and hands everything
+//! else to rmcp: `initialize`, the GET stream, notifications, progress, 2026-07-28 requests.
+//! rmcp's per-request path (a session worker task, channels, a stream per request) costs more
+//! than the call itself; see docs/performance.md.
 
 use std::sync::Arc;
 
@@ -66,83 +68,131 @@ fn not_found() -> Response {
     )
 }
 
-/// Plain session-less `ping`, `tools/list` and `tools/call` (no progress token, no per-request
-/// protocol metadata) answered here as one JSON response, skipping rmcp's per-request service
-/// set-up; everything else goes to rmcp. `None`: not handled here.
-async fn answer_directly(
+/// Whether a request can be answered here rather than by rmcp: `ping`, `tools/list` or
+/// `tools/call` of a protocol version before 2026-07-28 (whose per-request metadata and standard
+/// headers rmcp checks), without a progress token (progress rides rmcp's peer). Anything unusual
+/// goes to rmcp, which also gives its own answers to unknown protocol versions.
+fn answerable_here(parts: &http::request::Parts, message: &Map<String, Value>, method: &str) -> bool {
+    if !matches!(method, "ping" | "tools/list" | "tools/call") {
+        return false;
+    }
+    // Conformance builds: the fixture tools use the session's client (logs, sampling,
+    // elicitation), which only rmcp's session worker has.
+    if SESSION_TOOLS_NEED_THE_PEER && method == "tools/call" && session_header(&parts.headers).is_some() {
+        return false;
+    }
+    if let Some(version) = parts.headers.get("mcp-protocol-version") {
+        let plain = version.to_str().is_ok_and(|v| {
+            v < ProtocolVersion::V_2026_07_28.as_str()
+                && ProtocolVersion::KNOWN_VERSIONS.iter().any(|k| k.as_str() == v)
+        });
+        if !plain {
+            return false;
+        }
+    }
+    let meta = message
+        .get("params")
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object);
+    !meta.is_some_and(|m| {
+        m.contains_key("progressToken") || m.keys().any(|k| k.starts_with("io.modelcontextprotocol/"))
+    })
+}
+
+const SESSION_TOOLS_NEED_THE_PEER: bool = cfg!(feature = "conformance");
+
+/// What a session's POST must carry for rmcp to take it (else rmcp answers 406 or 415).
+fn session_post_headers_ok(headers: &http::HeaderMap) -> bool {
+    let accepts = |mime: &str| {
+        headers
+            .get_all(header::ACCEPT)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(mime))
+            })
+    };
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("application/json"));
+    json_body && accepts("application/json") && accepts("text/event-stream")
+}
+
+/// Answers a request [`answerable_here`] with the shared tool logic (the same authorization,
+/// audit, metrics and errors as through rmcp).
+async fn answer(
     state: &AppState,
     caller: &Arc<Caller>,
     parts: &http::request::Parts,
     message: &Map<String, Value>,
     id: &Value,
     method: &str,
-) -> Option<Response> {
-    if let Some(version) = parts.headers.get("mcp-protocol-version") {
-        let known = version
-            .to_str()
-            .is_ok_and(|v| ProtocolVersion::KNOWN_VERSIONS.iter().any(|k| k.as_str() == v));
-        if !known {
-            return None; // rmcp answers 400 with its message
-        }
-    }
-    let params = message.get("params");
-    let meta = params.and_then(|p| p.get("_meta")).and_then(Value::as_object);
-    if meta.is_some_and(|m| {
-        m.contains_key("progressToken") || m.keys().any(|k| k.starts_with("io.modelcontextprotocol/"))
-    }) {
-        return None;
-    }
-    let request_id = parts
-        .extensions
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    cancel: CancellationToken,
+) -> Value {
     let shared = &state.mcp_shared;
     let outcome: Result<Value, ErrorData> = match method {
         "ping" => Ok(json!({})),
         "tools/list" => serde_json::to_value(ListToolsResult::with_all_items(shared.list_tools(caller)))
             .map_err(|e| ErrorData::internal_error(e.to_string(), None)),
-        "tools/call" => {
-            let params: CallToolRequestParams =
-                match serde_json::from_value(params.cloned().unwrap_or_else(|| json!({}))) {
-                    Ok(params) => params,
-                    Err(e) => {
-                        return Some(jsonrpc_error(
-                            StatusCode::OK,
-                            Some(id),
-                            -32602,
-                            &format!("invalid params: {e}"),
-                        ));
-                    }
-                };
-            // Cancelled if the client goes away (the response future is dropped).
-            let cancel = CancellationToken::new();
-            let _cancel_on_drop = cancel.clone().drop_guard();
-            let arguments = params.arguments.unwrap_or_default();
-            match shared
-                .call_tool(
-                    caller.clone(),
-                    request_id,
-                    &params.name,
-                    arguments,
-                    cancel,
-                    CallChannels::default(),
-                )
-                .await
-            {
-                Ok(result) => {
-                    serde_json::to_value(result).map_err(|e| ErrorData::internal_error(e.to_string(), None))
-                }
-                Err(error) => Err(error),
+        _ => match serde_json::from_value::<CallToolRequestParams>(
+            message.get("params").cloned().unwrap_or_else(|| json!({})),
+        ) {
+            Err(e) => Err(ErrorData::invalid_params(format!("invalid params: {e}"), None)),
+            Ok(params) => {
+                let request_id = parts
+                    .extensions
+                    .get::<RequestId>()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_default();
+                let arguments = params.arguments.unwrap_or_default();
+                shared
+                    .call_tool(
+                        caller.clone(),
+                        request_id,
+                        &params.name,
+                        arguments,
+                        cancel,
+                        CallChannels::default(),
+                    )
+                    .await
+                    .and_then(|result| {
+                        serde_json::to_value(result)
+                            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+                    })
             }
-        }
-        _ => return None,
+        },
     };
-    let body = match outcome {
+    match outcome {
         Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
         Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
-    };
-    Some((StatusCode::OK, axum::Json(body)).into_response())
+    }
+}
+
+/// A session's response stream with the one message (none for a request the client cancelled:
+/// MCP answers those with nothing), framed as rmcp frames it but without an event id: the
+/// stream is complete, there is nothing to resume.
+fn sse_response(message: Option<Value>) -> Response {
+    let body = message.map_or_else(String::new, |m| format!("data: {m}\n\n"));
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (
+                http::HeaderName::from_static("x-accel-buffering"),
+                HeaderValue::from_static("no"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// Forwards to an rmcp transport; `guard` (if any) lives until the response body is finished.
@@ -188,11 +238,10 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
                 .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
             return response;
         }
-        if let Some(id) = &session {
-            if state.sessions.check_owner(id, &user).await.is_err() {
-                return not_found();
-            }
-            state.sessions.touch(id);
+        if let Some(id) = &session
+            && state.sessions.enter(id, &user, None).await.is_err()
+        {
+            return not_found();
         }
         let is_delete = parts.method == Method::DELETE;
         let request = http::Request::from_parts(parts, Full::new(Bytes::new()));
@@ -304,24 +353,32 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
     let mut parts = parts;
 
     if let Some(session_id) = &session {
-        if state.sessions.check_owner(session_id, &user).await.is_err() {
-            return not_found();
-        }
-        let guard = match (is_request, id_key) {
-            (true, Some(key)) => match state.sessions.begin_request(session_id, key) {
-                Ok(guard) => Some(guard),
-                Err(SessionRefusal::DuplicateRequestId) => {
-                    return jsonrpc_error(
-                        StatusCode::BAD_REQUEST,
-                        id,
-                        code::INVALID_REQUEST,
-                        "a request with this id is already in progress in this session",
-                    );
-                }
-                Err(SessionRefusal::NotFound) => return not_found(),
-            },
-            _ => None,
+        let key = if is_request { id_key } else { None };
+        let guard = match state.sessions.enter(session_id, &user, key).await {
+            Ok(guard) => guard,
+            Err(SessionRefusal::DuplicateRequestId) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    id,
+                    code::INVALID_REQUEST,
+                    "a request with this id is already in progress in this session",
+                );
+            }
+            Err(SessionRefusal::NotFound) => return not_found(),
         };
+        if let Some(guard) = &guard
+            && let (Some(id), Some(method)) = (id, method)
+            && answerable_here(&parts, object, method)
+            && session_post_headers_ok(&parts.headers)
+        {
+            let reply = answer(&state, &caller, &parts, object, id, method, guard.cancel.clone()).await;
+            return sse_response((!guard.cancel.is_cancelled()).then_some(reply));
+        }
+        if method == Some("notifications/cancelled")
+            && let Some(request) = object.get("params").and_then(|p| p.get("requestId"))
+        {
+            state.sessions.cancel(session_id, &request.to_string());
+        }
         let request = http::Request::from_parts(parts, Full::new(bytes));
         return forward(state.mcp.sessions.clone(), request, guard).await;
     }
@@ -338,9 +395,13 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
 
     if is_request
         && let (Some(id), Some(method)) = (id, method)
-        && let Some(response) = answer_directly(&state, &caller, &parts, object, id, method).await
+        && answerable_here(&parts, object, method)
     {
-        return response;
+        // Cancelled if the client goes away (the response future is dropped).
+        let cancel = CancellationToken::new();
+        let _cancel_on_drop = cancel.clone().drop_guard();
+        let reply = answer(&state, &caller, &parts, object, id, method, cancel).await;
+        return (StatusCode::OK, axum::Json(reply)).into_response();
     }
 
     if is_request {

@@ -1,26 +1,36 @@
-//! Which user owns which MCP session, how many each user has, and which JSON-RPC request ids
-//! are in flight in each. rmcp keeps the sessions themselves; this registry binds them to users
-//! and refuses what rmcp would mishandle (a second in-flight request with the same id).
+//! Which user owns which MCP session, when each was last used, and which JSON-RPC requests are
+//! in flight in each. rmcp keeps the sessions themselves; this registry binds them to users,
+//! ends idle ones (requests answered outside rmcp's session worker count as use too), refuses
+//! what rmcp would mishandle (a second in-flight request with the same id) and cancels the
+//! requests it answers itself when the client sends `notifications/cancelled`.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::HashMap,
     sync::{Arc, Mutex, MutexGuard},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use rmcp::transport::streamable_http_server::{SessionManager, session::local::LocalSessionManager};
+use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
 
 struct SessionInfo {
     owner: String,
     last_used: Instant,
-    in_flight: HashSet<String>,
+    /// Request id (its JSON text) -> cancelled by `notifications/cancelled`.
+    in_flight: HashMap<String, CancellationToken>,
+}
+
+impl SessionInfo {
+    fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
+        self.in_flight.is_empty() && now.duration_since(self.last_used) >= timeout
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionRefusal {
-    /// Unknown, ended, or owned by someone else: all answered 404.
+    /// Unknown, ended, idle too long, or owned by someone else: all answered 404.
     NotFound,
     /// A request with this id is still running in the session.
     DuplicateRequestId,
@@ -30,30 +40,41 @@ pub struct SessionRegistry {
     sessions: Mutex<HashMap<String, SessionInfo>>,
     manager: Arc<LocalSessionManager>,
     max_per_user: usize,
+    idle_timeout: Duration,
     metrics: Metrics,
 }
 
-/// Releases a request id when the response (or its stream) is dropped.
+/// A request in flight in a session: releases its id (and counts as use of the session) when
+/// the response, or its stream, is dropped.
 pub struct RequestIdGuard {
     registry: Arc<SessionRegistry>,
     session: String,
     id: String,
+    /// Cancelled when the client cancels this request.
+    pub cancel: CancellationToken,
 }
 
 impl Drop for RequestIdGuard {
     fn drop(&mut self) {
         if let Some(info) = self.registry.lock().get_mut(&self.session) {
             info.in_flight.remove(&self.id);
+            info.last_used = Instant::now();
         }
     }
 }
 
 impl SessionRegistry {
-    pub fn new(manager: Arc<LocalSessionManager>, max_per_user: usize, metrics: Metrics) -> Self {
+    pub fn new(
+        manager: Arc<LocalSessionManager>,
+        max_per_user: usize,
+        idle_timeout: Duration,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
             manager,
             max_per_user,
+            idle_timeout,
             metrics,
         }
     }
@@ -71,46 +92,85 @@ impl SessionRegistry {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
-    /// Whether rmcp still has the session (it ends idle ones by itself).
+    /// Whether rmcp still has the session (its worker ends on shutdown or failure).
     async fn alive(&self, id: &str) -> bool {
         self.manager.has_session(&Arc::from(id)).await.unwrap_or(false)
     }
 
-    /// Checks that `user` owns the live session `id`.
-    pub async fn check_owner(&self, id: &str, user: &str) -> Result<(), SessionRefusal> {
-        let owned = self.lock().get(id).is_some_and(|info| info.owner == user);
-        if !owned {
-            return Err(SessionRefusal::NotFound);
+    /// Ends a session in rmcp and here.
+    async fn end(&self, id: &str) {
+        if let Err(error) = self.manager.close_session(&Arc::from(id)).await {
+            tracing::warn!(%error, "could not close a session");
         }
-        if !self.alive(id).await {
-            self.forget(id);
-            return Err(SessionRefusal::NotFound);
-        }
-        Ok(())
+        self.forget(id);
     }
 
-    /// Marks a request id in flight in a session (after [`Self::check_owner`]).
-    pub fn begin_request(
+    /// Admits a message of `user` to the live session `id` and counts it as use; with a request
+    /// id, marks that request in flight until the returned guard is dropped.
+    pub async fn enter(
         self: &Arc<Self>,
-        session: &str,
-        id: String,
-    ) -> Result<RequestIdGuard, SessionRefusal> {
-        let mut sessions = self.lock();
-        let info = sessions.get_mut(session).ok_or(SessionRefusal::NotFound)?;
-        info.last_used = Instant::now();
-        if !info.in_flight.insert(id.clone()) {
-            return Err(SessionRefusal::DuplicateRequestId);
+        id: &str,
+        user: &str,
+        request: Option<String>,
+    ) -> Result<Option<RequestIdGuard>, SessionRefusal> {
+        let now = Instant::now();
+        let admitted = {
+            let mut sessions = self.lock();
+            match sessions.get_mut(id) {
+                Some(info) if info.owner == user => {
+                    if info.idle_for(self.idle_timeout, now) {
+                        Err(true)
+                    } else {
+                        info.last_used = now;
+                        match request {
+                            None => Ok(None),
+                            Some(key) => {
+                                if info.in_flight.contains_key(&key) {
+                                    return Err(SessionRefusal::DuplicateRequestId);
+                                }
+                                let cancel = CancellationToken::new();
+                                info.in_flight.insert(key.clone(), cancel.clone());
+                                Ok(Some(RequestIdGuard {
+                                    registry: self.clone(),
+                                    session: id.to_owned(),
+                                    id: key,
+                                    cancel,
+                                }))
+                            }
+                        }
+                    }
+                }
+                _ => Err(false),
+            }
+        };
+        match admitted {
+            Err(idle) => {
+                if idle {
+                    tracing::debug!(session = %id, "session ended after its idle timeout");
+                    self.end(id).await;
+                }
+                Err(SessionRefusal::NotFound)
+            }
+            Ok(guard) => {
+                if !self.alive(id).await {
+                    drop(guard);
+                    self.forget(id);
+                    return Err(SessionRefusal::NotFound);
+                }
+                Ok(guard)
+            }
         }
-        Ok(RequestIdGuard {
-            registry: self.clone(),
-            session: session.to_owned(),
-            id,
-        })
     }
 
-    pub fn touch(&self, session: &str) {
-        if let Some(info) = self.lock().get_mut(session) {
-            info.last_used = Instant::now();
+    /// Cancels a request in flight in a session (`notifications/cancelled`); `request` is the
+    /// JSON text of its id.
+    pub fn cancel(&self, session: &str, request: &str) {
+        if let Some(cancel) = self
+            .lock()
+            .get(session)
+            .and_then(|info| info.in_flight.get(request))
+        {
+            cancel.cancel();
         }
     }
 
@@ -130,10 +190,7 @@ impl SessionRegistry {
         };
         for id in victims {
             tracing::info!(session = %id, "ending the least recently used session of a user at the session limit");
-            if let Err(error) = self.manager.close_session(&Arc::from(id.as_str())).await {
-                tracing::warn!(%error, "could not close a session");
-            }
-            self.forget(&id);
+            self.end(&id).await;
         }
     }
 
@@ -144,7 +201,7 @@ impl SessionRegistry {
             SessionInfo {
                 owner,
                 last_used: Instant::now(),
-                in_flight: HashSet::new(),
+                in_flight: HashMap::new(),
             },
         );
         self.update_gauge(sessions.len());
@@ -156,10 +213,23 @@ impl SessionRegistry {
         self.update_gauge(sessions.len());
     }
 
-    /// Drops sessions rmcp has ended (idle timeout, shutdown).
+    /// Ends idle sessions and drops the ones rmcp has ended (shutdown, failure).
     pub async fn sweep(&self) {
-        let ids: Vec<String> = self.lock().keys().cloned().collect();
-        for id in ids {
+        let now = Instant::now();
+        let (idle, rest): (Vec<String>, Vec<String>) = {
+            let sessions = self.lock();
+            let (idle, rest): (Vec<_>, Vec<_>) = sessions
+                .iter()
+                .partition(|(_, info)| info.idle_for(self.idle_timeout, now));
+            (
+                idle.into_iter().map(|(id, _)| id.clone()).collect(),
+                rest.into_iter().map(|(id, _)| id.clone()).collect(),
+            )
+        };
+        for id in idle {
+            self.end(&id).await;
+        }
+        for id in rest {
             if !self.alive(&id).await {
                 self.forget(&id);
             }
