@@ -1,7 +1,7 @@
 //! Against a real OpenID provider (npm `oidc-provider` on 127.0.0.1): RS256 and ES256 JWT access
 //! tokens (`typ: at+jwt`) from client_credentials with a resource indicator, keys found by OpenID
 //! discovery, key rotation at the provider, the tenant allow-list, role filtering, MFA, service
-//! accounts, and the server on a real socket.
+//! accounts, app-only tokens (generic and Entra-shaped), and the server on a real socket.
 
 // A test crate: helpers fail loudly like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -160,6 +160,64 @@ async fn tenant_allow_list_roles_mfa_and_service_accounts() {
     assert_eq!(robot.tool_names().await, vec!["server_info"]);
     let who = robot.call(4, "tools/call", json!({"name": "whoami"})).await;
     assert_eq!(who.error_code(), -32602);
+}
+
+/// Two service accounts: `robot` (its tokens say `idtyp: app`) and `entra-robot` (they do not).
+const APP_ACCESS: &str = "access:
+  tiers:
+    - {name: everyone, roles: ['*'], tools: [whoami]}
+    - {name: readers, roles: [Mail.Reader], tools: [server_info]}
+  serviceAccounts:
+    - {name: robot, clientId: robot, tools: [server_info]}
+    - {name: entra-robot, clientId: entra-robot, tools: [server_info]}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_only_tokens_are_service_accounts_or_refused() {
+    let Some(provider) = Provider::start().await else {
+        return;
+    };
+    let state = provider_state(&provider, "", APP_ACCESS, true);
+    let router = router(state.clone());
+
+    // App-only tokens of clients that are no service account, with the Mail.Reader role and no
+    // `idtyp`: generic (RFC 9068, `sub` is the client) and Entra-shaped (no `scp`).
+    for client in ["rogue-app", "entra-rogue"] {
+        let reply = Client::new(router.clone(), &provider.token(client, &resource()).await)
+            .call(1, "tools/list", json!({}))
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{client}: {}", reply.text);
+        let challenge = reply.header("www-authenticate").unwrap();
+        assert!(
+            challenge.contains("error=\"invalid_token\""),
+            "{client}: {challenge}"
+        );
+        assert!(
+            challenge.contains("not a service account"),
+            "{client}: {challenge}"
+        );
+    }
+    let metrics = state.metrics.render().unwrap();
+    assert!(
+        metrics.contains(r#"mcp_auth_failures_total{reason="unknown_client"} 2"#),
+        "{metrics}"
+    );
+
+    // An Entra-shaped app-only token of a service account, without `idtyp`: its tools only.
+    let robot = Client::new(router.clone(), &provider.token("entra-robot", &resource()).await);
+    assert_eq!(robot.tool_names().await, vec!["server_info"]);
+
+    // Delegated tokens are users: Entra's with `scp`, generic ones with `scope`.
+    for (client, subject) in [("entra-user", "pairwise-entra-user"), ("es-reader", "es-reader")] {
+        let user = Client::new(router.clone(), &provider.token(client, &resource()).await);
+        assert_eq!(user.tool_names().await, vec!["whoami", "server_info"], "{client}");
+        let who = user.call(2, "tools/call", json!({"name": "whoami"})).await;
+        assert_eq!(who.result()["structuredContent"]["subject"], subject);
+        assert_eq!(
+            who.result()["structuredContent"]["tiers"],
+            json!(["everyone", "readers"])
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,28 @@ fn string_list_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
     }
 }
 
-/// Builds the caller of a verified token. The tenant allow-list is checked here.
+/// Whether a token was issued to a client acting for itself (client_credentials), not to a user.
+/// - Entra marks app tokens `idtyp: app` when that optional claim is configured. Without it, an
+///   Entra app token has no `scp` (a delegated token always has) and `sub` is its own `oid`.
+/// - RFC 9068 §2.2: a client_credentials token's `sub` is the client (e.g. oidc-provider);
+///   Auth0 marks it `gty: client-credentials`.
+/// - Otherwise a token with no delegated scope (`scp`, or generic issuers' `scope`) is a user's
+///   only if it names a user object (`oid`) other than its subject.
+fn is_app_only(claims: &Map<String, Value>, subject: &str, client_id: Option<&str>) -> bool {
+    if string_claim(claims, "idtyp").as_deref() == Some("app")
+        || string_claim(claims, "gty").as_deref() == Some("client-credentials")
+        || client_id == Some(subject)
+    {
+        return true;
+    }
+    let delegated =
+        !string_list_claim(claims, "scp").is_empty() || !string_list_claim(claims, "scope").is_empty();
+    let user_object = string_claim(claims, "oid").is_some_and(|oid| oid != subject);
+    !delegated && !user_object
+}
+
+/// Builds the caller of a verified token. The tenant allow-list is checked here, and app-only
+/// tokens of clients that are not configured service accounts are refused.
 pub fn caller_from_claims(
     claims: &Map<String, Value>,
     config: &TenantConfig,
@@ -49,17 +70,15 @@ pub fn caller_from_claims(
     let client_id = ["azp", "appid", "client_id"]
         .iter()
         .find_map(|name| string_claim(claims, name));
-    // An app-only (client_credentials) token: Entra marks it `idtyp: app`; other issuers make
-    // the client its own subject.
-    let app_only = string_claim(claims, "idtyp").as_deref() == Some("app")
-        || client_id.as_deref() == Some(subject.as_str());
-    let service_account = if app_only {
-        config
+    // An app-only token is a service account's or nobody's: never a user with tiers.
+    let service_account = if is_app_only(claims, &subject, client_id.as_deref()) {
+        let account = config
             .access
             .service_accounts
             .iter()
             .find(|sa| sa.client_id.is_some() && sa.client_id == client_id)
-            .map(|sa| sa.name.clone())
+            .ok_or(AuthFailure::UnknownClient)?;
+        Some(account.name.clone())
     } else {
         None
     };
@@ -81,8 +100,10 @@ pub fn caller_from_claims(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use mcp_tenancy_config::ServiceAccountConfig;
     use serde_json::json;
+
+    use super::*;
 
     fn config(extra: &str) -> TenantConfig {
         crate::testing::config_yaml("https://mcp.example.com", "https://issuer.example.com", extra)
@@ -111,11 +132,94 @@ mod tests {
     #[test]
     fn enforces_the_tenant_allow_list() {
         let c = config("  allowedTenantIds: [t1]\n");
-        let ok = caller_from_claims(&claims(json!({"sub": "u", "tid": "t1"})), &c, "t");
+        let ok = caller_from_claims(&claims(json!({"sub": "u", "tid": "t1", "scp": "mcp"})), &c, "t");
         assert!(ok.is_ok());
         let other = caller_from_claims(&claims(json!({"sub": "u", "tid": "t2"})), &c, "t");
         assert_eq!(other.unwrap_err(), AuthFailure::WrongTenant);
         let none = caller_from_claims(&claims(json!({"sub": "u"})), &c, "t");
         assert_eq!(none.unwrap_err(), AuthFailure::WrongTenant);
+    }
+
+    fn with_robot(mut c: TenantConfig) -> TenantConfig {
+        c.access.service_accounts.push(ServiceAccountConfig {
+            name: "robot".into(),
+            client_id: Some("robot-app".into()),
+            client_secret_file: None,
+            tools: vec!["server_info".into()],
+        });
+        c
+    }
+
+    /// An Entra client_credentials token without the optional `idtyp`: no `scp`, `sub` = `oid`
+    /// (the service principal), the client in `azp` (v2) or `appid` (v1).
+    fn entra_app_token(client: (&str, &str)) -> Map<String, Value> {
+        claims(json!({
+            "sub": "sp-1", "oid": "sp-1", "tid": "t1", client.0: client.1, "roles": ["Mail.Reader"], "ver": "2.0",
+        }))
+    }
+
+    #[test]
+    fn app_only_tokens_of_unknown_clients_are_refused() {
+        let c = with_robot(config(""));
+        for client in [("azp", "someone-else"), ("appid", "someone-else")] {
+            let refused = caller_from_claims(&entra_app_token(client), &c, "t");
+            assert_eq!(refused.unwrap_err(), AuthFailure::UnknownClient, "{client:?}");
+        }
+        // RFC 9068: the client is its own subject, even with a `scope`.
+        let generic =
+            claims(json!({"sub": "cli", "client_id": "cli", "scope": "mcp", "roles": ["Mail.Reader"]}));
+        assert_eq!(
+            caller_from_claims(&generic, &c, "t").unwrap_err(),
+            AuthFailure::UnknownClient
+        );
+        let auth0 =
+            claims(json!({"sub": "cli@clients", "azp": "cli", "gty": "client-credentials", "scope": "mcp"}));
+        assert_eq!(
+            caller_from_claims(&auth0, &c, "t").unwrap_err(),
+            AuthFailure::UnknownClient
+        );
+        // No delegated scope and no user object: nothing says a user is there.
+        let bare = claims(json!({"sub": "x", "azp": "someone-else"}));
+        assert_eq!(
+            caller_from_claims(&bare, &c, "t").unwrap_err(),
+            AuthFailure::UnknownClient
+        );
+    }
+
+    #[test]
+    fn app_only_tokens_of_service_accounts_get_the_account() {
+        let c = with_robot(config(""));
+        for client in [("azp", "robot-app"), ("appid", "robot-app")] {
+            let robot = caller_from_claims(&entra_app_token(client), &c, "t").unwrap();
+            assert_eq!(robot.service_account.as_deref(), Some("robot"), "{client:?}");
+            assert!(robot.tiers.is_empty());
+            assert_eq!(
+                authz::decide(&robot, &c.access, "server_info"),
+                authz::Decision::Allowed
+            );
+            assert_eq!(
+                authz::decide(&robot, &c.access, "whoami"),
+                authz::Decision::Denied
+            );
+        }
+    }
+
+    #[test]
+    fn delegated_tokens_are_users() {
+        let c = with_robot(config(""));
+        // Entra: `scp`, a pairwise `sub` and the user's `oid`; even from the service account's app.
+        let entra = claims(
+            json!({"sub": "pairwise", "oid": "o1", "tid": "t1", "azp": "robot-app", "scp": "Mail.Read", "roles": ["Mail.Reader"]}),
+        );
+        // Generic issuers: `scope`.
+        let generic = claims(json!({"sub": "alice", "client_id": "robot-app", "scope": "openid mcp"}));
+        for token in [entra, generic] {
+            let user = caller_from_claims(&token, &c, "t").unwrap();
+            assert_eq!(user.service_account, None, "{token:?}");
+            assert_eq!(
+                authz::decide(&user, &c.access, "whoami"),
+                authz::Decision::Allowed
+            );
+        }
     }
 }

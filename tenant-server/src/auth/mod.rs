@@ -42,6 +42,8 @@ pub enum AuthFailure {
     UnsupportedAlgorithm,
     #[error("the issuer's signing keys are unavailable")]
     KeysUnavailable,
+    #[error("the token is an app-only token of a client that is not a service account of this server")]
+    UnknownClient,
 }
 
 impl AuthFailure {
@@ -59,6 +61,7 @@ impl AuthFailure {
             Self::UnknownKey => "unknown_key",
             Self::UnsupportedAlgorithm => "unsupported_algorithm",
             Self::KeysUnavailable => "keys_unavailable",
+            Self::UnknownClient => "unknown_client",
         }
     }
 }

@@ -9,15 +9,53 @@ import Provider from 'oidc-provider';
 const TENANT = '11111111-1111-1111-1111-111111111111';
 const OTHER_TENANT = '22222222-2222-2222-2222-222222222222';
 
-// Test clients: their extra claims make them the users the tests need.
+// The MCP client app that the test users sign in through.
+const MCP_CLIENT = 'mcp-client';
+
+// Test clients: their extra claims make them the users and apps the tests need; `shape` says
+// how their tokens look (see shapeToken), `user` by default.
 const CLIENTS = {
   'es-reader': { alg: 'ES256', claims: { tid: TENANT, oid: 'oid-reader', name: 'Rita Reader', roles: ['Mail.Reader'] } },
   'rs-reader': { alg: 'RS256', claims: { tid: TENANT, oid: 'oid-rs-reader', roles: ['Mail.Reader'] } },
   'es-sender': { alg: 'ES256', claims: { tid: TENANT, oid: 'oid-sender', roles: ['Mail.Sender'], amr: ['pwd'] } },
   'es-sender-mfa': { alg: 'ES256', claims: { tid: TENANT, oid: 'oid-sender-mfa', roles: ['Mail.Sender'], amr: ['pwd', 'mfa'] } },
   'es-other-tenant': { alg: 'ES256', claims: { tid: OTHER_TENANT, oid: 'oid-other', roles: ['Mail.Reader'] } },
-  'robot': { alg: 'ES256', claims: { tid: TENANT, idtyp: 'app', roles: ['Mail.Sender'] } },
+  'robot': { alg: 'ES256', shape: 'app', claims: { tid: TENANT, idtyp: 'app', roles: ['Mail.Sender'] } },
+  'rogue-app': { alg: 'ES256', shape: 'app', claims: { tid: TENANT, roles: ['Mail.Reader'] } },
+  'entra-user': { alg: 'RS256', shape: 'entra-user', claims: { tid: TENANT, oid: 'oid-entra-user', roles: ['Mail.Reader'] } },
+  'entra-robot': { alg: 'RS256', shape: 'entra-app', claims: { tid: TENANT, oid: 'sp-entra-robot', roles: ['Mail.Reader'] } },
+  'entra-rogue': { alg: 'RS256', shape: 'entra-app', claims: { tid: TENANT, oid: 'sp-entra-rogue', roles: ['Mail.Reader'] } },
 };
+
+// Every token here comes from client_credentials; this makes it look like the token the test
+// needs. `user`: a person signed in through the MCP client app (delegated: `sub` is the user,
+// `client_id` the app, `scope` granted). `app`: client_credentials as issued (RFC 9068: `sub` is
+// the client). `entra-user` and `entra-app`: what Entra issues, with the client in `azp` and no
+// `client_id`; a user token carries `scp` and a pairwise `sub`, an app token has no `scp` (and
+// here no optional `idtyp`) and its `sub` is its own `oid`.
+function shapeToken(ctx, token, jwt) {
+  const { payload } = jwt;
+  switch (CLIENTS[token.clientId]?.shape ?? 'user') {
+    case 'user':
+      payload.client_id = MCP_CLIENT;
+      break;
+    case 'entra-user':
+      payload.azp = MCP_CLIENT;
+      payload.scp = payload.scope;
+      payload.sub = `pairwise-${token.clientId}`;
+      delete payload.client_id;
+      delete payload.scope;
+      break;
+    case 'entra-app':
+      payload.azp = token.clientId;
+      payload.sub = payload.oid;
+      delete payload.client_id;
+      delete payload.scope;
+      break;
+    default:
+      break;
+  }
+}
 
 function newKeys() {
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
@@ -57,6 +95,7 @@ function makeProvider(issuer, keys) {
       },
     },
     extraTokenClaims: (ctx, token) => CLIENTS[token.clientId]?.claims,
+    formats: { customizers: { jwt: shapeToken } },
   });
   provider.proxy = false;
   return provider;
