@@ -1,17 +1,21 @@
 //! Verifies JWT access tokens against the issuer's JWKS: RS256 and ES256 only, keys cached,
 //! refreshed when a token names an unknown `kid` (at most once per `min_refresh_interval`) and
-//! when the cached set is older than `max_age`.
+//! when the cached set is older than `max_age`. Only a token whose `kid` is not cached waits for
+//! a fetch; a stale set keeps verifying while one background task refreshes it.
 
 use std::{
     collections::HashMap,
-    sync::Arc,
+    sync::{
+        Arc, PoisonError,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind, jwk::Jwk};
 use serde_json::{Map, Value};
-use tokio::sync::{Mutex, RwLock};
+use tokio::sync::Mutex;
 use url::Url;
 
 use super::{AuthFailure, TokenVerifier, VerifiedClaims};
@@ -23,7 +27,8 @@ const LEEWAY_SECS: u64 = 30;
 
 #[derive(Clone, Debug)]
 pub struct JwksOptions {
-    /// Shortest time between two fetches caused by unknown key ids.
+    /// Shortest time from the end of one fetch to the start of the next (unknown key ids and
+    /// stale sets alike).
     pub min_refresh_interval: Duration,
     /// Refetch the set after this long even if every kid is known (picks up revoked keys).
     pub max_age: Duration,
@@ -54,15 +59,31 @@ struct KeySet {
     fetched_at: Instant,
 }
 
+/// A key found in the cached set, and whether that set is older than `max_age`.
+struct CachedKey {
+    alg: Algorithm,
+    key: Arc<DecodingKey>,
+    stale: bool,
+}
+
 pub struct JwksVerifier {
-    source: KeySource,
+    keys: Arc<IssuerKeys>,
     issuers: Vec<String>,
     audiences: Vec<String>,
+}
+
+/// The issuer's key set and how it is fetched. Shared with the background refresh task.
+struct IssuerKeys {
+    source: KeySource,
     http: reqwest::Client,
     options: JwksOptions,
-    keys: RwLock<Option<KeySet>>,
-    /// Serialises fetches and remembers when the last one was attempted.
+    /// Held only to read or swap the set, never across a fetch.
+    set: std::sync::RwLock<Option<KeySet>>,
+    /// Serialises fetches and remembers when the last one ended (or, while it runs, began).
+    /// Only fetchers wait on it: verification with a cached key never does.
     last_fetch: Mutex<Option<Instant>>,
+    /// Whether a background refresh task is running (there is at most one).
+    refreshing: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,16 +108,34 @@ impl JwksVerifier {
         let issuer = issuer.as_str().to_owned();
         let trimmed = issuer.trim_end_matches('/').to_owned();
         Ok(Self {
-            source,
+            keys: Arc::new(IssuerKeys {
+                source,
+                http,
+                options,
+                set: std::sync::RwLock::new(None),
+                last_fetch: Mutex::new(None),
+                refreshing: AtomicBool::new(false),
+            }),
             issuers: vec![issuer, trimmed],
             audiences,
-            http,
-            options,
-            keys: RwLock::new(None),
-            last_fetch: Mutex::new(None),
         })
     }
 
+    /// Refreshes a stale set in a background task, so that tokens signed by a cached key are
+    /// verified at once even when the issuer is slow or down. At most one such task runs.
+    fn refresh_in_background(&self) {
+        if self.keys.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let keys = self.keys.clone();
+        tokio::spawn(async move {
+            keys.refresh_rate_limited().await;
+            keys.refreshing.store(false, Ordering::Release);
+        });
+    }
+}
+
+impl IssuerKeys {
     async fn get_json(&self, url: &Url) -> Result<Value, JwksError> {
         let err = |message: String| JwksError::Fetch {
             url: url.to_string(),
@@ -132,7 +171,7 @@ impl JwksVerifier {
     }
 
     /// Fetches the key set now and replaces the cached one.
-    pub async fn refresh(&self) -> Result<usize, JwksError> {
+    async fn refresh(&self) -> Result<usize, JwksError> {
         let url = self.jwks_url().await?;
         let doc = self.get_json(&url).await?;
         let items = doc
@@ -153,7 +192,7 @@ impl JwksVerifier {
             }
         }
         let count = keys.len();
-        *self.keys.write().await = Some(KeySet {
+        *self.set.write().unwrap_or_else(PoisonError::into_inner) = Some(KeySet {
             keys,
             fetched_at: Instant::now(),
         });
@@ -161,29 +200,34 @@ impl JwksVerifier {
         Ok(count)
     }
 
-    /// Refreshes unless another refresh happened within `min_refresh_interval`.
+    /// Refreshes unless a fetch ended within `min_refresh_interval`. Callers that waited for
+    /// another fetch find it just ended and use its result instead of fetching again.
     async fn refresh_rate_limited(&self) {
         let mut last = self.last_fetch.lock().await;
         if last.is_some_and(|t| t.elapsed() < self.options.min_refresh_interval) {
             return;
         }
+        // Set before fetching too, so that a fetch cancelled midway still counts.
         *last = Some(Instant::now());
         if let Err(error) = self.refresh().await {
             tracing::warn!(%error, "could not refresh issuer signing keys; keeping the cached set");
         }
+        *last = Some(Instant::now());
     }
 
-    async fn lookup(&self, kid: &str) -> Option<(Algorithm, Arc<DecodingKey>)> {
-        let keys = self.keys.read().await;
-        keys.as_ref()?.keys.get(kid).cloned()
+    fn lookup(&self, kid: &str) -> Option<CachedKey> {
+        let set = self.set.read().unwrap_or_else(PoisonError::into_inner);
+        let set = set.as_ref()?;
+        let (alg, key) = set.keys.get(kid)?;
+        Some(CachedKey {
+            alg: *alg,
+            key: key.clone(),
+            stale: set.fetched_at.elapsed() > self.options.max_age,
+        })
     }
 
-    async fn is_stale(&self) -> bool {
-        self.keys
-            .read()
-            .await
-            .as_ref()
-            .is_none_or(|k| k.fetched_at.elapsed() > self.options.max_age)
+    fn has_set(&self) -> bool {
+        self.set.read().unwrap_or_else(PoisonError::into_inner).is_some()
     }
 }
 
@@ -242,17 +286,19 @@ impl TokenVerifier for JwksVerifier {
             return Err(AuthFailure::Malformed);
         }
         let kid = header.kid.as_deref().ok_or(AuthFailure::UnknownKey)?;
-        if self.is_stale().await {
-            self.refresh_rate_limited().await;
-        }
-        let (alg, key) = match self.lookup(kid).await {
-            Some(found) => found,
+        let (alg, key) = match self.keys.lookup(kid) {
+            Some(cached) => {
+                if cached.stale {
+                    self.refresh_in_background();
+                }
+                (cached.alg, cached.key)
+            }
             None => {
                 // A new kid: the issuer may have rotated its keys (or none are cached yet).
-                self.refresh_rate_limited().await;
-                match self.lookup(kid).await {
-                    Some(found) => found,
-                    None if self.keys.read().await.is_none() => return Err(AuthFailure::KeysUnavailable),
+                self.keys.refresh_rate_limited().await;
+                match self.keys.lookup(kid) {
+                    Some(cached) => (cached.alg, cached.key),
+                    None if !self.keys.has_set() => return Err(AuthFailure::KeysUnavailable),
                     None => return Err(AuthFailure::UnknownKey),
                 }
             }
@@ -285,10 +331,98 @@ impl TokenVerifier for JwksVerifier {
     }
 
     async fn ready(&self) -> bool {
-        if self.keys.read().await.is_some() {
+        if self.keys.has_set() {
             return true;
         }
-        self.refresh_rate_limited().await;
-        self.keys.read().await.is_some()
+        self.keys.refresh_rate_limited().await;
+        self.keys.has_set()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+    use super::*;
+    use crate::dev::DevIssuer;
+
+    const ISSUER: &str = "https://issuer.test";
+    const AUDIENCE: &str = "https://mcp.test/mcp";
+
+    fn token(issuer: &DevIssuer) -> String {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "u", "iat": now, "exp": now + 300});
+        issuer.sign(&issuer.header(), &claims).unwrap()
+    }
+
+    /// The issuer answers the first fetch at once and every later one only after 5 s (with a
+    /// rotated set). Once the cached set is stale, tokens signed by a cached key are verified
+    /// without waiting; one background refresh picks up the new key.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stale_set_verifies_known_keys_at_once_and_refreshes_in_the_background() {
+        crate::crypto::install_provider();
+        let old = DevIssuer::generate(ISSUER).unwrap();
+        let rotated = DevIssuer::generate(ISSUER).unwrap();
+        let server = MockServer::start().await;
+        Mock::given(matchers::method("GET"))
+            .and(matchers::path("/jwks"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(old.jwks()))
+            .up_to_n_times(1)
+            .with_priority(1)
+            .mount(&server)
+            .await;
+        let both = json!({"keys": [old.jwks()["keys"][0], rotated.jwks()["keys"][0]]});
+        Mock::given(matchers::method("GET"))
+            .and(matchers::path("/jwks"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(both)
+                    .set_delay(Duration::from_secs(5)),
+            )
+            .mount(&server)
+            .await;
+        let options = JwksOptions {
+            min_refresh_interval: Duration::from_millis(50),
+            max_age: Duration::from_millis(200),
+            fetch_timeout: Duration::from_secs(10),
+        };
+        let url = Url::parse(&format!("{}/jwks", server.uri())).unwrap();
+        let verifier = Arc::new(
+            JwksVerifier::new(
+                KeySource::Jwks(url),
+                &Url::parse(ISSUER).unwrap(),
+                vec![AUDIENCE.into()],
+                options,
+            )
+            .unwrap(),
+        );
+        let known = token(&old);
+        verifier.verify(&known).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+
+        // Many concurrent requests with a stale set: none waits for the slow issuer.
+        let checks: Vec<_> = (0..8)
+            .map(|_| {
+                let (verifier, known) = (verifier.clone(), known.clone());
+                tokio::spawn(async move {
+                    tokio::time::timeout(Duration::from_secs(1), verifier.verify(&known)).await
+                })
+            })
+            .collect();
+        for check in checks {
+            let verified = check
+                .await
+                .unwrap()
+                .expect("verified without waiting for the issuer");
+            assert!(verified.is_ok());
+        }
+
+        // The rotated key is unknown until the background refresh lands; waiting for that one
+        // fetch (instead of starting another) finds it.
+        let result = tokio::time::timeout(Duration::from_secs(10), verifier.verify(&token(&rotated))).await;
+        assert!(result.expect("the background refresh ends").is_ok());
+        let fetches = server.received_requests().await.unwrap().len();
+        assert_eq!(fetches, 2, "one initial fetch and one background refresh");
     }
 }
