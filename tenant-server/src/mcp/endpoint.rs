@@ -41,6 +41,7 @@ use crate::{
         guards::RequestId,
         resource_metadata_url,
     },
+    tools::registry::ToolRegistry,
 };
 
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -70,15 +71,28 @@ fn not_found() -> Response {
 
 /// Whether a request can be answered here rather than by rmcp: `ping`, `tools/list` or
 /// `tools/call` of a protocol version before 2026-07-28 (whose per-request metadata and standard
-/// headers rmcp checks), without a progress token (progress rides rmcp's peer). Anything unusual
-/// goes to rmcp, which also gives its own answers to unknown protocol versions.
-fn answerable_here(parts: &http::request::Parts, message: &Map<String, Value>, method: &str) -> bool {
+/// headers rmcp checks), without a progress token (progress rides rmcp's peer) and, in
+/// conformance builds, not of a fixture tool that talks to the session's client. Anything
+/// unusual goes to rmcp, which also gives its own answers to unknown protocol versions.
+fn answerable_here(
+    #[cfg_attr(not(feature = "conformance"), allow(unused_variables))] registry: &ToolRegistry,
+    parts: &http::request::Parts,
+    message: &Map<String, Value>,
+    method: &str,
+) -> bool {
     if !matches!(method, "ping" | "tools/list" | "tools/call") {
         return false;
     }
-    // Conformance builds: the fixture tools use the session's client (logs, sampling,
-    // elicitation), which only rmcp's session worker has.
-    if SESSION_TOOLS_NEED_THE_PEER && method == "tools/call" && session_header(&parts.headers).is_some() {
+    #[cfg(feature = "conformance")]
+    if method == "tools/call"
+        && session_header(&parts.headers).is_some()
+        && message
+            .get("params")
+            .and_then(|p| p.get("name"))
+            .and_then(Value::as_str)
+            .and_then(|name| registry.get(name))
+            .is_some_and(|tool| tool.uses_session_client())
+    {
         return false;
     }
     if let Some(version) = parts.headers.get("mcp-protocol-version") {
@@ -98,8 +112,6 @@ fn answerable_here(parts: &http::request::Parts, message: &Map<String, Value>, m
         m.contains_key("progressToken") || m.keys().any(|k| k.starts_with("io.modelcontextprotocol/"))
     })
 }
-
-const SESSION_TOOLS_NEED_THE_PEER: bool = cfg!(feature = "conformance");
 
 /// What a session's POST must carry for rmcp to take it (else rmcp answers 406 or 415).
 fn session_post_headers_ok(headers: &http::HeaderMap) -> bool {
@@ -368,7 +380,7 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
         };
         if let Some(guard) = &guard
             && let (Some(id), Some(method)) = (id, method)
-            && answerable_here(&parts, object, method)
+            && answerable_here(&state.registry, &parts, object, method)
             && session_post_headers_ok(&parts.headers)
         {
             let reply = answer(&state, &caller, &parts, object, id, method, guard.cancel.clone()).await;
@@ -395,7 +407,7 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
 
     if is_request
         && let (Some(id), Some(method)) = (id, method)
-        && answerable_here(&parts, object, method)
+        && answerable_here(&state.registry, &parts, object, method)
     {
         // Cancelled if the client goes away (the response future is dropped).
         let cancel = CancellationToken::new();

@@ -260,6 +260,10 @@ impl Tool for Fixture {
         &self.definition
     }
 
+    fn uses_session_client(&self) -> bool {
+        true
+    }
+
     /// Fixtures answer only through [`Tool::call_with_client`], which the MCP layer calls: their
     /// results are content blocks that a [`ToolOutput`] cannot carry.
     async fn call(&self, _ctx: &ToolContext, _arguments: Map<String, Value>) -> ToolResult {

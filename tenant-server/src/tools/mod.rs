@@ -95,6 +95,13 @@ pub trait Tool: Send + Sync + 'static {
     /// implementations deserialize and validate it and answer `InvalidArguments` when it is wrong.
     async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult;
 
+    /// Conformance builds only: whether a call in a session needs the session's client, which
+    /// only rmcp's session worker has (then the call goes through rmcp).
+    #[cfg(feature = "conformance")]
+    fn uses_session_client(&self) -> bool {
+        false
+    }
+
     /// Conformance builds only: runs the tool for an MCP call, with the client of its session
     /// (`None` for a session-less call), answering content blocks. The MCP layer calls this; the
     /// default is [`Tool::call`]. The conformance suite's fixture tools override it.
