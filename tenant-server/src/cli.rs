@@ -85,14 +85,27 @@ enum RunError {
     Serve(#[from] std::io::Error),
 }
 
-fn init_tracing() {
+/// JSON logs (and the audit lines) on stdout, written by a dedicated thread in batches so a
+/// request does not wait on the write. Lossless: when the queue (bounded, to bound memory) is
+/// full, logging waits instead of dropping a line. The guard flushes the queue when `main`
+/// returns.
+const LOG_QUEUE_LINES: usize = 4096;
+
+fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .thread_name("log-writer")
+        .finish(std::io::BufWriter::new(std::io::stdout()));
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
         .with_current_span(false)
+        .with_writer(writer)
         .try_init();
+    guard
 }
 
 async fn read_config(path: &PathBuf) -> Result<TenantConfig, RunError> {
@@ -215,7 +228,7 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
 
 pub fn main() -> ExitCode {
     let Cli { config, dev, command } = Cli::parse();
-    init_tracing();
+    let _flush_logs_on_exit = init_tracing();
     crypto::install_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

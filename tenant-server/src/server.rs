@@ -86,6 +86,7 @@ pub async fn serve(
     stop.cancel();
     let _ = sweeper.await;
     let _ = drain.await;
+    tracing::info!("stopped");
     main.and(ops)
 }
 
