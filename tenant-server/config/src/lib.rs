@@ -5,11 +5,13 @@
 //! the two sides cannot drift, and the operator does not compile the server.
 
 pub mod catalog;
+mod cidr;
 mod duration;
 pub mod keys;
 mod policy;
 mod tenant;
 
+pub use cidr::{CIDR_PATTERN, Cidr, CidrError, DEFAULT_TRUSTED_PROXIES, MAX_TRUSTED_PROXIES};
 pub use duration::{DURATION_PATTERN, DurationError, HumanDuration};
 pub use policy::{
     AccessTier, DNS_LABEL, IdentityMode, RateLimit, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets,
@@ -17,5 +19,5 @@ pub use policy::{
 pub use tenant::{
     AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, ConfigError, Environment, GraphConfig, HTTP_PORT,
     IdentityConfig, KeysConfig, MAX_CONFIG_BYTES, METRICS_PORT, ServerConfig, ServiceAccountConfig,
-    StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
+    StorageConfig, TenantConfig, TenantInfo, UpstreamConfig, default_trusted_proxies,
 };

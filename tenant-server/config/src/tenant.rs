@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::{
-    AccessTier, HumanDuration, IdentityMode, RateLimits, TokenLifetimes, ToolSets, catalog::pattern_is_known,
+    AccessTier, Cidr, DEFAULT_TRUSTED_PROXIES, HumanDuration, IdentityMode, MAX_TRUSTED_PROXIES, RateLimits,
+    TokenLifetimes, ToolSets, catalog::pattern_is_known,
 };
 
 /// The only config version this build reads; a newer operator that changes the contract bumps it.
@@ -80,6 +81,13 @@ pub struct ServerConfig {
     pub request_timeout: HumanDuration,
     #[serde(default = "default_max_body")]
     pub max_request_body_bytes: usize,
+    /// Proxies (CIDRs or single addresses) whose `X-Forwarded-For` the per-IP rate limit
+    /// believes: the load balancer and the Gateway or Ingress controller in front of the server.
+    /// The client is the rightmost address that is not one of them. Absent: the private,
+    /// loopback and link-local ranges ([`DEFAULT_TRUSTED_PROXIES`], what the server trusted before
+    /// the field existed). Empty: never believe `X-Forwarded-For`; the TCP peer is the client.
+    #[serde(default = "default_trusted_proxies")]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl ServerConfig {
@@ -95,6 +103,7 @@ impl ServerConfig {
             session_idle_timeout: default_idle(),
             request_timeout: default_request_timeout(),
             max_request_body_bytes: default_max_body(),
+            trusted_proxies: default_trusted_proxies(),
         }
     }
 }
@@ -121,6 +130,10 @@ fn default_request_timeout() -> HumanDuration {
 }
 fn default_max_body() -> usize {
     1024 * 1024
+}
+/// [`DEFAULT_TRUSTED_PROXIES`], the value of `server.trustedProxies` when it is absent.
+pub fn default_trusted_proxies() -> Vec<String> {
+    DEFAULT_TRUSTED_PROXIES.map(String::from).to_vec()
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,6 +309,17 @@ impl TenantConfig {
                     "must be an origin: scheme://host[:port]",
                 ));
             }
+        }
+        if self.server.trusted_proxies.len() > MAX_TRUSTED_PROXIES {
+            return Err(invalid(
+                "server.trustedProxies",
+                format!("at most {MAX_TRUSTED_PROXIES} entries"),
+            ));
+        }
+        for (i, proxy) in self.server.trusted_proxies.iter().enumerate() {
+            proxy
+                .parse::<Cidr>()
+                .map_err(|e| invalid(format!("server.trustedProxies[{i}]"), e.to_string()))?;
         }
         let id = &self.identity;
         if id.audiences.is_empty() {

@@ -1,7 +1,10 @@
 //! The config contract: a document the operator writes reads back the same, and every bad value
 //! is refused with the field named.
 
-use mcp_tenancy_config::{CONFIG_API_VERSION, ConfigError, Environment, MAX_CONFIG_BYTES, TenantConfig};
+use mcp_tenancy_config::{
+    CONFIG_API_VERSION, ConfigError, DEFAULT_TRUSTED_PROXIES, Environment, MAX_CONFIG_BYTES,
+    MAX_TRUSTED_PROXIES, TenantConfig,
+};
 
 const VALID: &str = r#"
 apiVersion: mcptenancy.dev/config/v1
@@ -10,6 +13,7 @@ server:
   publicUrl: https://contoso.mcp.example.com
   allowedHosts: [contoso.mcp.example.com, mcp-tenant.mcp-contoso.svc]
   allowedOrigins: [https://claude.ai]
+  trustedProxies: [10.20.0.0/16, 198.51.100.7, "2001:db8:40::/48"]
 identity:
   mode: External
   issuer: https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0
@@ -81,6 +85,17 @@ fn each_bad_value_names_its_field() {
             "access.tiers[0].tools[0]",
         ),
         (
+            "trustedProxies: [10.20.0.0/16,",
+            "trustedProxies: [10.20.0.0/33,",
+            "server.trustedProxies[0]",
+        ),
+        ("198.51.100.7,", "lb.example.com,", "server.trustedProxies[1]"),
+        (
+            "\"2001:db8:40::/48\"",
+            "\"2001:db8:40::1/48\"",
+            "server.trustedProxies[2]",
+        ),
+        (
             "{access: 5m, refresh: 24h}",
             "{access: 48h, refresh: 24h}",
             "identity.tokenLifetimes",
@@ -107,6 +122,56 @@ fn each_bad_value_names_its_field() {
         let err = TenantConfig::from_yaml(&doc).expect_err(to);
         assert_eq!(field_of(&err), Some(field), "for {to:?}: {err}");
     }
+}
+
+#[test]
+fn trusted_proxies_default_to_the_in_cluster_ranges_and_may_be_emptied() {
+    let listed = TenantConfig::from_yaml(VALID).unwrap();
+    assert_eq!(
+        listed.server.trusted_proxies,
+        ["10.20.0.0/16", "198.51.100.7", "2001:db8:40::/48"]
+    );
+    // Absent: what the server trusted before the field existed, so older configs keep working.
+    let absent = VALID.replacen(
+        "  trustedProxies: [10.20.0.0/16, 198.51.100.7, \"2001:db8:40::/48\"]\n",
+        "",
+        1,
+    );
+    assert_ne!(absent, VALID);
+    let config = TenantConfig::from_yaml(&absent).unwrap();
+    assert_eq!(config.server.trusted_proxies, DEFAULT_TRUSTED_PROXIES);
+    for cidr in [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "127.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+    ] {
+        assert!(DEFAULT_TRUSTED_PROXIES.contains(&cidr), "{cidr}");
+    }
+    // Explicitly empty: never believe X-Forwarded-For; it stays empty through a round trip.
+    let empty = VALID.replacen(
+        "trustedProxies: [10.20.0.0/16, 198.51.100.7, \"2001:db8:40::/48\"]",
+        "trustedProxies: []",
+        1,
+    );
+    let config = TenantConfig::from_yaml(&empty).unwrap();
+    assert!(config.server.trusted_proxies.is_empty());
+    let again = TenantConfig::from_yaml(&config.to_yaml().unwrap()).unwrap();
+    assert!(again.server.trusted_proxies.is_empty());
+
+    let too_many = format!("[{}]", vec!["10.0.0.0/8"; MAX_TRUSTED_PROXIES + 1].join(", "));
+    let doc = VALID.replacen("[10.20.0.0/16, 198.51.100.7, \"2001:db8:40::/48\"]", &too_many, 1);
+    let err = TenantConfig::from_yaml(&doc).unwrap_err();
+    assert_eq!(field_of(&err), Some("server.trustedProxies"), "{err}");
+    let doc = VALID.replacen("198.51.100.7", "10.1.2.3/8", 1);
+    let err = TenantConfig::from_yaml(&doc).unwrap_err().to_string();
+    assert!(
+        err.starts_with("server.trustedProxies[1]: invalid CIDR \"10.1.2.3/8\"")
+            && err.contains("10.0.0.0/8"),
+        "{err}"
+    );
 }
 
 #[test]
