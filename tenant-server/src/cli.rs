@@ -12,6 +12,7 @@ use crate::{
     auth::jwks::{JwksOptions, JwksVerifier, KeySource},
     crypto, dev,
     http::{accepted_audiences, mcp_url},
+    logs,
     metrics::Metrics,
     server::{serve, shutdown_signal},
     store::{EmbeddedStore, RedisStore, Store},
@@ -85,27 +86,27 @@ enum RunError {
     Serve(#[from] std::io::Error),
 }
 
-/// JSON logs (and the audit lines) on stdout, written by a dedicated thread in batches so a
-/// request does not wait on the write. Lossless: when the queue (bounded, to bound memory) is
-/// full, logging waits instead of dropping a line. The guard flushes the queue when `main`
-/// returns.
-const LOG_QUEUE_LINES: usize = 4096;
-
-fn init_tracing() -> tracing_appender::non_blocking::WorkerGuard {
+/// JSON logs (and the audit lines) on stdout, written in batches ([`crate::logs`]); the
+/// returned guard writes what is still buffered when `main` returns.
+fn init_tracing() -> Option<logs::Flusher<std::io::Stdout>> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rmcp=warn"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .thread_name("log-writer")
-        .finish(std::io::BufWriter::new(std::io::stdout()));
-    let _ = tracing_subscriber::fmt()
+    let subscriber = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)
-        .with_current_span(false)
-        .with_writer(writer)
-        .try_init();
-    guard
+        .with_current_span(false);
+    match logs::batched(std::io::stdout()) {
+        Ok((writer, flusher)) => {
+            let _ = subscriber.with_writer(writer).try_init();
+            Some(flusher)
+        }
+        Err(error) => {
+            // No thread to spare: write each line directly.
+            let _ = subscriber.try_init();
+            tracing::warn!(%error, "could not start the log writer thread; writing logs unbatched");
+            None
+        }
+    }
 }
 
 async fn read_config(path: &PathBuf) -> Result<TenantConfig, RunError> {

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod dev;
 pub mod graph;
 pub mod http;
+pub mod logs;
 pub mod mcp;
 pub mod metrics;
 pub mod ratelimit;
