@@ -9,6 +9,7 @@ use std::{
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kube::CustomResourceExt;
+use mcp_tenancy_config::{Cidr, default_trusted_proxies};
 use mcp_tenancy_operator::{
     api::McpTenant,
     build::OperatorDefaults,
@@ -115,6 +116,30 @@ struct DefaultsArgs {
     /// Namespace of Prometheus, allowed to scrape the tenant's metrics.
     #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = "monitoring")]
     monitoring_namespace: String,
+    /// Proxies whose X-Forwarded-For tenant servers believe for their per-IP rate limit, for
+    /// tenants that set no `spec.network.trustedProxies`: comma-separated CIDRs or addresses of
+    /// the load balancer and the Gateway or Ingress controller pods. An empty value never believes
+    /// the header. Default: the private, loopback and link-local ranges.
+    #[arg(long, env = "MCP_TENANCY_TRUSTED_PROXIES", value_name = "CIDRS", value_parser = parse_trusted_proxies)]
+    trusted_proxies: Option<TrustedProxies>,
+}
+
+/// The value of `--trusted-proxies`, every entry checked.
+#[derive(Clone, Debug)]
+struct TrustedProxies(Vec<String>);
+
+fn parse_trusted_proxies(text: &str) -> Result<TrustedProxies, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| {
+            entry
+                .parse::<Cidr>()
+                .map(|_| entry.to_owned())
+                .map_err(|e| e.to_string())
+        })
+        .collect::<Result<_, _>>()
+        .map(TrustedProxies)
 }
 
 impl From<DefaultsArgs> for OperatorDefaults {
@@ -123,11 +148,13 @@ impl From<DefaultsArgs> for OperatorDefaults {
             server_image,
             ingress_controller_namespace,
             monitoring_namespace,
+            trusted_proxies,
         } = args;
         Self {
             server_image,
             ingress_controller_namespace,
             monitoring_namespace,
+            trusted_proxies: trusted_proxies.map_or_else(default_trusted_proxies, |t| t.0),
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use mcp_tenancy_config::{ConfigError, IdentityMode, catalog::pattern_is_known};
+use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
 
 use crate::api::{IdentitySpec, McpTenant, McpTenantSpec};
 
@@ -297,6 +297,11 @@ fn check_network(spec: &McpTenantSpec) -> Result<(), ValidationError> {
             ));
         }
     }
+    for (i, proxy) in network.trusted_proxies.iter().flatten().enumerate() {
+        proxy
+            .parse::<Cidr>()
+            .map_err(|e| ValidationError::new(format!("spec.network.trustedProxies[{i}]"), e.to_string()))?;
+    }
     if let Some(gateway) = &network.gateway {
         let mut seen = BTreeSet::new();
         for (i, p) in gateway.parent_refs.iter().enumerate() {
@@ -522,6 +527,54 @@ network:
             err.starts_with("spec.quota.cpu: \"lots\" is not a Kubernetes quantity"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_must_be_networks() {
+        let proxies = |list: &str| {
+            format!(
+                "network:\n  host: a.example.com\n  gateway: {{parentRefs: [{{name: g, namespace: n}}]}}\n  trustedProxies: {list}\n"
+            )
+        };
+        let spec = |list: &str| -> McpTenantSpec {
+            serde_saphyr::from_str(&format!(
+                "identity:\n  upstream: {{issuer: 'https://idp.example.com', clientId: a, clientSecretRef: {{name: s, key: k}}}}\n{}",
+                proxies(list)
+            ))
+            .unwrap()
+        };
+        for good in [
+            "[]",
+            "[10.244.0.0/16, 35.191.0.0/16, 192.0.2.7, 'fd00::/8', '2001:db8::7']",
+        ] {
+            validate_tenant(&McpTenant::new("c", spec(good))).unwrap();
+        }
+        for (bad, field, reason) in [
+            (
+                "[10.0.0.0/8, 10.0.0.0/33]",
+                "spec.network.trustedProxies[1]",
+                "prefix length",
+            ),
+            (
+                "[10.244.1.0/16]",
+                "spec.network.trustedProxies[0]",
+                "the network is 10.244.0.0/16",
+            ),
+            (
+                "['fd00::1/8']",
+                "spec.network.trustedProxies[0]",
+                "the network is fd00::/8",
+            ),
+            (
+                "[10.0.0.300]",
+                "spec.network.trustedProxies[0]",
+                "not an IPv4 or IPv6 address",
+            ),
+        ] {
+            let err = validate_tenant(&McpTenant::new("c", spec(bad))).unwrap_err();
+            assert_eq!(err.field, field, "{bad}");
+            assert!(err.message.contains(reason), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -186,7 +186,7 @@ fn redis_storage_runs_a_deployment_without_a_volume() {
     assert!(deployment["spec"].get("volumeClaimTemplates").is_none());
     let text = deployment.to_string();
     assert!(!text.contains("/var/lib/mcp-tenant"));
-    let config = build_tenant_config(&tenant).unwrap();
+    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
     assert_eq!(
         config.storage,
         mcp_tenancy_config::StorageConfig::Redis {
@@ -471,7 +471,11 @@ fn the_config_map_holds_a_config_the_server_accepts() {
         let map = object(&children, "ConfigMap");
         let text = map["data"][CONFIG_FILE].as_str().unwrap();
         let parsed = TenantConfig::from_yaml(text).unwrap();
-        assert_eq!(parsed, build_tenant_config(&tenant).unwrap(), "{example}");
+        assert_eq!(
+            parsed,
+            build_tenant_config(&tenant, &mk_defaults()).unwrap(),
+            "{example}"
+        );
         assert_eq!(
             parsed.server.public_url.as_str(),
             format!("{}/", public_url(&tenant))
@@ -485,7 +489,7 @@ fn the_config_map_holds_a_config_the_server_accepts() {
 fn every_file_the_config_names_is_mounted_from_the_right_secret() {
     let tenant = mk_tenant("production.yaml");
     let children = build(&tenant, false);
-    let config = build_tenant_config(&tenant).unwrap();
+    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
     let pod = &workload(&children)["spec"]["template"]["spec"];
     let mut files = vec![
         config.identity.upstream.client_secret_file.clone(),
@@ -714,4 +718,74 @@ fn build_refuses_an_invalid_spec_and_a_tenant_without_uid() {
         monitoring_crds_installed: true,
     };
     assert!(matches!(build_children(&input), Err(BuildError::MissingUid)));
+}
+
+#[test]
+fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
+    let defaults = mcp_tenancy_operator::build::OperatorDefaults {
+        trusted_proxies: vec!["10.96.0.0/12".into()],
+        ..mk_defaults()
+    };
+    let config_map = |tenant: &McpTenant| {
+        let children = build_children(&BuildInput {
+            tenant,
+            defaults: &defaults,
+            secrets_checksum: SECRETS_CHECKSUM,
+            monitoring_crds_installed: false,
+        })
+        .unwrap();
+        let text = object(&children, "ConfigMap")["data"][CONFIG_FILE]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (TenantConfig::from_yaml(&text).unwrap(), text)
+    };
+
+    let mut tenant = mk_tenant("minimal.yaml");
+    assert_eq!(tenant.spec.network.trusted_proxies, None);
+    let (config, text) = config_map(&tenant);
+    assert_eq!(config.server.trusted_proxies, ["10.96.0.0/12"]);
+    assert!(
+        text.contains("trustedProxies:"),
+        "written out, not left to the server's default"
+    );
+    // The default of the test fixtures (and of the operator without the flag) is the contract's.
+    assert_eq!(
+        build_tenant_config(&tenant, &mk_defaults())
+            .unwrap()
+            .server
+            .trusted_proxies,
+        mcp_tenancy_config::DEFAULT_TRUSTED_PROXIES
+    );
+
+    tenant.spec.network.trusted_proxies = Some(vec!["35.191.0.0/16".into(), "2001:db8::7".into()]);
+    let (config, _) = config_map(&tenant);
+    assert_eq!(config.server.trusted_proxies, ["35.191.0.0/16", "2001:db8::7"]);
+
+    // An explicit empty list is kept: never believe X-Forwarded-For, whatever the default.
+    tenant.spec.network.trusted_proxies = Some(Vec::new());
+    let (config, text) = config_map(&tenant);
+    assert!(config.server.trusted_proxies.is_empty());
+    assert!(text.contains("trustedProxies: []"), "{text}");
+
+    let production = build_tenant_config(&mk_tenant("production.yaml"), &defaults).unwrap();
+    assert_eq!(
+        production.server.trusted_proxies,
+        ["10.244.0.0/16", "35.191.0.0/16", "130.211.0.0/22"]
+    );
+
+    tenant.spec.network.trusted_proxies = Some(vec!["10.244.1.0/16".into()]);
+    let err = build_children(&BuildInput {
+        tenant: &tenant,
+        defaults: &defaults,
+        secrets_checksum: SECRETS_CHECKSUM,
+        monitoring_crds_installed: false,
+    })
+    .err()
+    .unwrap();
+    assert!(
+        err.to_string()
+            .contains("spec.network.trustedProxies[0]: invalid CIDR \"10.244.1.0/16\""),
+        "{err}"
+    );
 }

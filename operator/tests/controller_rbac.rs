@@ -101,6 +101,7 @@ mod rbac {
             server_image: "example/server:1".into(),
             ingress_controller_namespace: "ingress".into(),
             monitoring_namespace: "monitoring".into(),
+            trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
         };
         let mut seen = BTreeSet::new();
         for entry in std::fs::read_dir(root().join("examples")).unwrap() {

@@ -62,6 +62,7 @@ mod runtime {
                 server_image: "example/server:1".into(),
                 ingress_controller_namespace: "ingress".into(),
                 monitoring_namespace: "monitoring".into(),
+                trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
             },
             metrics_addr: "127.0.0.1:0".parse().unwrap(),
             health_addr: "127.0.0.1:0".parse().unwrap(),

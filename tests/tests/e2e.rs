@@ -52,6 +52,7 @@ mod e2e {
                 .unwrap_or_else(|_| "ghcr.io/mcp-tenancy/mcp-tenant-server:0.1.0".into()),
             ingress_controller_namespace: "ingress-system".into(),
             monitoring_namespace: "monitoring".into(),
+            trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
         }
     }
 

@@ -6,7 +6,8 @@ use k8s_openapi::{
 };
 use kube::{CustomResource, KubeSchema};
 use mcp_tenancy_config::{
-    AccessTier, DNS_LABEL, IdentityMode, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets,
+    AccessTier, CIDR_PATTERN, DNS_LABEL, IdentityMode, MAX_TRUSTED_PROXIES, RateLimits, TOOL_PATTERN,
+    TokenLifetimes, ToolSets,
 };
 use serde::{Deserialize, Serialize};
 
@@ -348,6 +349,18 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub ingress_from: Vec<NetworkPeer>,
+    /// Proxies whose `X-Forwarded-For` header the server believes when it keys its per-IP rate
+    /// limit: CIDRs or single addresses of the load balancer and the Gateway or Ingress
+    /// controller pods in front of it, e.g. `[10.244.0.0/16, 35.191.0.0/16]`. The client is the
+    /// rightmost forwarded address that is not one of them. Unset: the operator's default (the
+    /// chart's `tenantDefaults.trustedProxies`, by default the private, loopback and link-local
+    /// ranges). Empty: never believe the header; every connection is keyed by its own address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(max = MAX_TRUSTED_PROXIES),
+        inner(length(min = 2, max = 49), regex(pattern = CIDR_PATTERN))
+    )]
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Gateway API exposure.

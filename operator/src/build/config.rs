@@ -17,7 +17,7 @@ use mcp_tenancy_config::{
 use url::Url;
 
 use super::{
-    BuildError, CONFIG_MAP_NAME, Child,
+    BuildError, CONFIG_MAP_NAME, Child, OperatorDefaults,
     meta::{Context, SERVER, typed_child},
     public_url, tenant_namespace,
     workload::SERVER_NAME,
@@ -52,7 +52,10 @@ pub fn config_checksum(config_yaml: &str) -> String {
 }
 
 /// The config the tenant server reads, valid per [`TenantConfig::validate`].
-pub fn build_tenant_config(tenant: &McpTenant) -> Result<TenantConfig, BuildError> {
+pub fn build_tenant_config(
+    tenant: &McpTenant,
+    defaults: &OperatorDefaults,
+) -> Result<TenantConfig, BuildError> {
     let spec = &tenant.spec;
     let name = tenant.metadata.name.clone().ok_or(BuildError::MissingName)?;
     let url = parse_url("spec.network.host", &public_url(tenant))?;
@@ -87,6 +90,11 @@ pub fn build_tenant_config(tenant: &McpTenant) -> Result<TenantConfig, BuildErro
         environment: Environment::Production,
         server: ServerConfig {
             allowed_origins: spec.network.allowed_origins.clone(),
+            trusted_proxies: spec
+                .network
+                .trusted_proxies
+                .clone()
+                .unwrap_or_else(|| defaults.trusted_proxies.clone()),
             ..ServerConfig::new(
                 url,
                 vec![

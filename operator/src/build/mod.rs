@@ -51,6 +51,8 @@ pub struct OperatorDefaults {
     pub ingress_controller_namespace: String,
     /// Namespace of Prometheus, allowed to scrape the metrics port.
     pub monitoring_namespace: String,
+    /// `server.trustedProxies` when `spec.network.trustedProxies` is unset.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Everything the builders need; none of it comes from the API server except what the controller
@@ -93,7 +95,7 @@ pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
     let tenant = input.tenant;
     validate_tenant(tenant)?;
     let ctx = meta::Context::new(tenant)?;
-    let config = build_tenant_config(tenant)?;
+    let config = build_tenant_config(tenant, input.defaults)?;
     let config_yaml = config.to_yaml()?;
     let spec = &tenant.spec;
 

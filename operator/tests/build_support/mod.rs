@@ -49,6 +49,7 @@ pub fn mk_defaults() -> OperatorDefaults {
         server_image: "registry.example/mcp-tenant-server:1.2.3".into(),
         ingress_controller_namespace: "ingress-system".into(),
         monitoring_namespace: "monitoring".into(),
+        trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
     }
 }
 

@@ -101,6 +101,7 @@ pub fn mk_defaults() -> OperatorDefaults {
         server_image: "ghcr.io/mcp-tenancy/mcp-tenant-server:test".into(),
         ingress_controller_namespace: "ingress-system".into(),
         monitoring_namespace: "monitoring".into(),
+        trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
     }
 }
 
