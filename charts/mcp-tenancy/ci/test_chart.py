@@ -274,6 +274,10 @@ def assert_images(objects: list[dict[str, Any]], values: dict[str, Any], app_ver
                       ("--monitoring-namespace", "monitoringNamespace")):
         want_ns = values["tenantDefaults"][key] or None
         assert flag(args_of(objects), name) == want_ns, f"{name}: want {want_ns}"
+    # Passed even when empty: an empty list means "never believe X-Forwarded-For".
+    want_proxies = ",".join(values["tenantDefaults"]["trustedProxies"])
+    proxies = flag(args_of(objects), "--trusted-proxies")
+    assert proxies == want_proxies, f"--trusted-proxies={proxies}, want {want_proxies}"
 
 
 def assert_cluster_role(objects: list[dict[str, Any]], values: dict[str, Any]) -> None:
@@ -474,6 +478,8 @@ REFUSED = [
     ("a PDB with one replica", {"podDisruptionBudget": {"enabled": True}},
      helm.HelmValuesError, "replicas"),
     ("an unknown log format", {"logFormat": "yaml"}, helm.HelmValuesError, "logFormat"),
+    ("a trusted proxy given by host name", {"tenantDefaults": {"trustedProxies": ["lb.example.com"]}},
+     helm.HelmValuesError, "trustedProxies"),
     ("a malformed digest", {"image": {"digest": "latest"}}, helm.HelmValuesError, "digest"),
     ("a ServiceMonitor without the metrics Service",
      {"metrics": {"service": {"enabled": False}, "serviceMonitor": {"enabled": True}}},
