@@ -8,9 +8,10 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use subtle::ConstantTimeEq;
-
-use crate::{caller::Caller, crypto::sha256};
+use crate::{
+    caller::Caller,
+    crypto::{constant_time_eq, sha256},
+};
 
 type Digest = [u8; 32];
 
@@ -41,18 +42,17 @@ impl TokenCache {
     pub fn get(&self, token: &str) -> Option<Arc<Caller>> {
         let key = sha256(token.as_bytes());
         let now = now_secs();
-        let mut entries = self.entries.lock().ok()?;
-        let entry = entries.get(&key)?;
-        if entry.expires_at <= now {
-            entries.remove(&key);
-            return None;
-        }
-        let stored = entry.caller.assertion.as_ref()?;
-        if bool::from(stored.expose().as_bytes().ct_eq(token.as_bytes())) {
-            Some(entry.caller.clone())
-        } else {
-            None
-        }
+        let caller = {
+            let mut entries = self.entries.lock().ok()?;
+            let entry = entries.get(&key)?;
+            if entry.expires_at <= now {
+                entries.remove(&key);
+                return None;
+            }
+            entry.caller.clone()
+        };
+        let stored = caller.assertion.as_ref()?;
+        constant_time_eq(stored.expose().as_bytes(), token.as_bytes()).then_some(caller)
     }
 
     pub fn insert(&self, token: &str, caller: Arc<Caller>, expires_at: u64) {

@@ -23,7 +23,8 @@ use rmcp::{
     ErrorData,
     model::{CallToolRequestParams, ListToolsResult, ProtocolVersion},
 };
-use serde_json::{Map, Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
@@ -145,16 +146,18 @@ async fn answer(
     id: &Value,
     method: &str,
     cancel: CancellationToken,
-) -> Value {
+) -> Vec<u8> {
     let shared = &state.mcp_shared;
-    let outcome: Result<Value, ErrorData> = match method {
-        "ping" => Ok(json!({})),
-        "tools/list" => serde_json::to_value(ListToolsResult::with_all_items(shared.list_tools(caller)))
-            .map_err(|e| ErrorData::internal_error(e.to_string(), None)),
-        _ => match serde_json::from_value::<CallToolRequestParams>(
-            message.get("params").cloned().unwrap_or_else(|| json!({})),
+    match method {
+        "ping" => response_message(id, Ok(Map::new())),
+        "tools/list" => response_message(id, Ok(ListToolsResult::with_all_items(shared.list_tools(caller)))),
+        _ => match CallToolRequestParams::deserialize(
+            message.get("params").unwrap_or(&Value::Object(Map::new())),
         ) {
-            Err(e) => Err(ErrorData::invalid_params(format!("invalid params: {e}"), None)),
+            Err(e) => response_message::<()>(
+                id,
+                Err(ErrorData::invalid_params(format!("invalid params: {e}"), None)),
+            ),
             Ok(params) => {
                 let request_id = parts
                     .extensions
@@ -162,7 +165,7 @@ async fn answer(
                     .map(|r| r.0.clone())
                     .unwrap_or_default();
                 let arguments = params.arguments.unwrap_or_default();
-                shared
+                let outcome = shared
                     .call_tool(
                         caller.clone(),
                         request_id,
@@ -171,25 +174,41 @@ async fn answer(
                         cancel,
                         CallChannels::default(),
                     )
-                    .await
-                    .and_then(|result| {
-                        serde_json::to_value(result)
-                            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
-                    })
+                    .await;
+                response_message(id, outcome)
             }
         },
-    };
-    match outcome {
-        Ok(result) => json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        Err(error) => json!({"jsonrpc": "2.0", "id": id, "error": error}),
+    }
+}
+
+/// The JSON-RPC response to `id`, serialized straight from the typed result or error.
+fn response_message<T: Serialize>(id: &Value, outcome: Result<T, ErrorData>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(512);
+    out.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+    let written = serde_json::to_writer(&mut out, id).and_then(|()| match &outcome {
+        Ok(result) => {
+            out.extend_from_slice(br#","result":"#);
+            serde_json::to_writer(&mut out, result)
+        }
+        Err(error) => {
+            out.extend_from_slice(br#","error":"#);
+            serde_json::to_writer(&mut out, error)
+        }
+    });
+    match written {
+        Ok(()) => {
+            out.push(b'}');
+            out
+        }
+        Err(error) => response_message::<()>(id, Err(ErrorData::internal_error(error.to_string(), None))),
     }
 }
 
 /// A session's response stream with the one message (none for a request the client cancelled:
 /// MCP answers those with nothing), framed as rmcp frames it but without an event id: the
 /// stream is complete, there is nothing to resume.
-fn sse_response(message: Option<Value>) -> Response {
-    let body = message.map_or_else(String::new, |m| format!("data: {m}\n\n"));
+fn sse_response(message: Option<Vec<u8>>) -> Response {
+    let body = message.map_or_else(Vec::new, |m| [b"data: ", m.as_slice(), b"\n\n"].concat());
     (
         [
             (
@@ -413,7 +432,11 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
         let cancel = CancellationToken::new();
         let _cancel_on_drop = cancel.clone().drop_guard();
         let reply = answer(&state, &caller, &parts, object, id, method, cancel).await;
-        return (StatusCode::OK, axum::Json(reply)).into_response();
+        return (
+            [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+            reply,
+        )
+            .into_response();
     }
 
     if is_request {
