@@ -14,7 +14,7 @@ use axum::{
     routing::{any, get},
 };
 use http::StatusCode;
-use mcp_tenancy_config::TenantConfig;
+use mcp_tenancy_config::{Cidr, CidrError, TenantConfig};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{
@@ -71,6 +71,8 @@ pub struct AppInner {
     /// The MCP handler's shared part, also used directly for plain session-less calls.
     pub mcp_shared: Arc<McpShared>,
     pub inflight: Arc<InFlight>,
+    /// `server.trustedProxies`, parsed once.
+    pub trusted_proxies: Vec<Cidr>,
     /// Cancelling it ends every MCP session and stream (the last step of shutdown).
     pub sessions_shutdown: CancellationToken,
     /// Development mode only: the JWKS of the local signing key, served at `/dev/jwks.json`.
@@ -83,6 +85,8 @@ pub enum StateError {
     Metrics(#[from] prometheus::Error),
     #[error("tools: {0}")]
     Tools(#[from] RegistryError),
+    #[error("server.trustedProxies: {0}")]
+    TrustedProxy(#[from] CidrError),
 }
 
 impl AppState {
@@ -148,6 +152,12 @@ impl AppState {
             config.server.session_idle_timeout.as_duration(),
             metrics.clone(),
         ));
+        let trusted_proxies = config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|entry| entry.parse())
+            .collect::<Result<Vec<Cidr>, _>>()?;
         Ok(Self(Arc::new(AppInner {
             auth: Arc::new(Authenticator::new(verifier, config.clone(), TOKEN_CACHE_CAPACITY)),
             limits: Arc::new(RateLimiters::new(&config.limits)),
@@ -159,6 +169,7 @@ impl AppState {
             mcp,
             mcp_shared: shared,
             inflight,
+            trusted_proxies,
             sessions_shutdown,
             dev_jwks,
         })))

@@ -34,7 +34,7 @@ const MAX_FORWARDED_ENTRY_LEN: usize = 64;
 /// one that is not is the client. Entries to its left are whatever the client sent. A malformed
 /// entry stops the walk at the last trusted hop, so garbage never becomes a key. Several header
 /// lines read as one list, in order.
-pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[String]) -> String {
+pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[Cidr]) -> String {
     let Some(peer) = peer else {
         return "unknown".to_owned();
     };
@@ -42,9 +42,7 @@ pub fn client_ip(peer: Option<IpAddr>, headers: &HeaderMap, trusted_proxies: &[S
     if trusted_proxies.is_empty() || !headers.contains_key(X_FORWARDED_FOR) {
         return peer.to_string();
     }
-    // The config was validated on load, so every entry parses.
-    let trusted: Vec<Cidr> = trusted_proxies.iter().filter_map(|c| c.parse().ok()).collect();
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|cidr| cidr.contains(ip));
+    let is_trusted = |ip: IpAddr| trusted_proxies.iter().any(|cidr| cidr.contains(ip));
     let mut client = peer;
     if !is_trusted(client) {
         return client.to_string();
@@ -86,7 +84,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let client_ip = client_ip(peer, request.headers(), &state.config.server.trusted_proxies);
+    let client_ip = client_ip(peer, request.headers(), &state.trusted_proxies);
     let request_id = request
         .extensions()
         .get::<RequestId>()
@@ -142,12 +140,12 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
-    fn cidrs(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn cidrs(list: &[&str]) -> Vec<Cidr> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
     }
 
     /// The contract's default: the private, loopback and link-local ranges.
-    fn default_trusted() -> Vec<String> {
+    fn default_trusted() -> Vec<Cidr> {
         cidrs(&DEFAULT_TRUSTED_PROXIES)
     }
 
