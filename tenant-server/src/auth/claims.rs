@@ -67,7 +67,8 @@ pub fn caller_from_claims(
     {
         return Err(AuthFailure::WrongTenant);
     }
-    let client_id = ["azp", "appid", "client_id"]
+    // Entra v2 / OIDC, Entra v1, RFC 9068, Okta.
+    let client_id = ["azp", "appid", "client_id", "cid"]
         .iter()
         .find_map(|name| string_claim(claims, name));
     // An app-only token is a service account's or nobody's: never a user with tiers.
@@ -176,6 +177,12 @@ mod tests {
             claims(json!({"sub": "cli@clients", "azp": "cli", "gty": "client-credentials", "scope": "mcp"}));
         assert_eq!(
             caller_from_claims(&auth0, &c, "t").unwrap_err(),
+            AuthFailure::UnknownClient
+        );
+        // Okta: the client is in `cid` and is its own subject, scopes in `scp`.
+        let okta = claims(json!({"sub": "0oa1", "cid": "0oa1", "scp": ["mcp"]}));
+        assert_eq!(
+            caller_from_claims(&okta, &c, "t").unwrap_err(),
             AuthFailure::UnknownClient
         );
         // No delegated scope and no user object: nothing says a user is there.
