@@ -30,17 +30,23 @@ fn string_list_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
     }
 }
 
+/// Keycloak's reserved username prefix of a client's service-account user.
+const KEYCLOAK_SERVICE_ACCOUNT_PREFIX: &str = "service-account-";
+
 /// Whether a token was issued to a client acting for itself (client_credentials), not to a user.
 /// - Entra marks app tokens `idtyp: app` when that optional claim is configured. Without it, an
 ///   Entra app token has no `scp` (a delegated token always has) and `sub` is its own `oid`.
 /// - RFC 9068 §2.2: a client_credentials token's `sub` is the client (e.g. oidc-provider);
-///   Auth0 marks it `gty: client-credentials`.
+///   Auth0 marks it `gty: client-credentials`; Keycloak issues it for the client's service-account
+///   user, whose username is always `service-account-<client>`.
 /// - Otherwise a token with no delegated scope (`scp`, or generic issuers' `scope`) is a user's
 ///   only if it names a user object (`oid`) other than its subject.
 fn is_app_only(claims: &Map<String, Value>, subject: &str, client_id: Option<&str>) -> bool {
     if string_claim(claims, "idtyp").as_deref() == Some("app")
         || string_claim(claims, "gty").as_deref() == Some("client-credentials")
         || client_id == Some(subject)
+        || string_claim(claims, "preferred_username")
+            .is_some_and(|name| name.starts_with(KEYCLOAK_SERVICE_ACCOUNT_PREFIX))
     {
         return true;
     }
@@ -177,6 +183,15 @@ mod tests {
             claims(json!({"sub": "cli@clients", "azp": "cli", "gty": "client-credentials", "scope": "mcp"}));
         assert_eq!(
             caller_from_claims(&auth0, &c, "t").unwrap_err(),
+            AuthFailure::UnknownClient
+        );
+        // Keycloak: the subject is the client's service-account user, with a `scope`.
+        let keycloak = claims(json!({
+            "sub": "5f0c2c4e-0000-4000-8000-000000000001", "azp": "cli", "scope": "profile email",
+            "preferred_username": "service-account-cli"
+        }));
+        assert_eq!(
+            caller_from_claims(&keycloak, &c, "t").unwrap_err(),
             AuthFailure::UnknownClient
         );
         // Okta: the client is in `cid` and is its own subject, scopes in `scp`.
