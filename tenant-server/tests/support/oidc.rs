@@ -44,36 +44,58 @@ fn npm_ci() {
 }
 
 impl Provider {
-    /// Starts the provider, or returns None (after saying so) when node is not installed.
+    /// Starts the provider, or returns None (after saying so) when node is not installed. A
+    /// provider that has not said it is ready within 30 s is killed and started once more (a
+    /// start was once seen to stall on a loaded CI machine); its stderr is in the panic message.
     pub async fn start() -> Option<Self> {
         if !node_available() {
             eprintln!("SKIPPED: node is not installed; the OpenID provider tests need Node.js (>= 20)");
             return None;
         }
         npm_ci();
+        let mut failures = Vec::new();
+        for attempt in 1..=2 {
+            match Self::spawn(attempt).await {
+                Ok(provider) => return Some(provider),
+                Err(failure) => failures.push(format!("attempt {attempt}: {failure}")),
+            }
+        }
+        panic!("the OpenID provider did not start:\n{}", failures.join("\n"));
+    }
+
+    async fn spawn(attempt: u32) -> Result<Self, String> {
+        let stderr_path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("oidc-provider-{}-{attempt}.stderr", std::process::id()));
+        let stderr = std::fs::File::create(&stderr_path).expect("create the provider's stderr file");
         let mut child = Command::new("node")
             .arg("provider.mjs")
             .current_dir(dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("node starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-            .await
-            .expect("the provider starts within 20 s")
-            .expect("reading the provider's stdout")
-            .expect("the provider prints its issuer");
-        let ready: Value = serde_json::from_str(&line).expect("a JSON ready line");
-        let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
-        Some(Self {
-            issuer,
-            child,
-            http: reqwest::Client::new(),
-        })
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        let failure = match line {
+            Ok(Ok(Some(line))) => {
+                let ready: Value = serde_json::from_str(&line).expect("a JSON ready line");
+                let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
+                return Ok(Self {
+                    issuer,
+                    child,
+                    http: reqwest::Client::new(),
+                });
+            }
+            Ok(Ok(None)) => "it exited before printing its issuer".to_owned(),
+            Ok(Err(error)) => format!("reading its stdout: {error}"),
+            Err(_) => "not ready within 30 s".to_owned(),
+        };
+        let _ = child.kill().await;
+        let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+        Err(format!("{failure}; stderr: {stderr}"))
     }
 
     /// A client_credentials access token for one of the provider's test clients.
