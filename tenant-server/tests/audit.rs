@@ -99,6 +99,31 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
     assert_eq!(failures.len(), 1, "{text}");
     assert_eq!(failures[0]["fields"]["reason"], "wrong_audience");
 
+    // A call whose client goes away (the response future is dropped) is audited as cancelled.
+    let slow = SlowTool::new(std::time::Duration::from_secs(30));
+    let mut leaver = Client::new(
+        support::router(state(issuer.config("", ""), vec![slow])),
+        &issuer.token("leaver", json!({})),
+    );
+    leaver.initialize().await;
+    let call = tokio::spawn(async move {
+        leaver
+            .call(5, "tools/call", json!({"name": "meeting_brief"}))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    call.abort();
+    let _ = call.await;
+    let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let left: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["fields"]["sub"] == "leaver" && l["fields"]["event"] == "tool_call")
+        .collect();
+    assert_eq!(left.len(), 1, "{text}");
+    assert_eq!(left[0]["fields"]["tool"], "meeting_brief");
+    assert_eq!(left[0]["fields"]["outcome"], "cancelled");
+
     for secret in [
         token.as_str(),
         "ARGUMENT-VALUE-42",

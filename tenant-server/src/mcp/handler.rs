@@ -311,6 +311,26 @@ impl ServerHandler for McpHandler {
     }
 }
 
+/// Records a tool call's outcome once: as given to [`AuditOnDrop::finish`], or as cancelled when
+/// dropped unfinished.
+struct AuditOnDrop<F: Fn(Outcome)>(Option<F>);
+
+impl<F: Fn(Outcome)> AuditOnDrop<F> {
+    fn finish(mut self, outcome: Outcome) {
+        if let Some(record) = self.0.take() {
+            record(outcome);
+        }
+    }
+}
+
+impl<F: Fn(Outcome)> Drop for AuditOnDrop<F> {
+    fn drop(&mut self) {
+        if let Some(record) = self.0.take() {
+            record(Outcome::Cancelled);
+        }
+    }
+}
+
 impl McpShared {
     /// The tools the caller may call, for `tools/list`.
     pub fn list_tools(&self, caller: &Caller) -> Vec<McpTool> {
@@ -387,6 +407,9 @@ impl McpShared {
             }
         };
 
+        // From here on the call is audited however it ends, also when its future is dropped
+        // because the client went away.
+        let audit = AuditOnDrop(Some(&record));
         let ctx = ToolContext {
             caller: caller.clone(),
             request_id: request_id.clone(),
@@ -411,15 +434,15 @@ impl McpShared {
         };
         match result {
             Ok(result) => {
-                record(Outcome::Ok);
+                audit.finish(Outcome::Ok);
                 Ok(result)
             }
             Err(ToolError::Cancelled) => {
-                record(Outcome::Cancelled);
+                audit.finish(Outcome::Cancelled);
                 Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None))
             }
             Err(error) => {
-                record(Outcome::Error);
+                audit.finish(Outcome::Error);
                 if let ToolError::Internal { .. } = &error {
                     tracing::error!(tool = label, request_id, "tool failed with an internal error");
                 }
