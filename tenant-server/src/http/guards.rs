@@ -85,6 +85,13 @@ pub async fn check_host_and_origin(State(state): State<AppState>, request: Reque
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+impl RequestId {
+    /// The id the request-id layer attached to a request (empty outside that layer).
+    pub fn of(extensions: &http::Extensions) -> String {
+        extensions.get::<Self>().map(|r| r.0.clone()).unwrap_or_default()
+    }
+}
+
 /// A process-unique id: a random prefix chosen at start and a counter (no random syscall per
 /// request).
 fn new_request_id() -> String {

@@ -85,11 +85,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let client_ip = client_ip(peer, request.headers(), &state.trusted_proxies);
-    let request_id = request
-        .extensions()
-        .get::<RequestId>()
-        .map(|r| r.0.clone())
-        .unwrap_or_default();
+    let request_id = RequestId::of(request.extensions());
 
     if let Err(wait) = state.limits.per_ip.check(&client_ip) {
         state.metrics.rate_limited.with_label_values(&["ip"]).inc();

@@ -159,11 +159,7 @@ async fn answer(
                 Err(ErrorData::invalid_params(format!("invalid params: {e}"), None)),
             ),
             Ok(params) => {
-                let request_id = parts
-                    .extensions
-                    .get::<RequestId>()
-                    .map(|r| r.0.clone())
-                    .unwrap_or_default();
+                let request_id = RequestId::of(&parts.extensions);
                 let arguments = params.arguments.unwrap_or_default();
                 let outcome = shared
                     .call_tool(
@@ -350,28 +346,15 @@ pub async fn mcp(State(state): State<AppState>, request: Request) -> Response {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        audit::tool_call(&ToolCallRecord {
+        state.mcp_shared.record_call(&ToolCallRecord {
             tenant: &state.config.tenant.name,
             caller: &caller,
             tool: name,
             arguments_sha256: &audit::arguments_hash(&arguments),
             outcome: Outcome::Denied,
             duration: std::time::Duration::ZERO,
-            request_id: &parts
-                .extensions
-                .get::<RequestId>()
-                .map(|r| r.0.clone())
-                .unwrap_or_default(),
+            request_id: &RequestId::of(&parts.extensions),
         });
-        state
-            .metrics
-            .tool_invocations
-            .with_label_values(&[
-                crate::metrics::tool_label(name),
-                &authz::tier_label(&caller, &state.config.access, name),
-                "denied",
-            ])
-            .inc();
         return insufficient_scope(
             &resource_metadata_url(&state.config),
             id,

@@ -341,6 +341,28 @@ impl McpShared {
             .collect()
     }
 
+    /// Writes a tool call's audit line and counts it in the metrics (denied calls are not timed).
+    pub fn record_call(&self, record: &ToolCallRecord<'_>) {
+        audit::tool_call(record);
+        let label = tool_label(record.tool);
+        let tier = authz::tier_label(record.caller, &self.config.access, record.tool);
+        let status = match record.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Denied => "denied",
+            Outcome::Error | Outcome::Cancelled => "error",
+        };
+        self.metrics
+            .tool_invocations
+            .with_label_values(&[label, tier.as_str(), status])
+            .inc();
+        if record.outcome != Outcome::Denied {
+            self.metrics
+                .tool_duration
+                .with_label_values(&[label])
+                .observe(record.duration.as_secs_f64());
+        }
+    }
+
     /// `tools/call`: authorization, the call (bounded by the request timeout, cancellable), audit
     /// and metrics. Unknown and forbidden tools get the same error.
     pub async fn call_tool(
@@ -356,9 +378,8 @@ impl McpShared {
         let shared = self;
         let arguments_sha256 = audit::arguments_hash(&arguments);
         let label = tool_label(name);
-        let tier = authz::tier_label(&caller, &shared.config.access, name);
         let record = |outcome: Outcome| {
-            audit::tool_call(&ToolCallRecord {
+            shared.record_call(&ToolCallRecord {
                 tenant: &shared.config.tenant.name,
                 caller: &caller,
                 tool: name,
@@ -367,23 +388,6 @@ impl McpShared {
                 duration: started.elapsed(),
                 request_id: &request_id,
             });
-            let status = match outcome {
-                Outcome::Ok => "ok",
-                Outcome::Denied => "denied",
-                Outcome::Error | Outcome::Cancelled => "error",
-            };
-            shared
-                .metrics
-                .tool_invocations
-                .with_label_values(&[label, tier.as_str(), status])
-                .inc();
-            if outcome != Outcome::Denied {
-                shared
-                    .metrics
-                    .tool_duration
-                    .with_label_values(&[label])
-                    .observe(started.elapsed().as_secs_f64());
-            }
         };
 
         let tool = match shared.registry.get(name) {
