@@ -36,6 +36,14 @@ pub enum SessionRefusal {
     DuplicateRequestId,
 }
 
+/// What [`SessionRegistry::admit`] decided.
+enum Admission {
+    Admitted(Option<RequestIdGuard>),
+    Refused(SessionRefusal),
+    /// Owned by the user but idle past the timeout: to be ended.
+    Idle,
+}
+
 pub struct SessionRegistry {
     sessions: Mutex<HashMap<String, SessionInfo>>,
     manager: Arc<LocalSessionManager>,
@@ -113,53 +121,48 @@ impl SessionRegistry {
         user: &str,
         request: Option<String>,
     ) -> Result<Option<RequestIdGuard>, SessionRefusal> {
-        let now = Instant::now();
-        let admitted = {
-            let mut sessions = self.lock();
-            match sessions.get_mut(id) {
-                Some(info) if info.owner == user => {
-                    if info.idle_for(self.idle_timeout, now) {
-                        Err(true)
-                    } else {
-                        info.last_used = now;
-                        match request {
-                            None => Ok(None),
-                            Some(key) => {
-                                if info.in_flight.contains_key(&key) {
-                                    return Err(SessionRefusal::DuplicateRequestId);
-                                }
-                                let cancel = CancellationToken::new();
-                                info.in_flight.insert(key.clone(), cancel.clone());
-                                Ok(Some(RequestIdGuard {
-                                    registry: self.clone(),
-                                    session: id.to_owned(),
-                                    id: key,
-                                    cancel,
-                                }))
-                            }
-                        }
-                    }
-                }
-                _ => Err(false),
+        let guard = match self.admit(id, user, request) {
+            Admission::Admitted(guard) => guard,
+            Admission::Refused(refusal) => return Err(refusal),
+            Admission::Idle => {
+                tracing::debug!(session = %id, "session ended after its idle timeout");
+                self.end(id).await;
+                return Err(SessionRefusal::NotFound);
             }
         };
-        match admitted {
-            Err(idle) => {
-                if idle {
-                    tracing::debug!(session = %id, "session ended after its idle timeout");
-                    self.end(id).await;
-                }
-                Err(SessionRefusal::NotFound)
-            }
-            Ok(guard) => {
-                if !self.alive(id).await {
-                    drop(guard);
-                    self.forget(id);
-                    return Err(SessionRefusal::NotFound);
-                }
-                Ok(guard)
-            }
+        if !self.alive(id).await {
+            drop(guard);
+            self.forget(id);
+            return Err(SessionRefusal::NotFound);
         }
+        Ok(guard)
+    }
+
+    /// The registry's part of [`Self::enter`], under the lock.
+    fn admit(self: &Arc<Self>, id: &str, user: &str, request: Option<String>) -> Admission {
+        let now = Instant::now();
+        let mut sessions = self.lock();
+        let Some(info) = sessions.get_mut(id).filter(|info| info.owner == user) else {
+            return Admission::Refused(SessionRefusal::NotFound);
+        };
+        if info.idle_for(self.idle_timeout, now) {
+            return Admission::Idle;
+        }
+        info.last_used = now;
+        let Some(key) = request else {
+            return Admission::Admitted(None);
+        };
+        if info.in_flight.contains_key(&key) {
+            return Admission::Refused(SessionRefusal::DuplicateRequestId);
+        }
+        let cancel = CancellationToken::new();
+        info.in_flight.insert(key.clone(), cancel.clone());
+        Admission::Admitted(Some(RequestIdGuard {
+            registry: self.clone(),
+            session: id.to_owned(),
+            id: key,
+            cancel,
+        }))
     }
 
     /// Cancels a request in flight in a session (`notifications/cancelled`); `request` is the
