@@ -412,8 +412,9 @@ fn pods_are_hardened() {
         assert_eq!(sc["runAsNonRoot"], true);
         assert_eq!(sc["capabilities"]["drop"], json!(["ALL"]));
         assert!(sc["capabilities"].get("add").is_none());
+        // The operations port: the public one answers the kubelet's Host (the pod IP) with 403.
         for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
-            assert_eq!(c[probe]["httpGet"]["port"], "http", "{probe}");
+            assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{probe}");
         }
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");

@@ -14,7 +14,7 @@ use axum::{
     routing::{any, get},
 };
 use http::StatusCode;
-use mcp_tenancy_config::{Cidr, CidrError, TenantConfig};
+use mcp_tenancy_config::{Cidr, CidrError, HEALTH_PATH, READY_PATH, TenantConfig};
 use rmcp::transport::streamable_http_server::{
     StreamableHttpServerConfig, StreamableHttpService,
     session::{
@@ -272,7 +272,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 pub fn ops_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(metrics))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
+        .route(HEALTH_PATH, get(|| async { "ok" }))
+        .route(READY_PATH, get(readyz))
         .with_state(state)
 }

@@ -12,9 +12,11 @@ use k8s_openapi::{
     apimachinery::pkg::{api::resource::Quantity, apis::meta::v1::ObjectMeta, util::intstr::IntOrString},
 };
 use mcp_tenancy_config::{
-    CONFIG_FILE, HTTP_PORT, METRICS_PORT,
+    CONFIG_FILE, HEALTH_PATH, HTTP_PORT, METRICS_PORT, READY_PATH,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
+
+use crate::defaults;
 
 use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
@@ -22,10 +24,7 @@ use super::{
     config::{CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets},
     meta::{Context, SERVER},
     uses_redis,
-    workload::{
-        CONTAINER_NAME, Checksums, DEFAULT_CPU_LIMIT, DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT,
-        DEFAULT_MEMORY_REQUEST, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME, runs_several,
-    },
+    workload::{CONTAINER_NAME, Checksums, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME, runs_several},
 };
 
 /// The nonroot user and group of distroless images.
@@ -41,17 +40,20 @@ fn default_resources() -> ResourceRequirements {
         ])
     };
     ResourceRequirements {
-        requests: Some(pair(DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST)),
-        limits: Some(pair(DEFAULT_CPU_LIMIT, DEFAULT_MEMORY_LIMIT)),
+        requests: Some(pair(defaults::CPU_REQUEST, defaults::MEMORY_REQUEST)),
+        limits: Some(pair(defaults::CPU_LIMIT, defaults::MEMORY_LIMIT)),
         ..ResourceRequirements::default()
     }
 }
 
+/// A probe of the server's operations port, which serves [`HEALTH_PATH`] and [`READY_PATH`]
+/// without the Host check of the public port (the kubelet sends the pod IP as Host). The kubelet
+/// probes from the node, which NetworkPolicies never block.
 fn probe(path: &str, period: i32, failures: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String(HTTP_PORT_NAME.into()),
+            port: IntOrString::String(METRICS_PORT_NAME.into()),
             scheme: Some("HTTP".into()),
             ..HTTPGetAction::default()
         }),
@@ -182,9 +184,9 @@ pub(crate) fn pod_template(
             },
         ]),
         // Startup allows a minute for the first store and key load before liveness applies.
-        startup_probe: Some(probe("/healthz", 2, 30)),
-        liveness_probe: Some(probe("/healthz", 10, 3)),
-        readiness_probe: Some(probe("/readyz", 5, 3)),
+        startup_probe: Some(probe(HEALTH_PATH, 2, 30)),
+        liveness_probe: Some(probe(HEALTH_PATH, 10, 3)),
+        readiness_probe: Some(probe(READY_PATH, 5, 3)),
         resources: Some(spec.server.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),

@@ -110,8 +110,13 @@ impl ServerConfig {
 
 /// Port of the MCP and OAuth endpoints inside the pod.
 pub const HTTP_PORT: u16 = 8080;
-/// Port of `/metrics` inside the pod.
+/// Port of the operations endpoints inside the pod: `/metrics`, [`HEALTH_PATH`] and
+/// [`READY_PATH`]. It has no Host check, so the kubelet's probes (Host: the pod IP) reach it.
 pub const METRICS_PORT: u16 = 9090;
+/// Liveness on the operations port: the process serves requests.
+pub const HEALTH_PATH: &str = "/healthz";
+/// Readiness on the operations port: keys verify tokens and the store answers.
+pub const READY_PATH: &str = "/readyz";
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([0, 0, 0, 0], HTTP_PORT))

@@ -32,6 +32,65 @@ fn io(e: impl std::fmt::Display) -> StoreError {
     StoreError::Io(e.to_string())
 }
 
+/// A failed file operation, naming the file and, when permission is what failed, who the process
+/// is, who owns the directory, and what to do about it.
+fn file_error(action: &str, path: &Path, error: &std::io::Error) -> StoreError {
+    let mut message = format!("{action} {}: {error}", path.display());
+    if error.kind() == std::io::ErrorKind::PermissionDenied {
+        message.push_str(&permission_hint(path));
+    }
+    StoreError::Io(message)
+}
+
+fn permission_hint(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let ids = process_ids().unwrap_or_else(|| "an unknown uid and gid".into());
+    let owner = std::fs::metadata(dir).map_or_else(
+        |e| format!("cannot be inspected ({e})"),
+        |m| {
+            format!(
+                "is owned by {}:{} with mode {:o}",
+                m.uid(),
+                m.gid(),
+                m.mode() & 0o7777
+            )
+        },
+    );
+    format!(
+        ". The process runs as {ids}; {} {owner}. The store's volume must be writable by the \
+         server's user or group (65532 in the operator's pod spec): use a StorageClass whose \
+         provisioner applies the pod's fsGroup, or make the directory group-writable for gid 65532 \
+         (docs/platform-guide.md, \"Storage\")",
+        dir.display()
+    )
+}
+
+/// `uid U, gid G (groups …)` of this process, from `/proc/self/status` (Linux).
+fn process_ids() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|rest| rest.split_whitespace().collect::<Vec<_>>())
+    };
+    let uid = field("Uid:")?;
+    let gid = field("Gid:")?;
+    let groups = field("Groups:").unwrap_or_default();
+    Some(format!(
+        "uid {}, gid {} (supplementary groups: {})",
+        uid.get(1).or(uid.first())?,
+        gid.get(1).or(gid.first())?,
+        if groups.is_empty() {
+            "none".to_owned()
+        } else {
+            groups.join(" ")
+        }
+    ))
+}
+
 impl EmbeddedStore {
     /// A store that lives only in memory (development and tests).
     pub fn in_memory() -> Self {
@@ -47,7 +106,7 @@ impl EmbeddedStore {
             Ok(bytes) => serde_json::from_slice::<HashMap<String, Entry>>(&bytes)
                 .map_err(|e| StoreError::Corrupt(format!("{}: {e}", path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-            Err(e) => return Err(io(format!("{}: {e}", path.display()))),
+            Err(e) => return Err(file_error("reading", path, &e)),
         };
         let now = now_secs();
         let entries = entries.into_iter().filter(|(_, e)| e.expires_at > now).collect();
@@ -63,8 +122,12 @@ impl EmbeddedStore {
         let Some(path) = &self.path else { return Ok(()) };
         let bytes = serde_json::to_vec(entries).map_err(io)?;
         let tmp = path.with_extension("tmp");
-        tokio::fs::write(&tmp, bytes).await.map_err(io)?;
-        tokio::fs::rename(&tmp, path).await.map_err(io)
+        tokio::fs::write(&tmp, bytes)
+            .await
+            .map_err(|e| file_error("writing", &tmp, &e))?;
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(|e| file_error("renaming into place", path, &e))
     }
 
     fn decode(entry: &Entry) -> Result<Vec<u8>, StoreError> {
@@ -150,5 +213,47 @@ mod tests {
         assert_eq!(store.take("code/1").await.unwrap().as_deref(), Some(&b"abc"[..]));
         assert_eq!(store.take("code/1").await.unwrap(), None);
         store.ping().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_store_that_cannot_be_written_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let not_a_dir = dir.path().join("file");
+        std::fs::write(&not_a_dir, b"").unwrap();
+        let path = not_a_dir.join("store.json");
+        let Err(err) = EmbeddedStore::open(&path).await else {
+            panic!("a store below a file opened")
+        };
+        let text = err.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+    }
+
+    #[test]
+    fn a_permission_error_says_who_the_process_is_and_what_to_do() {
+        // Root is never refused, so the error is built from a refusal the kernel would give.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.tmp");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let text = file_error("writing", &path, &denied).to_string();
+        assert!(text.contains(&format!("writing {}", path.display())), "{text}");
+        assert!(text.contains("The process runs as uid "), "{text}");
+        assert!(
+            text.contains(&format!("{} is owned by ", dir.path().display())),
+            "{text}"
+        );
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(dir.path()).unwrap().permissions());
+        assert!(text.contains(&format!("with mode {:o}", mode & 0o7777)), "{text}");
+        assert!(
+            text.contains("writable by the server's user or group (65532"),
+            "{text}"
+        );
+        assert!(text.contains("fsGroup"), "{text}");
+        let other = std::io::Error::from(std::io::ErrorKind::NotFound);
+        assert!(
+            !file_error("writing", &path, &other)
+                .to_string()
+                .contains("fsGroup")
+        );
     }
 }
