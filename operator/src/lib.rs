@@ -4,5 +4,6 @@
 pub mod api;
 pub mod build;
 pub mod controller;
+pub mod defaults;
 pub mod render;
 pub mod validate;

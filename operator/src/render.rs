@@ -4,7 +4,7 @@
 //! unknown fields refused, then its CEL rules) and then by [`validate_tenant`], so a manifest that
 //! renders is one the cluster accepts and the operator can build.
 
-use std::fmt::Write as _;
+use std::{fmt::Write as _, sync::OnceLock};
 
 use aws_lc_rs::digest;
 use kube::{CustomResourceExt, Resource, core::cel::Validator};
@@ -64,40 +64,167 @@ pub fn parse_manifest(text: &str) -> Result<McpTenant, RenderError> {
     Ok(tenant)
 }
 
-/// The CRD's OpenAPI schema and CEL rules, as the API server applies them on create.
-fn check_schema(value: &Value) -> Result<(), RenderError> {
-    let crd = McpTenant::crd();
-    let mut schema = crd
-        .spec
-        .versions
-        .first()
-        .and_then(|v| v.schema.as_ref())
-        .and_then(|s| s.open_api_v3_schema.as_ref())
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(|e| RenderError::Output(e.to_string()))?
-        .ok_or_else(|| RenderError::Output("the generated CRD has no schema".into()))?;
-    let cel_schema = schema.clone();
-    add_object_envelope(&mut schema);
-    strict_openapi_schema(&mut schema);
-    let validator = jsonschema::draft4::new(&schema).map_err(|e| RenderError::Output(e.to_string()))?;
-    let errors: Vec<String> = validator
+/// The CRD's OpenAPI schema and CEL rules, compiled once.
+struct ManifestSchema {
+    /// The structural schema, for the list-type checks.
+    schema: Value,
+    openapi: jsonschema::Validator,
+    cel: kube::core::cel::CompiledSchema,
+}
+
+fn manifest_schema() -> Result<&'static ManifestSchema, RenderError> {
+    static SCHEMA: OnceLock<Result<ManifestSchema, String>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| {
+            let crd = McpTenant::crd();
+            let schema = crd
+                .spec
+                .versions
+                .first()
+                .and_then(|v| v.schema.as_ref())
+                .and_then(|s| s.open_api_v3_schema.as_ref())
+                .map(serde_json::to_value)
+                .transpose()
+                .map_err(|e| e.to_string())?
+                .ok_or("the generated CRD has no schema")?;
+            let mut strict = schema.clone();
+            add_object_envelope(&mut strict);
+            strict_openapi_schema(&mut strict);
+            Ok(ManifestSchema {
+                openapi: jsonschema::draft4::new(&strict).map_err(|e| e.to_string())?,
+                cel: kube::core::cel::compile_schema(&schema),
+                schema,
+            })
+        })
+        .as_ref()
+        .map_err(|e| RenderError::Output(e.clone()))
+}
+
+/// Checks a manifest the way the API server does on create: the OpenAPI schema (unknown fields
+/// refused), list types (`set` and `map` lists hold each item or key once), then the CEL rules on
+/// the defaulted object.
+pub fn check_schema(value: &Value) -> Result<(), RenderError> {
+    let checker = manifest_schema()?;
+    let mut errors: Vec<String> = checker
+        .openapi
         .iter_errors(value)
         .map(|e| format!("{}: {e}", field_path(e.instance_path().as_str())))
         .collect();
+    errors.extend(list_type_errors(&checker.schema, value));
     if !errors.is_empty() {
         return Err(RenderError::Schema(errors));
     }
+    // The API server gives CEL an object without its null fields: `has()` is false for them.
+    let value = &without_nulls(value.clone());
     Validator::new()
-        .validate(&cel_schema, value, None)
+        .validate_compiled(&checker.cel, value, None)
         .map_err(|errors| {
             RenderError::Schema(
                 errors
                     .iter()
-                    .map(|e| format!("{}: {}", display_field(&e.field_path), e.message))
+                    .map(|e| match value_at(value, &e.field_path) {
+                        // Like the API server's `Invalid value: "…"`, for values worth showing.
+                        Some(shown @ (Value::String(_) | Value::Number(_))) => {
+                            format!("{}: {shown}: {}", display_field(&e.field_path), e.message)
+                        }
+                        _ => format!("{}: {}", display_field(&e.field_path), e.message),
+                    })
                     .collect(),
             )
         })
+}
+
+/// `value` without the object fields that are null (nullable fields set to null).
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(fields) => Value::Object(
+            fields
+                .into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// The value at a field path such as `spec.access.tiers[1].tools[0]`.
+fn value_at<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    let mut at = value;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (name, indexes) = segment
+            .split_once('[')
+            .map_or((segment, ""), |(n, rest)| (n, rest));
+        at = at.get(name)?;
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            at = at.get(index.trim_end_matches(']').parse::<usize>().ok()?)?;
+        }
+    }
+    Some(at)
+}
+
+/// Duplicates in `x-kubernetes-list-type: set` lists and duplicate keys in `map` lists, which
+/// the API server refuses and a JSON schema validator does not see.
+pub fn list_type_errors(schema: &Value, value: &Value) -> Vec<String> {
+    let mut errors = Vec::new();
+    collect_list_type_errors(schema, value, "", &mut errors);
+    errors
+}
+
+fn collect_list_type_errors(schema: &Value, value: &Value, path: &str, errors: &mut Vec<String>) {
+    match value {
+        Value::Object(fields) => {
+            for (name, child) in fields {
+                let child_schema = schema
+                    .pointer(&format!("/properties/{name}"))
+                    .or_else(|| schema.get("additionalProperties").filter(|s| s.is_object()));
+                if let Some(child_schema) = child_schema {
+                    let child_path = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
+                    collect_list_type_errors(child_schema, child, &child_path, errors);
+                }
+            }
+        }
+        Value::Array(items) => {
+            let keys: Option<Vec<&str>> = match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+                Some("set") => Some(Vec::new()),
+                Some("map") => schema
+                    .get("x-kubernetes-list-map-keys")
+                    .and_then(Value::as_array)
+                    .map(|k| k.iter().filter_map(Value::as_str).collect()),
+                _ => None,
+            };
+            if let Some(keys) = keys {
+                let identity = |item: &Value| -> Value {
+                    if keys.is_empty() {
+                        item.clone()
+                    } else {
+                        keys.iter()
+                            .map(|k| item.get(*k).cloned().unwrap_or(Value::Null))
+                            .collect()
+                    }
+                };
+                for (i, item) in items.iter().enumerate() {
+                    if items[..i]
+                        .iter()
+                        .any(|earlier| identity(earlier) == identity(item))
+                    {
+                        errors.push(format!("{path}[{i}]: Duplicate value: {}", identity(item)));
+                    }
+                }
+            }
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    collect_list_type_errors(item_schema, item, &format!("{path}[{i}]"), errors);
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A CRD schema leaves out the fields every object has; the API server checks them itself.

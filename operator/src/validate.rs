@@ -6,7 +6,12 @@ use std::collections::BTreeSet;
 
 use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
 
-use crate::api::{IdentitySpec, McpTenant, McpTenantSpec};
+use crate::defaults;
+
+use crate::api::{
+    IdentitySpec, McpTenant, McpTenantSpec,
+    rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
+};
 
 /// One thing wrong with a spec, and where.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -25,11 +30,6 @@ impl ValidationError {
         }
     }
 }
-
-/// Namespaces a tenant must never live in: sharing them would void its isolation.
-const RESERVED_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
-/// Annotations the operator sets on the Ingress from `tls.issuerRef`.
-const ISSUER_ANNOTATIONS: &[&str] = &["cert-manager.io/cluster-issuer", "cert-manager.io/issuer"];
 
 /// Whether `namespace` is a system namespace no tenant may live in (or the operator delete).
 pub fn is_reserved_namespace(namespace: &str) -> bool {
@@ -90,11 +90,6 @@ fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
 
 /// The quota must admit the server at its largest, or pods silently fail to be created.
 fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
-    use crate::build::{
-        quota::{DEFAULT_QUOTA_CPU, DEFAULT_QUOTA_MEMORY, DEFAULT_QUOTA_PODS, DEFAULT_QUOTA_STORAGE},
-        workload::{DEFAULT_CPU_LIMIT, DEFAULT_MEMORY_LIMIT, DEFAULT_STORE_SIZE},
-    };
-
     let server = &spec.server;
     let redis = crate::build::uses_redis(server.storage.as_ref());
     let most = server
@@ -103,7 +98,7 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
         .map_or(server.replicas.unwrap_or(1), |a| a.max_replicas);
     // A Deployment rollout adds one pod (maxSurge 1); a StatefulSet replaces its pod in place.
     let peak = most + i32::from(redis);
-    let pods = spec.quota.pods.unwrap_or(DEFAULT_QUOTA_PODS);
+    let pods = spec.quota.pods.unwrap_or(defaults::QUOTA_PODS);
     if peak > pods {
         return Err(ValidationError::new(
             "spec.quota.pods",
@@ -114,15 +109,15 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
     for (resource, default_limit, quota, default_quota) in [
         (
             "cpu",
-            DEFAULT_CPU_LIMIT,
+            defaults::CPU_LIMIT,
             spec.quota.cpu.as_ref(),
-            DEFAULT_QUOTA_CPU,
+            defaults::QUOTA_CPU,
         ),
         (
             "memory",
-            DEFAULT_MEMORY_LIMIT,
+            defaults::MEMORY_LIMIT,
             spec.quota.memory.as_ref(),
-            DEFAULT_QUOTA_MEMORY,
+            defaults::QUOTA_MEMORY,
         ),
     ] {
         let limit_field = format!("spec.server.resources.limits.{resource}");
@@ -135,7 +130,7 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
         if let Some(request) = resources
             .and_then(|r| r.requests.as_ref())
             .and_then(|r| r.get(resource))
-            && quantity(&request_field, &request.0)? > limit
+            && quantity(&request_field, &request.0)? > limit * (1.0 + TOLERANCE)
         {
             return Err(ValidationError::new(
                 request_field,
@@ -144,7 +139,7 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
         }
         let quota_field = format!("spec.quota.{resource}");
         let quota_text = quota.map_or(default_quota, |q| q.0.as_str());
-        if limit * f64::from(peak) > quantity(&quota_field, quota_text)? * (1.0 + f64::EPSILON) {
+        if limit * f64::from(peak) > quantity(&quota_field, quota_text)? * (1.0 + TOLERANCE) {
             return Err(ValidationError::new(
                 quota_field,
                 format!(
@@ -159,14 +154,14 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
             .as_ref()
             .and_then(|s| s.embedded.as_ref())
             .and_then(|e| e.size.as_ref());
-        let size_text = size.map_or(DEFAULT_STORE_SIZE, |q| q.0.as_str());
+        let size_text = size.map_or(defaults::STORE_SIZE, |q| q.0.as_str());
         let quota_text = spec
             .quota
             .storage
             .as_ref()
-            .map_or(DEFAULT_QUOTA_STORAGE, |q| q.0.as_str());
+            .map_or(defaults::QUOTA_STORAGE, |q| q.0.as_str());
         if quantity("spec.server.storage.embedded.size", size_text)?
-            > quantity("spec.quota.storage", quota_text)?
+            > quantity("spec.quota.storage", quota_text)? * (1.0 + TOLERANCE)
         {
             return Err(ValidationError::new(
                 "spec.quota.storage",
@@ -176,6 +171,10 @@ fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
     }
     Ok(())
 }
+
+/// Relative error allowed when comparing quantities as floats: larger than the CRD's quota rule
+/// allows (1e-12), so that what the API server accepts is accepted here too.
+const TOLERANCE: f64 = 1e-9;
 
 /// A Kubernetes quantity in base units (cores, bytes); precise enough to compare sizes.
 fn quantity(field: &str, text: &str) -> Result<f64, ValidationError> {
@@ -193,6 +192,8 @@ fn quantity(field: &str, text: &str) -> Result<f64, ValidationError> {
     let binary = |power: i32| 1024f64.powi(power);
     let factor = match suffix {
         "" => 1.0,
+        "n" => 1e-9,
+        "u" => 1e-6,
         "m" => 1e-3,
         "k" => 1e3,
         "M" => 1e6,

@@ -1,5 +1,6 @@
 //! The `McpTenant` custom resource (`mcptenancy.dev/v1alpha1`).
 
+pub mod rules;
 mod spec;
 mod status;
 

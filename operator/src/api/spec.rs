@@ -8,10 +8,11 @@ use kube::{CustomResource, KubeSchema};
 use mcp_tenancy_config::{
     AccessTier, CIDR_PATTERN, DNS_LABEL, IdentityMode, MAX_TRUSTED_PROXIES, RateLimits, TOOL_PATTERN,
     TokenLifetimes, ToolSets,
+    rules::{cidr_or_address, known_tool_pattern, with_item_rules, with_rules},
 };
 use serde::{Deserialize, Serialize};
 
-use super::McpTenantStatus;
+use super::{McpTenantStatus, rules};
 
 /// Hostname pattern (RFC 1123, lower case, at least two labels).
 const HOSTNAME: &str = "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$";
@@ -41,10 +42,7 @@ const SECRET_KEY: &str = "^[-._a-zA-Z0-9]{1,253}$";
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
     validation = Rule::new("self.metadata.name.size() <= 58").message("metadata.name: at most 58 characters, so that mcp-<name> is a valid namespace")
 )]
-#[x_kube(
-    validation = Rule::new("has(self.namespace) == has(oldSelf.namespace) && (!has(self.namespace) || self.namespace == oldSelf.namespace)")
-        .message("spec.namespace is immutable").field_path("namespace"),
-)]
+#[schemars(transform = with_rules(rules::spec()))]
 #[serde(rename_all = "camelCase")]
 pub struct McpTenantSpec {
     /// Human name of the tenant, shown by the server and in its sign-in pages.
@@ -53,7 +51,11 @@ pub struct McpTenantSpec {
     pub display_name: Option<String>,
     /// Namespace the tenant lives in; defaults to `mcp-<name>`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = DNS_LABEL),
+        transform = with_rules(rules::namespace())
+    )]
     pub namespace: Option<String>,
     /// What deleting the McpTenant does: `Retain` (default) keeps the namespace, keys and store
     /// so that re-applying the same tenant adopts them; `Delete` removes the namespace.
@@ -100,13 +102,8 @@ pub enum DeletionPolicy {
 }
 
 /// The tenant server workload.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
-#[x_kube(
-    validation = Rule::new("!has(self.storage) || !has(self.storage.embedded) || ((!has(self.replicas) || self.replicas <= 1) && !has(self.autoscaling))")
-        .message("embedded storage runs exactly one replica; use redis storage for more replicas or autoscaling"),
-    validation = Rule::new("!(has(self.replicas) && has(self.autoscaling))")
-        .message("set either replicas or autoscaling, not both"),
-)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = with_rules(rules::server()))]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSpec {
     /// Container image of `mcp-tenant-server`; defaults to the operator's `--server-image`.
@@ -122,6 +119,7 @@ pub struct ServerSpec {
     pub autoscaling: Option<AutoscalingSpec>,
     /// Container resources; defaults to 50m/64Mi requests and 1 CPU/256Mi limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = bounded_resources)]
     pub resources: Option<ResourceRequirements>,
     /// Where sessions, tokens and Graph refresh tokens are kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +165,7 @@ pub struct StorageSpec {
 pub struct EmbeddedStorage {
     /// Size of the volume (default 1Gi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 64), transform = with_rules(rules::quantity()))]
     pub size: Option<Quantity>,
     /// StorageClass of the volume; the cluster default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -189,7 +188,7 @@ pub struct SecretKeyRef {
     #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN))]
     pub name: String,
     /// Key within the Secret.
-    #[schemars(regex(pattern = SECRET_KEY))]
+    #[schemars(length(max = 253), regex(pattern = SECRET_KEY))]
     pub key: String,
 }
 
@@ -215,7 +214,11 @@ pub struct IdentitySpec {
     /// Entra ID tenant ids (`tid` claim) allowed to sign in; empty allows every tenant the
     /// issuer signs for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64), inner(regex(pattern = UUID)))]
+    #[schemars(
+        length(max = 64),
+        inner(length(max = 36), regex(pattern = UUID)),
+        transform = with_rules(rules::unique_tenant_ids())
+    )]
     pub allowed_tenant_ids: Vec<String>,
     /// Token claim holding the user's roles (default `roles`).
     #[serde(default = "default_role_claim")]
@@ -234,7 +237,7 @@ fn default_role_claim() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct UpstreamIdentity {
     /// OpenID issuer, e.g. `https://login.microsoftonline.com/<tenant-id>/v2.0`.
-    #[schemars(length(max = 512), regex(pattern = HTTPS_URL))]
+    #[schemars(length(max = 512), regex(pattern = HTTPS_URL), transform = with_rules(rules::https_url()))]
     pub issuer: String,
     /// Application (client) id.
     #[schemars(length(min = 1, max = 256))]
@@ -273,11 +276,11 @@ fn default_scopes() -> Vec<String> {
 #[serde(rename_all = "camelCase")]
 pub struct ExternalIdentity {
     /// Issuer (`iss`) of the access tokens.
-    #[schemars(length(max = 512), regex(pattern = HTTPS_URL))]
+    #[schemars(length(max = 512), regex(pattern = HTTPS_URL), transform = with_rules(rules::https_url()))]
     pub issuer: String,
     /// JWKS URL; discovered from the issuer's metadata when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 512), regex(pattern = HTTPS_URL))]
+    #[schemars(length(max = 512), regex(pattern = HTTPS_URL), transform = with_rules(rules::https_url()))]
     pub jwks_uri: Option<String>,
     /// Accepted `aud` values besides the server's own URL (e.g. `api://<app-id>`).
     #[schemars(length(min = 1, max = 16), inner(length(min = 1, max = 512)))]
@@ -318,7 +321,11 @@ pub struct ServiceAccountSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret_ref: Option<SecretKeyRef>,
     /// Tools it may call: exact names, prefixes such as `mail_*`, or `*`.
-    #[schemars(length(min = 1, max = 64), inner(regex(pattern = TOOL_PATTERN)))]
+    #[schemars(
+        length(min = 1, max = 64),
+        inner(length(max = 65), regex(pattern = TOOL_PATTERN)),
+        transform = with_item_rules(vec![known_tool_pattern()])
+    )]
     pub tools: Vec<String>,
 }
 
@@ -328,7 +335,7 @@ pub struct ServiceAccountSpec {
 #[serde(rename_all = "camelCase")]
 pub struct NetworkSpec {
     /// Public host name; users connect to `https://<host>/mcp`.
-    #[schemars(length(min = 3, max = 253), regex(pattern = HOSTNAME))]
+    #[schemars(length(min = 3, max = 253), regex(pattern = HOSTNAME), transform = with_rules(rules::host()))]
     pub host: String,
     /// Expose through a Gateway API HTTPRoute attached to the platform's Gateway (TLS at its
     /// listener). Preferred.
@@ -341,7 +348,8 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(
         length(max = 32),
-        inner(length(max = 256), regex(pattern = "^https?://[^/\\s]+$"))
+        inner(length(max = 256), regex(pattern = "^https?://[^/\\s]+$")),
+        transform = with_item_rules(rules::origin())
     )]
     pub allowed_origins: Vec<String>,
     /// Who may reach the server pods. Default: the namespaces of the parent Gateways, or the
@@ -358,7 +366,8 @@ pub struct NetworkSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(max = MAX_TRUSTED_PROXIES),
-        inner(length(min = 2, max = 49), regex(pattern = CIDR_PATTERN))
+        inner(length(min = 2, max = 49), regex(pattern = CIDR_PATTERN)),
+        transform = with_item_rules(vec![cidr_or_address()])
     )]
     pub trusted_proxies: Option<Vec<String>>,
 }
@@ -368,7 +377,7 @@ pub struct NetworkSpec {
 #[serde(rename_all = "camelCase")]
 pub struct GatewayExposure {
     /// Gateways (and listeners) the HTTPRoute attaches to.
-    #[schemars(length(min = 1, max = 8))]
+    #[schemars(length(min = 1, max = 8), transform = with_rules(rules::unique_parent_refs()))]
     pub parent_refs: Vec<GatewayParentRef>,
 }
 
@@ -389,6 +398,7 @@ pub struct GatewayParentRef {
 
 /// Classic Ingress exposure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(transform = with_rules(rules::ingress()))]
 #[serde(rename_all = "camelCase")]
 pub struct IngressExposure {
     /// IngressClass; the cluster default when absent.
@@ -397,8 +407,9 @@ pub struct IngressExposure {
     pub class_name: Option<String>,
     /// TLS for the host.
     pub tls: IngressTls,
-    /// Extra annotations for the Ingress controller.
+    /// Extra annotations for the Ingress controller (at most 32; values at most 4096 bytes).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 32, "additionalProperties" = {"type": "string", "maxLength": 4096}))]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -537,12 +548,15 @@ impl Default for AlertsSpec {
 pub struct QuotaSpec {
     /// Total CPU limits in the namespace (default 4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 64), transform = with_rules(rules::quantity()))]
     pub cpu: Option<Quantity>,
     /// Total memory limits in the namespace (default 4Gi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 64), transform = with_rules(rules::quantity()))]
     pub memory: Option<Quantity>,
     /// Total storage requests (default 10Gi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("maxLength" = 64), transform = with_rules(rules::quantity()))]
     pub storage: Option<Quantity>,
     /// Maximum pods (default 20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -559,4 +573,30 @@ pub struct KeysSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub rotation_request: Option<String>,
+}
+
+/// `ResourceRequirements` with the bounds the quota rule's cost estimate needs: at most 16
+/// resources per map, quantities of at most 64 characters, at most 8 claims.
+fn bounded_resources(schema: &mut schemars::Schema) {
+    for map in ["limits", "requests"] {
+        if let Some(node) = schema
+            .pointer_mut(&format!("/properties/{map}"))
+            .and_then(|n| n.as_object_mut())
+        {
+            node.insert("maxProperties".into(), 16.into());
+            if let Some(values) = node
+                .get_mut("additionalProperties")
+                .and_then(|v| v.as_object_mut())
+            {
+                values.insert("maxLength".into(), 64.into());
+            }
+            node.insert("x-kubernetes-validations".into(), rules::quantity_map().into());
+        }
+    }
+    if let Some(claims) = schema
+        .pointer_mut("/properties/claims")
+        .and_then(|n| n.as_object_mut())
+    {
+        claims.insert("maxItems".into(), 8.into());
+    }
 }

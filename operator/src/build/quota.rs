@@ -8,18 +8,14 @@ use k8s_openapi::{
     apimachinery::pkg::api::resource::Quantity,
 };
 
+use crate::defaults;
+
 use super::{
     BuildError, Child,
     meta::{Context, ISOLATION, typed_child},
-    workload::{DEFAULT_CPU_LIMIT, DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_LIMIT, DEFAULT_MEMORY_REQUEST},
 };
 
 const QUOTA_NAME: &str = "mcp-tenant-quota";
-// Defaults documented on `QuotaSpec`.
-pub(crate) const DEFAULT_QUOTA_CPU: &str = "4";
-pub(crate) const DEFAULT_QUOTA_MEMORY: &str = "4Gi";
-pub(crate) const DEFAULT_QUOTA_STORAGE: &str = "10Gi";
-pub(crate) const DEFAULT_QUOTA_PODS: i32 = 20;
 const LIMIT_RANGE_NAME: &str = "mcp-tenant-limits";
 
 fn quantity(value: Option<&Quantity>, default: &str) -> Quantity {
@@ -28,8 +24,8 @@ fn quantity(value: Option<&Quantity>, default: &str) -> Quantity {
 
 pub(crate) fn build_resource_quota(ctx: &Context) -> Result<Child, BuildError> {
     let quota = &ctx.tenant.spec.quota;
-    let cpu = quantity(quota.cpu.as_ref(), DEFAULT_QUOTA_CPU);
-    let memory = quantity(quota.memory.as_ref(), DEFAULT_QUOTA_MEMORY);
+    let cpu = quantity(quota.cpu.as_ref(), defaults::QUOTA_CPU);
+    let memory = quantity(quota.memory.as_ref(), defaults::QUOTA_MEMORY);
     let hard = BTreeMap::from([
         ("limits.cpu".to_string(), cpu.clone()),
         ("limits.memory".to_string(), memory.clone()),
@@ -37,11 +33,11 @@ pub(crate) fn build_resource_quota(ctx: &Context) -> Result<Child, BuildError> {
         ("requests.memory".to_string(), memory),
         (
             "requests.storage".to_string(),
-            quantity(quota.storage.as_ref(), DEFAULT_QUOTA_STORAGE),
+            quantity(quota.storage.as_ref(), defaults::QUOTA_STORAGE),
         ),
         (
             "pods".to_string(),
-            Quantity(quota.pods.unwrap_or(DEFAULT_QUOTA_PODS).to_string()),
+            Quantity(quota.pods.unwrap_or(defaults::QUOTA_PODS).to_string()),
         ),
         // A tenant is reached only through the platform's Gateway or Ingress, never directly.
         ("services.loadbalancers".to_string(), Quantity("0".into())),
@@ -70,8 +66,8 @@ pub(crate) fn build_limit_range(ctx: &Context) -> Result<Child, BuildError> {
         spec: Some(LimitRangeSpec {
             limits: vec![LimitRangeItem {
                 type_: "Container".into(),
-                default: Some(resources(DEFAULT_CPU_LIMIT, DEFAULT_MEMORY_LIMIT)),
-                default_request: Some(resources(DEFAULT_CPU_REQUEST, DEFAULT_MEMORY_REQUEST)),
+                default: Some(resources(defaults::CPU_LIMIT, defaults::MEMORY_LIMIT)),
+                default_request: Some(resources(defaults::CPU_REQUEST, defaults::MEMORY_REQUEST)),
                 ..LimitRangeItem::default()
             }],
         }),

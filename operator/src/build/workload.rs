@@ -21,6 +21,8 @@ use k8s_openapi::{
 };
 use kube::core::ApiResource;
 
+use crate::defaults;
+
 use super::{
     BuildError, Child, OperatorDefaults,
     meta::{Context, SERVER, typed_child},
@@ -34,13 +36,6 @@ pub const SERVER_NAME: &str = "mcp-tenant-server";
 pub const CONTAINER_NAME: &str = "server";
 pub(crate) const HTTP_PORT_NAME: &str = "http";
 pub(crate) const METRICS_PORT_NAME: &str = "metrics";
-
-// Defaults documented on `ServerSpec::resources`; the LimitRange uses the same.
-pub(crate) const DEFAULT_CPU_REQUEST: &str = "50m";
-pub(crate) const DEFAULT_MEMORY_REQUEST: &str = "64Mi";
-pub(crate) const DEFAULT_CPU_LIMIT: &str = "1";
-pub(crate) const DEFAULT_MEMORY_LIMIT: &str = "256Mi";
-pub(crate) const DEFAULT_STORE_SIZE: &str = "1Gi";
 
 /// Digests on the pod template: a change to either rolls the pods.
 pub(crate) struct Checksums<'a> {
@@ -147,7 +142,7 @@ pub(crate) fn build_workload(
                             embedded
                                 .size
                                 .clone()
-                                .unwrap_or_else(|| Quantity(DEFAULT_STORE_SIZE.into())),
+                                .unwrap_or_else(|| Quantity(defaults::STORE_SIZE.into())),
                         )])),
                         ..VolumeResourceRequirements::default()
                     }),

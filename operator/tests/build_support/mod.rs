@@ -98,6 +98,7 @@ pub fn crd_errors(manifest: &str) -> Vec<String> {
         .iter_errors(&value)
         .map(|e| format!("{}: {e}", e.instance_path().as_str()))
         .collect();
+    errors.extend(render::list_type_errors(&schema, &value));
     if errors.is_empty()
         && let Err(cel) = kube::core::cel::Validator::new().validate(&schema, &value, None)
     {
@@ -112,7 +113,7 @@ pub fn render_file(text: &str) -> String {
     render::to_yaml_stream(&children).unwrap()
 }
 
-/// `# layer: schema|cel|operator` and `# expect: <text>` in the header of each invalid example.
+/// `# layer: schema|cel` and `# expect: <text>` in the header of each invalid example.
 pub fn header(text: &str, key: &str) -> String {
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("# {key}: ")))

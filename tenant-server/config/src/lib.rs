@@ -9,6 +9,7 @@ mod cidr;
 mod duration;
 pub mod keys;
 mod policy;
+pub mod rules;
 mod tenant;
 
 pub use cidr::{CIDR_PATTERN, Cidr, CidrError, DEFAULT_TRUSTED_PROXIES, MAX_TRUSTED_PROXIES};
@@ -17,7 +18,7 @@ pub use policy::{
     AccessTier, DNS_LABEL, IdentityMode, RateLimit, RateLimits, TOOL_PATTERN, TokenLifetimes, ToolSets,
 };
 pub use tenant::{
-    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, ConfigError, Environment, GraphConfig, HTTP_PORT,
-    IdentityConfig, KeysConfig, MAX_CONFIG_BYTES, METRICS_PORT, ServerConfig, ServiceAccountConfig,
-    StorageConfig, TenantConfig, TenantInfo, UpstreamConfig, default_trusted_proxies,
+    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, ConfigError, Environment, GraphConfig, HEALTH_PATH,
+    HTTP_PORT, IdentityConfig, KeysConfig, MAX_CONFIG_BYTES, METRICS_PORT, READY_PATH, ServerConfig,
+    ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig, default_trusted_proxies,
 };

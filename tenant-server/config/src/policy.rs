@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::HumanDuration;
+use crate::{HumanDuration, rules};
 
 /// Schema pattern of a tool pattern: `*`, a prefix such as `mail_*`, or an exact tool name.
 pub const TOOL_PATTERN: &str = "^(\\*|[a-z][a-z0-9_]{0,63}\\*?)$";
@@ -36,7 +36,11 @@ pub struct AccessTier {
     #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 256)))]
     pub roles: Vec<String>,
     /// Tools the tier may call: exact names, prefixes such as `mail_*`, or `*` for every tool.
-    #[schemars(length(min = 1, max = 64), inner(regex(pattern = TOOL_PATTERN)))]
+    #[schemars(
+        length(min = 1, max = 64),
+        inner(length(max = 65), regex(pattern = TOOL_PATTERN)),
+        transform = rules::with_item_rules(vec![rules::known_tool_pattern()])
+    )]
     pub tools: Vec<String>,
     /// Refuse the tier's tools unless the token's `amr` claim contains `mfa`.
     #[serde(default)]
@@ -67,7 +71,11 @@ pub struct ToolSets {
     pub read_only: bool,
     /// Individual tools to leave out, by exact name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64), inner(regex(pattern = TOOL_PATTERN)))]
+    #[schemars(
+        length(max = 64),
+        inner(length(max = 65), regex(pattern = TOOL_PATTERN)),
+        transform = rules::with_item_rules(vec![rules::known_tool_pattern()])
+    )]
     pub disabled: Vec<String>,
 }
 
@@ -92,9 +100,11 @@ impl Default for ToolSets {
 /// A token bucket: `requests` per `period`, refilled evenly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::with_rules(rules::rate_limit()))]
 pub struct RateLimit {
     /// Requests allowed per period (also the burst size).
-    #[schemars(range(min = 1, max = 1_000_000))]
+    // int32: Kubernetes knows no uint32 format (and warns on every apply).
+    #[schemars(range(min = 1, max = 1_000_000), extend("format" = "int32"))]
     pub requests: u32,
     /// The period, e.g. `15m`.
     pub period: HumanDuration,
@@ -147,6 +157,7 @@ impl Default for RateLimits {
 /// Lifetimes of the tokens the built-in authorization server issues.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::with_rules(rules::token_lifetimes()))]
 pub struct TokenLifetimes {
     /// Access token lifetime; short, since access tokens cannot be revoked one by one.
     #[serde(default = "default_access")]
