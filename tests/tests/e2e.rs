@@ -17,12 +17,12 @@ mod e2e {
 
     use k8s_openapi::{
         ByteString,
-        api::core::v1::{Namespace, Secret},
+        api::core::v1::{Namespace, Pod, Secret},
         apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     };
     use kube::{
         Api, Client, CustomResourceExt, ResourceExt,
-        api::{DeleteParams, ObjectMeta, Patch, PatchParams},
+        api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams},
         core::{DynamicObject, GroupVersionKind},
         discovery::Discovery,
     };
@@ -129,6 +129,14 @@ mod e2e {
         };
         tenant.spec.namespace = Some(format!("mcp-e2e-{stem}"));
         tenant.spec.deletion_policy = policy;
+        // Issuers inside the cluster's own DNS zone, which answers without asking anyone outside:
+        // the servers look them up and find nothing, as with an issuer that is down.
+        let issuer = format!("https://issuer.mcp-e2e-{stem}.svc.cluster.local/v2.0");
+        tenant.spec.identity.upstream.issuer.clone_from(&issuer);
+        if let Some(external) = &mut tenant.spec.identity.external {
+            external.jwks_uri = Some(format!("{issuer}/keys"));
+            external.issuer = issuer;
+        }
         tenant
     }
 
@@ -228,11 +236,17 @@ mod e2e {
         .await
     }
 
-    /// The children the cluster can hold (optional kinds only where their CRDs exist).
+    /// The children the cluster can hold (optional kinds only where their CRDs exist), built
+    /// from the live tenant: owner references need the uid the API server gave it.
     async fn expected_children(
         client: &Client,
         tenant: &McpTenant,
     ) -> Vec<(kube::core::ApiResource, String)> {
+        let live = Api::<McpTenant>::all(client.clone())
+            .get(&tenant.name_any())
+            .await
+            .unwrap();
+        let tenant = &live;
         let discovery = Discovery::new(client.clone())
             .filter(&OPTIONAL_GROUPS)
             .run()
@@ -261,6 +275,41 @@ mod e2e {
             })
             .map(|c| (c.resource, c.object.name_any()))
             .collect()
+    }
+
+    /// The tenant's server pod starts (its startup probe passed) and has not restarted. Builtin
+    /// tenants are reported, not required: that mode's authorization server is not built yet and
+    /// the server refuses to start in it.
+    async fn wait_server_started(client: &Client, tenant: &McpTenant) {
+        let namespace = tenant_namespace(tenant);
+        if tenant.spec.identity.mode == mcp_tenancy_config::IdentityMode::Builtin {
+            println!(
+                "{}: Builtin mode, server pod start not required yet",
+                tenant.name_any()
+            );
+            return;
+        }
+        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+        let selector = format!("{TENANT_LABEL}={}", tenant.name_any());
+        let started = wait_for(
+            &format!("the server pod of {} started", tenant.name_any()),
+            || async {
+                let list = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
+                let pod = list.items.into_iter().next()?;
+                let status = pod.status.clone()?.container_statuses?.into_iter().next()?;
+                status
+                    .started
+                    .unwrap_or(false)
+                    .then_some((pod.name_any(), status.restart_count))
+            },
+        )
+        .await;
+        assert_eq!(started.1, 0, "{} restarted before it started", started.0);
+        println!(
+            "{}: pod {} started with no restarts",
+            tenant.name_any(),
+            started.0
+        );
     }
 
     fn dynamic(client: &Client, ar: &kube::core::ApiResource, namespace: &str) -> Api<DynamicObject> {
@@ -370,6 +419,7 @@ mod e2e {
                 );
             }
             key_material(&client, &namespace).await;
+            wait_server_started(&client, t).await;
         }
 
         // A deleted child comes back.
