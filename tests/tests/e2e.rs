@@ -277,7 +277,8 @@ mod e2e {
             .collect()
     }
 
-    /// The tenant's server pod starts (its startup probe passed) and has not restarted. Builtin
+    /// The tenant's server pod starts (its startup probe passed), has not restarted, and answers
+    /// `/mcp` without a token with 401 and `WWW-Authenticate`. Builtin
     /// tenants are reported, not required: that mode's authorization server is not built yet and
     /// the server refuses to start in it.
     async fn wait_server_started(client: &Client, tenant: &McpTenant) {
@@ -305,11 +306,48 @@ mod e2e {
         )
         .await;
         assert_eq!(started.1, 0, "{} restarted before it started", started.0);
+        let (status, headers) = get_mcp(&pods, &started.0, &tenant.spec.network.host).await;
+        assert!(
+            status.starts_with("HTTP/1.1 401"),
+            "{}: GET /mcp answered {status}",
+            started.0
+        );
+        assert!(
+            headers.iter().any(|h| h
+                .to_ascii_lowercase()
+                .starts_with("www-authenticate: bearer resource_metadata=")),
+            "{}: 401 without WWW-Authenticate: {headers:?}",
+            started.0
+        );
         println!(
-            "{}: pod {} started with no restarts",
+            "{}: pod {} started with no restarts; GET /mcp answers {status} with WWW-Authenticate",
             tenant.name_any(),
             started.0
         );
+    }
+
+    /// `GET /mcp` on the pod's MCP port through a port-forward (the kubelet enters the pod's
+    /// network), with the tenant's public host as Host: the status line and the headers.
+    async fn get_mcp(pods: &Api<Pod>, pod: &str, host: &str) -> (String, Vec<String>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let port = mcp_tenancy_config::HTTP_PORT;
+        let mut forward = pods.portforward(pod, &[port]).await.unwrap();
+        let mut stream = forward.take_stream(port).unwrap();
+        let request = format!("GET /mcp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+            .await
+            .expect("the pod answers within 10 s")
+            .unwrap();
+        drop(stream);
+        let _ = forward.join().await;
+        let text = String::from_utf8_lossy(&response);
+        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let mut lines = head.lines().map(str::to_owned);
+        let status = lines.next().unwrap_or_default();
+        (status, lines.collect())
     }
 
     fn dynamic(client: &Client, ar: &kube::core::ApiResource, namespace: &str) -> Api<DynamicObject> {
