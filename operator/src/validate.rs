@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
 
-use crate::defaults;
-
-use crate::api::{
-    IdentitySpec, McpTenant, McpTenantSpec,
-    rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
+use crate::{
+    api::{
+        IdentitySpec, McpTenant, McpTenantSpec,
+        rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
+    },
+    defaults,
 };
 
 /// One thing wrong with a spec, and where.

@@ -7,7 +7,11 @@
 //! The same holds against a real API server: `scripts/crd-property` sends generated tenants to the
 //! cluster `KUBECONFIG` names (server-side dry run) and renders every one it accepts.
 
+#[cfg(test)]
+mod build_support;
+
 // In a test module, as every test file here, so that failing loudly is allowed.
+
 #[cfg(test)]
 mod crd_property {
     use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +23,6 @@ mod crd_property {
     };
     use mcp_tenancy_operator::{
         api::McpTenant,
-        build::OperatorDefaults,
         render::{self, RenderError},
     };
     use proptest::{
@@ -28,6 +31,8 @@ mod crd_property {
         test_runner::{Config, RngAlgorithm, TestRng, TestRunner},
     };
     use serde_json::{Value, json};
+
+    use crate::build_support::{committed_crd_schema, example_files, mk_defaults};
 
     /// Tenants generated per run (`CRD_PROPERTY_CASES` overrides).
     const CASES: usize = 3_000;
@@ -278,10 +283,7 @@ mod crd_property {
     }
 
     fn spec_schema() -> Value {
-        let crd = McpTenant::crd();
-        let schema =
-            serde_json::to_value(&crd.spec.versions[0].schema.as_ref().unwrap().open_api_v3_schema).unwrap();
-        schema["properties"]["spec"].clone()
+        committed_crd_schema().1["properties"]["spec"].clone()
     }
 
     /// Every property below `node`, as the chain of names that leads to it.
@@ -301,16 +303,14 @@ mod crd_property {
 
     /// The specs of the shipped examples.
     fn example_specs() -> Vec<Value> {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-        let mut specs = Vec::new();
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "yaml") {
+        let mut specs: Vec<Value> = example_files("examples")
+            .iter()
+            .map(|path| {
                 let manifest: Value =
-                    serde_saphyr::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-                specs.push(manifest["spec"].clone());
-            }
-        }
+                    serde_saphyr::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+                manifest["spec"].clone()
+            })
+            .collect();
         specs.sort_by_key(Value::to_string);
         specs
     }
@@ -387,15 +387,9 @@ mod crd_property {
 
     /// Why the operator refuses a manifest (parse, validate, build), if it does.
     fn operator_refusal(manifest: &Value) -> Option<String> {
-        let defaults = OperatorDefaults {
-            server_image: "ghcr.io/mcp-tenancy/mcp-tenant-server:0.1.0".into(),
-            ingress_controller_namespace: "ingress-system".into(),
-            monitoring_namespace: "monitoring".into(),
-            trusted_proxies: mcp_tenancy_config::default_trusted_proxies(),
-        };
         let yaml = serde_saphyr::to_string(manifest).unwrap();
         render::parse_manifest(&yaml)
-            .and_then(|tenant| render::render_children(tenant, &defaults, true))
+            .and_then(|tenant| render::render_children(tenant, &mk_defaults(), true))
             .err()
             .map(|error| format!("{error}\n{yaml}"))
     }

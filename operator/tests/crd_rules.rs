@@ -4,26 +4,21 @@
 //! are ones Kubernetes knows (others print a warning on every apply), and every rule compiles.
 //! The API server's own cost estimate is checked on a real cluster (docs/e2e.md).
 
+#[cfg(test)]
+mod build_support;
+
 // In a test module, as every test file here, so that failing loudly is allowed.
+
 #[cfg(test)]
 mod crd_rules {
     use std::collections::BTreeSet;
 
-    use kube::CustomResourceExt;
-    use mcp_tenancy_operator::api::McpTenant;
     use serde_json::Value;
 
+    use crate::build_support::committed_crd_schema;
+
     fn schema() -> Value {
-        let crd = McpTenant::crd();
-        let version = &crd.spec.versions[0];
-        serde_json::to_value(
-            &version
-                .schema
-                .as_ref()
-                .expect("the CRD has a schema")
-                .open_api_v3_schema,
-        )
-        .unwrap()
+        committed_crd_schema().1
     }
 
     /// Every schema node with its path (`.spec.access.tiers[*].tools[*]`).

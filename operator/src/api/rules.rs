@@ -181,10 +181,15 @@ pub fn server() -> Vec<Value> {
     ]
 }
 
+/// CEL: the `int-or-string` value `expr` is a Kubernetes quantity that is not negative.
+fn non_negative_quantity(expr: &str) -> String {
+    format!("isQuantity(string({expr})) && !quantity(string({expr})).isLessThan(quantity('0'))")
+}
+
 /// A quantity field (`int-or-string`): a Kubernetes quantity that is not negative.
 pub fn quantity() -> Vec<Value> {
     vec![rule(
-        "isQuantity(string(self)) && !quantity(string(self)).isLessThan(quantity('0'))",
+        &non_negative_quantity("self"),
         "must be a non-negative Kubernetes quantity (e.g. 500m, 2, 256Mi)",
         None,
     )]
@@ -193,17 +198,17 @@ pub fn quantity() -> Vec<Value> {
 /// `spec.server.resources.limits` and `.requests`: every value a non-negative quantity.
 pub fn quantity_map() -> Vec<Value> {
     vec![rule(
-        "self.all(k, isQuantity(string(self[k])) && !quantity(string(self[k])).isLessThan(quantity('0')))",
+        &format!("self.all(k, {})", non_negative_quantity("self[k]")),
         "every value must be a non-negative Kubernetes quantity (e.g. 500m, 2, 256Mi)",
         None,
     )]
 }
 
-/// The server container's `limits` or `requests` value of `resource`, or `default`.
-fn server_resource(kind: &str, resource: &str, default: &str) -> String {
+/// The server container's limit of `resource`, or `default`.
+fn server_limit(resource: &str, default: &str) -> String {
     format!(
-        "quantity(has(self.server.resources) && has(self.server.resources.{kind}) && \
-         '{resource}' in self.server.resources.{kind} ? string(self.server.resources.{kind}['{resource}']) : '{default}')"
+        "quantity(has(self.server.resources) && has(self.server.resources.limits) && \
+         '{resource}' in self.server.resources.limits ? string(self.server.resources.limits['{resource}']) : '{default}')"
     )
 }
 
@@ -230,27 +235,27 @@ pub fn quota() -> Vec<Value> {
          plus one during a rollout with Redis storage)",
         Some(".quota.pods"),
     )];
-    for (resource, limit, quota, field) in [
-        ("cpu", CPU_LIMIT, QUOTA_CPU, "cpu"),
-        ("memory", MEMORY_LIMIT, QUOTA_MEMORY, "memory"),
+    // The quota field is named like the resource.
+    for (resource, limit, quota) in [
+        ("cpu", CPU_LIMIT, QUOTA_CPU),
+        ("memory", MEMORY_LIMIT, QUOTA_MEMORY),
     ] {
-        let limit_value = server_resource("limits", resource, limit);
+        let limit_value = server_limit(resource, limit);
         rules.push(rule(
             &format!(
                 "{limit_value}.asApproximateFloat() * double({peak}) <= {}.asApproximateFloat() * 1.000000000001",
-                quota_value(field, quota)
+                quota_value(resource, quota)
             ),
             &format!(
                 "is less than the server pods' {resource} limits at the most pods that can run at once"
             ),
-            Some(&format!(".quota.{field}")),
+            Some(&format!(".quota.{resource}")),
         ));
         rules.push(rule(
             &format!(
                 "!has(self.server.resources) || !has(self.server.resources.requests) || \
                  !('{resource}' in self.server.resources.requests) || \
-                 {}.compareTo({limit_value}) <= 0",
-                server_resource("requests", resource, "0")
+                 quantity(string(self.server.resources.requests['{resource}'])).compareTo({limit_value}) <= 0"
             ),
             &format!("the {resource} request must not exceed the {resource} limit"),
             Some(".server.resources"),
