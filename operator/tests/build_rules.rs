@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use build_support::{SECRETS_CHECKSUM, build, kinds, mk_defaults, mk_tenant, object};
 use mcp_tenancy_config::{CONFIG_FILE, TenantConfig};
 use mcp_tenancy_operator::{
-    api::{DeletionPolicy, McpTenant, RedisStorage, SecretKeyRef, StorageSpec},
+    api::{CaBundleRef, DeletionPolicy, McpTenant, RedisStorage, SecretKeyRef, StorageSpec},
     build::{
         BuildError, BuildInput, CONFIG_CHECKSUM_ANNOTATION, SECRETS_CHECKSUM_ANNOTATION, TENANT_LABEL,
         build_children, build_tenant_config, prunable_resources, public_url, tenant_namespace,
@@ -509,29 +509,9 @@ fn every_file_the_config_names_is_mounted_from_the_right_secret() {
     }
     assert_eq!(files.len(), 5);
     for file in files {
-        let (dir, key) = (
-            file.parent().unwrap().to_str().unwrap(),
-            file.file_name().unwrap().to_str().unwrap(),
-        );
-        let mount = pod["containers"][0]["volumeMounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["mountPath"] == dir);
-        let mount = mount.unwrap_or_else(|| panic!("{} is not mounted", file.display()));
-        assert_eq!(mount["readOnly"], true);
-        let volume = pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["name"] == mount["name"])
-            .unwrap();
-        let items = volume["secret"]["items"].as_array().unwrap();
-        assert!(
-            items.iter().any(|i| i["key"] == key && i["path"] == key),
-            "{}",
-            file.display()
-        );
+        let (volume, key) = volume_of(pod, &file);
+        assert_eq!(key, file.file_name().unwrap().to_str().unwrap());
+        let dir = file.parent().unwrap().to_str().unwrap();
         assert_eq!(volume["secret"]["defaultMode"], 0o440);
         if dir.starts_with("/etc/mcp-tenant/secrets/") {
             assert_eq!(
@@ -542,6 +522,82 @@ fn every_file_the_config_names_is_mounted_from_the_right_secret() {
             assert_eq!(volume["secret"]["secretName"], "mcp-tenant-keys");
         }
     }
+}
+
+/// The volume (and item key) that the pod mounts at `file`, or a panic naming the file.
+#[cfg(test)]
+fn volume_of<'a>(pod: &'a Value, file: &std::path::Path) -> (&'a Value, String) {
+    let dir = file.parent().unwrap().to_str().unwrap();
+    let name = file.file_name().unwrap().to_str().unwrap();
+    let mount = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == dir)
+        .unwrap_or_else(|| panic!("{} is not mounted", file.display()));
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    let source = if volume["secret"].is_object() {
+        &volume["secret"]
+    } else {
+        &volume["configMap"]
+    };
+    let item = source["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"] == name)
+        .unwrap_or_else(|| panic!("{} is not an item of {volume}", file.display()));
+    (volume, item["key"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
+    let tenant = mk_tenant("private-ca.yaml");
+    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
+    let server = workload(&build(&tenant, false));
+    let (volume, key) = volume_of(&server["spec"]["template"]["spec"], &file);
+    assert_eq!(volume["configMap"]["name"], "corporate-roots");
+    assert_eq!(key, "ca-certificates.crt");
+
+    let mut tenant = tenant;
+    tenant.spec.identity.ca_bundle = Some(CaBundleRef {
+        config_map_key_ref: None,
+        secret_key_ref: Some(SecretKeyRef {
+            name: "corporate-roots".into(),
+            key: "ca.pem".into(),
+        }),
+    });
+    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
+    let server = workload(&build(&tenant, false));
+    let pod = &server["spec"]["template"]["spec"];
+    let (volume, key) = volume_of(pod, &file);
+    assert_eq!(volume["secret"]["secretName"], "corporate-roots");
+    assert_eq!(key, "ca.pem");
+    assert!(
+        !pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["name"] == "ca-bundle"),
+        "a Secret bundle needs no ConfigMap volume"
+    );
+
+    tenant.spec.identity.ca_bundle = None;
+    assert_eq!(
+        build_tenant_config(&tenant, &mk_defaults())
+            .unwrap()
+            .identity
+            .ca_bundle_file,
+        None
+    );
 }
 
 #[test]

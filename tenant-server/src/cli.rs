@@ -20,6 +20,7 @@ use crate::{
         self, Tool,
         m365::{M365Deps, m365_tools},
     },
+    trust::IssuerTrust,
 };
 
 const DEFAULT_CONFIG: &str = "/etc/mcp-tenant/tenant.yaml";
@@ -78,6 +79,8 @@ enum RunError {
          use identity.mode External"
     )]
     BuiltinUnavailable,
+    #[error("{0}")]
+    Trust(#[from] crate::trust::TrustError),
     #[error("HTTP client: {0}")]
     Http(#[from] reqwest::Error),
     #[error("listening on {addr}: {source}")]
@@ -152,7 +155,7 @@ async fn open_store(config: &TenantConfig) -> Result<Arc<dyn Store>, RunError> {
     }
 }
 
-fn verifier(config: &TenantConfig) -> Result<JwksVerifier, RunError> {
+fn verifier(config: &TenantConfig, trust: &IssuerTrust) -> Result<JwksVerifier, RunError> {
     let source = match &config.identity.jwks_uri {
         Some(url) => KeySource::Jwks(url.clone()),
         None => KeySource::Discovery(config.identity.issuer.clone()),
@@ -161,18 +164,25 @@ fn verifier(config: &TenantConfig) -> Result<JwksVerifier, RunError> {
         source,
         &config.identity.issuer,
         accepted_audiences(config),
-        JwksOptions::default(),
+        JwksOptions {
+            trust: trust.clone(),
+            ..JwksOptions::default()
+        },
     )?)
 }
 
 /// The core tools and the Microsoft 365 tools (Graph tokens on behalf of the caller, or the
 /// development token when Graph is a local double), registering Graph metrics in `metrics`.
-fn all_tools(config: &TenantConfig, metrics: &Metrics) -> Result<Vec<Arc<dyn Tool>>, RunError> {
+fn all_tools(
+    config: &TenantConfig,
+    trust: &IssuerTrust,
+    metrics: &Metrics,
+) -> Result<Vec<Arc<dyn Tool>>, RunError> {
     if config.identity.mode == IdentityMode::Builtin {
         return Err(RunError::BuiltinUnavailable);
     }
     let mut all = tools::core::tools(config);
-    let tokens = crate::graph::provider_for(config)?;
+    let tokens = crate::graph::provider_for(config, trust)?;
     all.extend(m365_tools(M365Deps::new(
         &config.graph,
         tokens,
@@ -183,11 +193,12 @@ fn all_tools(config: &TenantConfig, metrics: &Metrics) -> Result<Vec<Arc<dyn Too
 
 async fn run(config: TenantConfig) -> Result<(), RunError> {
     let store = open_store(&config).await?;
-    let verifier = Arc::new(verifier(&config)?);
+    let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
+    let verifier = Arc::new(verifier(&config, &trust)?);
     let listener = bind(config.server.listen).await?;
     let ops = bind(config.server.metrics_listen).await?;
     let metrics = Metrics::new()?;
-    let tools = all_tools(&config, &metrics)?;
+    let tools = all_tools(&config, &trust, &metrics)?;
     let state = AppState::build(config, verifier, tools, store, metrics, None)?;
     tracing::info!(
         tenant = %state.config.tenant.name,
@@ -209,10 +220,11 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let issuer = dev::DevIssuer::generate(config.identity.issuer.as_str().trim_end_matches('/'))?;
     let ops = bind(config.server.metrics_listen).await?;
     let metrics_addr = ops.local_addr()?;
-    let verifier = Arc::new(verifier(&config)?);
+    let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
+    let verifier = Arc::new(verifier(&config, &trust)?);
     let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
     let metrics = Metrics::new()?;
-    let tools = dev::tools(all_tools(&config, &metrics)?);
+    let tools = dev::tools(all_tools(&config, &trust, &metrics)?);
     let store = Arc::new(EmbeddedStore::in_memory());
     let state = AppState::build(
         config,

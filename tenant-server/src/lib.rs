@@ -17,6 +17,7 @@ pub mod ratelimit;
 pub mod server;
 pub mod store;
 pub mod tools;
+pub mod trust;
 
 #[cfg(test)]
 mod testing;

@@ -118,3 +118,36 @@ async fn dev_mode_serves_and_flushes_every_audit_line_on_sigterm() {
     let last: Value = serde_json::from_str(logs.lines().last().unwrap()).unwrap();
     assert_eq!(last["fields"]["message"], "stopped", "{last}");
 }
+
+#[tokio::test]
+async fn an_unusable_ca_bundle_stops_the_server_at_start_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("corporate-ca.crt");
+    std::fs::write(&bundle, "not a certificate\n").unwrap();
+    let mut config = mcp_tenant_server::dev::default_config(0).unwrap();
+    config.identity.ca_bundle_file = Some(bundle.clone());
+    let path = dir.path().join("tenant.yaml");
+    std::fs::write(&path, config.to_yaml().unwrap()).unwrap();
+
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        Command::new(env!("CARGO_BIN_EXE_mcp-tenant-server"))
+            .arg("--config")
+            .arg(&path)
+            .args(["dev", "--port", "0"])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("exits within 30 s")
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "CA bundle {}: holds no PEM certificate",
+            bundle.display()
+        )),
+        "{stderr}"
+    );
+}

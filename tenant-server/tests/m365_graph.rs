@@ -951,6 +951,7 @@ impl Idp {
                 expiry_margin: margin,
                 max_users: 100,
                 timeout: Duration::from_secs(5),
+                trust: Default::default(),
             })
             .unwrap(),
         )

@@ -2,7 +2,7 @@
 //! names. Without KUBECONFIG it prints "skipped: KUBECONFIG not set" and passes.
 //!
 //! What it does, per example manifest in `examples/`: installs the CRD, creates the tenant's
-//! namespace and referenced Secrets, applies the tenant, waits for every child the cluster can
+//! namespace and referenced Secrets and ConfigMaps, applies the tenant, waits for every child the cluster can
 //! hold and for the conditions, deletes a child and sees it restored, edits the spec and sees the
 //! pods roll, restarts the operator and checks the key material is unchanged, then deletes the
 //! tenants (one with `Retain`, the others with `Delete`) and checks what remains. See docs/e2e.md.
@@ -17,7 +17,7 @@ mod e2e {
 
     use k8s_openapi::{
         ByteString,
-        api::core::v1::{Namespace, Pod, Secret},
+        api::core::v1::{ConfigMap, Namespace, Pod, Secret},
         apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
     };
     use kube::{
@@ -29,8 +29,8 @@ mod e2e {
     use mcp_tenancy_operator::{
         api::{DeletionPolicy, McpTenant},
         build::{
-            BuildInput, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, build_children, referenced_secrets,
-            tenant_namespace,
+            BuildInput, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, build_children,
+            referenced_config_maps, referenced_secrets, tenant_namespace,
         },
         controller::{
             conditions as c,
@@ -162,7 +162,18 @@ mod e2e {
         .await;
     }
 
-    /// The tenant namespace and every Secret the tenant references, with placeholder values.
+    /// A PEM certificate of a CA made for the test: what a referenced CA bundle holds.
+    fn private_ca_pem() -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .pem()
+    }
+
+    /// The tenant namespace and every Secret and ConfigMap the tenant references, with
+    /// placeholder values (a CA bundle gets a real CA certificate: the server parses it at start).
     async fn prepare(client: &Client, tenant: &McpTenant) {
         let namespace = tenant_namespace(tenant);
         let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -177,7 +188,19 @@ mod e2e {
         for (name, keys) in referenced_secrets(&tenant.spec) {
             let data: BTreeMap<String, ByteString> = keys
                 .into_iter()
-                .map(|k| (k, ByteString(b"e2e-placeholder".to_vec())))
+                .map(|k| {
+                    let ca = tenant
+                        .spec
+                        .identity
+                        .ca_bundle
+                        .as_ref()
+                        .and_then(|b| b.secret_key_ref.as_ref());
+                    let value = match ca {
+                        Some(r) if r.name == name && r.key == k => private_ca_pem().into_bytes(),
+                        _ => b"e2e-placeholder".to_vec(),
+                    };
+                    (k, ByteString(value))
+                })
                 .collect();
             let secret = Secret {
                 metadata: ObjectMeta {
@@ -192,6 +215,25 @@ mod e2e {
                     &name,
                     &PatchParams::apply(MANAGER).force(),
                     &Patch::Apply(&secret),
+                )
+                .await
+                .unwrap();
+        }
+        let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &namespace);
+        for (name, keys) in referenced_config_maps(&tenant.spec) {
+            let config_map = ConfigMap {
+                metadata: ObjectMeta {
+                    name: Some(name.clone()),
+                    ..ObjectMeta::default()
+                },
+                data: Some(keys.into_iter().map(|k| (k, private_ca_pem())).collect()),
+                ..ConfigMap::default()
+            };
+            config_maps
+                .patch(
+                    &name,
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&config_map),
                 )
                 .await
                 .unwrap();

@@ -20,7 +20,7 @@ const HOSTNAME: &str = "^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\\.)+[a-z0-9]([-a-z0
 const HTTPS_URL: &str = "^https://[^\\s?#]+$";
 /// A UUID (Entra ID tenant ids).
 const UUID: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
-/// A Secret data key.
+/// A Secret or ConfigMap data key.
 const SECRET_KEY: &str = "^[-._a-zA-Z0-9]{1,253}$";
 
 /// A tenant: one isolated remote MCP server for Microsoft 365, in its own namespace.
@@ -192,6 +192,32 @@ pub struct SecretKeyRef {
     pub key: String,
 }
 
+/// A key of a ConfigMap in the tenant namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigMapKeyRef {
+    /// ConfigMap name, in the tenant namespace.
+    #[schemars(length(min = 1, max = 253), regex(pattern = DNS_SUBDOMAIN))]
+    pub name: String,
+    /// Key within the ConfigMap (`data` or `binaryData`).
+    #[schemars(length(max = 253), regex(pattern = SECRET_KEY))]
+    pub key: String,
+}
+
+/// PEM certificates of the CAs that signed the issuers' TLS certificates, trusted besides the
+/// system roots. Exactly one source; a ConfigMap is where trust-manager or OpenShift's CA
+/// injection put bundles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[x_kube(validation = Rule::new("has(self.configMapKeyRef) != has(self.secretKeyRef)")
+    .message("set exactly one of configMapKeyRef or secretKeyRef"))]
+#[serde(rename_all = "camelCase")]
+pub struct CaBundleRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<ConfigMapKeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+}
+
 /// RFC 1123 subdomain (object names).
 const DNS_SUBDOMAIN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
@@ -227,6 +253,10 @@ pub struct IdentitySpec {
     /// Lifetimes of tokens the built-in authorization server issues.
     #[serde(default)]
     pub token_lifetimes: TokenLifetimes,
+    /// CA bundle for issuers (upstream and external) whose certificates a private CA signed.
+    /// The server reads it at start; the operator rolls the pods when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleRef>,
 }
 
 fn default_role_claim() -> String {

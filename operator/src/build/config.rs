@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use mcp_tenancy_config::{
     AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, Environment, GraphConfig, IdentityConfig, IdentityMode,
     KeysConfig, ServerConfig, ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
+    ca::CA_BUNDLE_FILE,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 use url::Url;
@@ -23,7 +24,7 @@ use super::{
     workload::SERVER_NAME,
 };
 use crate::{
-    api::{McpTenant, McpTenantSpec, SecretKeyRef},
+    api::{CaBundleRef, McpTenant, McpTenantSpec, SecretKeyRef},
     validate::ValidationError,
 };
 
@@ -33,6 +34,8 @@ pub const CONFIG_MOUNT_DIR: &str = "/etc/mcp-tenant/config";
 pub const KEYS_MOUNT_DIR: &str = "/etc/mcp-tenant/keys";
 /// Where each referenced Secret is mounted, one directory per Secret.
 pub const SECRETS_MOUNT_DIR: &str = "/etc/mcp-tenant/secrets";
+/// Where a CA bundle from a ConfigMap is mounted, as [`CA_BUNDLE_FILE`].
+pub const CA_MOUNT_DIR: &str = "/etc/mcp-tenant/ca";
 /// The embedded store's volume.
 pub const DATA_MOUNT_DIR: &str = "/var/lib/mcp-tenant";
 
@@ -44,6 +47,15 @@ pub fn secret_file_path(secret: &SecretKeyRef) -> PathBuf {
     PathBuf::from(SECRETS_MOUNT_DIR)
         .join(&secret.name)
         .join(&secret.key)
+}
+
+/// The file in which the server finds the CA bundle: a referenced Secret key is mounted with the
+/// other Secrets, a ConfigMap key in its own directory.
+pub fn ca_bundle_file(bundle: &CaBundleRef) -> PathBuf {
+    match &bundle.secret_key_ref {
+        Some(secret) => secret_file_path(secret),
+        None => PathBuf::from(CA_MOUNT_DIR).join(CA_BUNDLE_FILE),
+    }
 }
 
 /// Hex SHA-256 of the config document; on the pod template so that a config change rolls the pods.
@@ -114,6 +126,7 @@ pub fn build_tenant_config(
             allowed_tenant_ids: identity.allowed_tenant_ids.clone(),
             role_claim: identity.role_claim.clone(),
             token_lifetimes: identity.token_lifetimes,
+            ca_bundle_file: identity.ca_bundle.as_ref().map(ca_bundle_file),
             upstream: UpstreamConfig {
                 issuer: parse_url("spec.identity.upstream.issuer", &identity.upstream.issuer)?,
                 client_id: identity.upstream.client_id.clone(),
@@ -189,10 +202,26 @@ pub fn referenced_secrets(spec: &McpTenantSpec) -> BTreeMap<String, BTreeSet<Str
                 .iter()
                 .filter_map(|s| s.redis.as_ref())
                 .map(|r| &r.url_secret_ref),
+        )
+        .chain(
+            spec.identity
+                .ca_bundle
+                .iter()
+                .filter_map(|b| b.secret_key_ref.as_ref()),
         );
     let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for r in refs {
         secrets.entry(r.name.clone()).or_default().insert(r.key.clone());
     }
     secrets
+}
+
+/// Every ConfigMap the spec references (the CA bundle's), with the keys the server reads.
+pub fn referenced_config_maps(spec: &McpTenantSpec) -> BTreeMap<String, BTreeSet<String>> {
+    spec.identity
+        .ca_bundle
+        .iter()
+        .filter_map(|b| b.config_map_key_ref.as_ref())
+        .map(|r| (r.name.clone(), BTreeSet::from([r.key.clone()])))
+        .collect()
 }

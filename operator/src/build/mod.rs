@@ -16,8 +16,8 @@ pub(crate) mod workload;
 use kube::core::{ApiResource, DynamicObject};
 
 pub use config::{
-    CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
-    config_checksum, referenced_secrets, secret_file_path,
+    CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
+    ca_bundle_file, config_checksum, referenced_config_maps, referenced_secrets, secret_file_path,
 };
 pub use meta::{COMPONENT_LABEL, selector_labels, tenant_labels};
 pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};

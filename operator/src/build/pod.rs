@@ -13,6 +13,7 @@ use k8s_openapi::{
 };
 use mcp_tenancy_config::{
     CONFIG_FILE, HEALTH_PATH, HTTP_PORT, METRICS_PORT, READY_PATH,
+    ca::CA_BUNDLE_FILE,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 
@@ -21,7 +22,9 @@ use crate::defaults;
 use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
     SECRETS_CHECKSUM_ANNOTATION,
-    config::{CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets},
+    config::{
+        CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets,
+    },
     meta::{Context, SERVER},
     uses_redis,
     workload::{CONTAINER_NAME, Checksums, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME, runs_several},
@@ -138,6 +141,28 @@ fn volumes_and_mounts(ctx: &Context) -> (Vec<Volume>, Vec<VolumeMount>) {
             ..Volume::default()
         });
         mounts.push(mount(&name, &format!("{SECRETS_MOUNT_DIR}/{secret}")));
+    }
+    // A CA bundle in a Secret is mounted with the other Secrets; one in a ConfigMap here.
+    if let Some(bundle) = spec
+        .identity
+        .ca_bundle
+        .as_ref()
+        .and_then(|b| b.config_map_key_ref.as_ref())
+    {
+        volumes.push(Volume {
+            name: "ca-bundle".into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: bundle.name.clone(),
+                items: Some(vec![KeyToPath {
+                    key: bundle.key.clone(),
+                    path: CA_BUNDLE_FILE.into(),
+                    ..KeyToPath::default()
+                }]),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        mounts.push(mount("ca-bundle", CA_MOUNT_DIR));
     }
     if !uses_redis(spec.server.storage.as_ref()) {
         mounts.push(VolumeMount {

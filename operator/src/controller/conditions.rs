@@ -23,7 +23,7 @@ pub mod reason {
     pub const WAITING_FOR_PODS: &str = "WaitingForPods";
     pub const AS_EXPECTED: &str = "AsExpected";
     pub const INVALID_SPEC: &str = "InvalidSpec";
-    pub const SECRET_MISSING: &str = "SecretMissing";
+    pub const INVALID_REFERENCE: &str = "InvalidReference";
     pub const KEYS_AVAILABLE: &str = "KeysAvailable";
     pub const KEYS_UNREADABLE: &str = "KeysUnreadable";
     /// `spec.namespace` names an existing namespace without this tenant's label.

@@ -15,7 +15,7 @@ pub mod prune;
 pub mod reconcile;
 pub mod runtime;
 
-pub mod secrets;
+pub mod references;
 pub mod status;
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::{sync::Arc, time::Duration};
 use jiff::Timestamp;
 use k8s_openapi::api::{
     apps::v1::StatefulSet,
-    core::v1::{Namespace, Secret},
+    core::v1::{ConfigMap, Namespace, Secret},
 };
 use kube::{
     Api, ResourceExt,
@@ -27,14 +27,14 @@ use super::{
     events,
     keys::{KeyAction, KeyError, plan_keys},
     prune::{desired_keys, prune},
-    secrets::{read_referenced, secrets_checksum},
+    references::{problems, read_referenced, secrets_checksum},
     status::{ExposureState, MonitoringState, Observations, WorkloadState, desired_status, write_status},
 };
 use crate::{
     api::{DeletionPolicy, McpTenant, McpTenantStatus, Phase},
     build::{
         BuildError, BuildInput, Child, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME, TENANT_LABEL,
-        build_children, public_url, referenced_secrets, tenant_namespace,
+        build_children, public_url, tenant_namespace,
     },
     validate::{is_reserved_namespace, validate_tenant},
 };
@@ -133,11 +133,14 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
         Err(e) => return Err(e.into()),
     };
 
-    // Referenced Secrets: present? Their digest rolls the pods when they change.
-    let referenced = read_referenced(&secrets, referenced_secrets(&tenant.spec))
+    // Referenced Secrets and ConfigMaps: present? Their digest rolls the pods when they change.
+    let config_maps: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let referenced = read_referenced(&secrets, &config_maps, &tenant.spec)
         .await
-        .map_err(api_err(format!("read Secrets in {namespace}")))?;
-    obs.secret_problems = referenced.iter().filter_map(|r| r.problem(&namespace)).collect();
+        .map_err(api_err(format!(
+            "read referenced Secrets and ConfigMaps in {namespace}"
+        )))?;
+    obs.reference_problems = problems(&tenant.spec, &referenced, &namespace);
     let checksum = secrets_checksum(&key_source, &referenced);
 
     // Build (validates the spec). An invalid spec waits for a change instead of retrying.
@@ -225,7 +228,7 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
 
     let status = finish(tenant, ctx, &obs, key_action.as_ref()).await?;
     Ok(
-        if !obs.secret_problems.is_empty() || matches!(obs.keys, Some(Err(_))) {
+        if !obs.reference_problems.is_empty() || matches!(obs.keys, Some(Err(_))) {
             // A person must act; the Secret watches bring us back when they do.
             Action::await_change()
         } else {

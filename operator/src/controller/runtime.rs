@@ -12,11 +12,11 @@ use std::{
 
 use axum::{Router, http::StatusCode, routing::get};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{
     Api, Client, ResourceExt,
     api::ListParams,
-    core::{GroupVersionKind, PartialObjectMeta},
+    core::{GroupVersionKind, ObjectMeta, PartialObjectMeta},
     discovery::Discovery,
     runtime::{
         Controller, WatchStreamExt,
@@ -38,9 +38,10 @@ use super::{
     reconcile,
 };
 use crate::{
-    api::McpTenant,
+    api::{McpTenant, McpTenantSpec},
     build::{
-        FIELD_MANAGER, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, referenced_secrets, tenant_namespace,
+        FIELD_MANAGER, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, referenced_config_maps,
+        referenced_secrets, tenant_namespace,
     },
 };
 
@@ -257,7 +258,18 @@ async fn run_controller(
         .default_backoff()
         .touched_objects();
     let lookup = tenant_store.clone();
-    controller = controller.watches_stream(secret_stream, move |s| tenants_reading(&lookup, &s));
+    controller = controller.watches_stream(secret_stream, move |s| {
+        tenants_reading(&lookup, &s.metadata, reads_secret)
+    });
+    // Likewise ConfigMaps that tenants reference (a CA bundle).
+    let config_maps = Api::<PartialObjectMeta<ConfigMap>>::all(client.clone());
+    let config_map_stream = watcher(config_maps, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .touched_objects();
+    let lookup = tenant_store.clone();
+    controller = controller.watches_stream(config_map_stream, move |c| {
+        tenants_reading(&lookup, &c.metadata, reads_config_map)
+    });
 
     let ready_index = index.clone();
     let ready_tenants = tenant_store.clone();
@@ -315,23 +327,30 @@ fn tenant_of(child: ChildMeta) -> Option<ObjectRef<McpTenant>> {
     child.labels().get(TENANT_LABEL).map(|name| ObjectRef::new(name))
 }
 
-/// The tenants whose namespace is the Secret's and which read it (their key Secret, or a
-/// referenced one).
+/// Whether a tenant reads the Secret of this name in its namespace (its key Secret, or one
+/// the spec references).
+fn reads_secret(spec: &McpTenantSpec, name: &str) -> bool {
+    name == KEYS_SECRET_NAME || referenced_secrets(spec).contains_key(name)
+}
+
+/// Whether a tenant reads the ConfigMap of this name in its namespace (a CA bundle).
+fn reads_config_map(spec: &McpTenantSpec, name: &str) -> bool {
+    referenced_config_maps(spec).contains_key(name)
+}
+
+/// The tenants whose namespace is the object's and which read it, per `reads(spec, name)`.
 fn tenants_reading(
     tenants: &Store<McpTenant>,
-    secret: &PartialObjectMeta<Secret>,
+    object: &ObjectMeta,
+    reads: impl Fn(&McpTenantSpec, &str) -> bool,
 ) -> Vec<ObjectRef<McpTenant>> {
-    let (Some(namespace), Some(name)) = (
-        secret.metadata.namespace.as_deref(),
-        secret.metadata.name.as_deref(),
-    ) else {
+    let (Some(namespace), Some(name)) = (object.namespace.as_deref(), object.name.as_deref()) else {
         return Vec::new();
     };
     tenants
         .state()
         .iter()
-        .filter(|t| tenant_namespace(t) == namespace)
-        .filter(|t| name == KEYS_SECRET_NAME || referenced_secrets(&t.spec).contains_key(name))
+        .filter(|t| tenant_namespace(t) == namespace && reads(&t.spec, name))
         .map(|t| ObjectRef::from_obj(t.as_ref()))
         .collect()
 }
@@ -390,39 +409,56 @@ pub fn health_router(health: Arc<Health>) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use kube::{core::ObjectMeta, runtime::watcher::Event};
+    use kube::runtime::watcher::Event;
 
     use super::*;
     use crate::controller::tests::fixtures::mk_tenant;
 
-    fn secret(namespace: &str, name: &str) -> PartialObjectMeta<Secret> {
-        PartialObjectMeta {
-            types: None,
-            metadata: ObjectMeta {
-                name: Some(name.into()),
-                namespace: Some(namespace.into()),
-                ..ObjectMeta::default()
-            },
-            _phantom: Default::default(),
+    fn meta(namespace: &str, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(namespace.into()),
+            ..ObjectMeta::default()
         }
     }
 
     #[test]
-    fn a_secret_maps_to_the_tenants_of_its_namespace_that_read_it() {
+    fn secrets_and_config_maps_map_to_the_tenants_of_their_namespace_that_read_them() {
         let mut writer = Writer::<McpTenant>::default();
-        writer.apply_watcher_event(&Event::Apply(mk_tenant("contoso")));
+        let mut contoso = mk_tenant("contoso");
+        contoso.spec.identity.ca_bundle = Some(crate::api::CaBundleRef {
+            config_map_key_ref: Some(crate::api::ConfigMapKeyRef {
+                name: "corporate-ca".into(),
+                key: "ca.crt".into(),
+            }),
+            secret_key_ref: None,
+        });
+        writer.apply_watcher_event(&Event::Apply(contoso));
         writer.apply_watcher_event(&Event::Apply(mk_tenant("fabrikam")));
         let store = writer.as_reader();
-        let names = |s| {
-            tenants_reading(&store, &s)
+        let names = |namespace, name, reads: fn(&McpTenantSpec, &str) -> bool| {
+            tenants_reading(&store, &meta(namespace, name), reads)
                 .into_iter()
                 .map(|r| r.name)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(names(secret("mcp-contoso", "entra-client")), vec!["contoso"]);
-        assert_eq!(names(secret("mcp-contoso", KEYS_SECRET_NAME)), vec!["contoso"]);
-        assert!(names(secret("mcp-contoso", "unrelated")).is_empty());
-        assert!(names(secret("default", "entra-client")).is_empty());
+        assert_eq!(
+            names("mcp-contoso", "entra-client", reads_secret),
+            vec!["contoso"]
+        );
+        assert_eq!(
+            names("mcp-contoso", KEYS_SECRET_NAME, reads_secret),
+            vec!["contoso"]
+        );
+        assert!(names("mcp-contoso", "unrelated", reads_secret).is_empty());
+        assert!(names("default", "entra-client", reads_secret).is_empty());
+        assert_eq!(
+            names("mcp-contoso", "corporate-ca", reads_config_map),
+            vec!["contoso"]
+        );
+        assert!(names("mcp-fabrikam", "corporate-ca", reads_config_map).is_empty());
+        // A Secret of the bundle's name is not the bundle.
+        assert!(names("mcp-contoso", "corporate-ca", reads_secret).is_empty());
     }
 
     #[test]

@@ -132,7 +132,7 @@ pub struct Observations {
     /// The namespace or key Secret belongs to someone else: (reason, message). Nothing was applied.
     pub conflict: Option<(&'static str, String)>,
     /// Missing Secrets or keys, one sentence each.
-    pub secret_problems: Vec<String>,
+    pub reference_problems: Vec<String>,
     pub workload: Option<WorkloadState>,
     pub exposure: Option<ExposureState>,
     pub monitoring: Option<MonitoringState>,
@@ -247,8 +247,8 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
         Some((reason::INVALID_SPEC, format!("{m}; fix the McpTenant spec")))
     } else if let Some((r, m)) = &obs.conflict {
         Some((*r, m.clone()))
-    } else if !obs.secret_problems.is_empty() {
-        Some((reason::SECRET_MISSING, obs.secret_problems.join("; ")))
+    } else if !obs.reference_problems.is_empty() {
+        Some((reason::INVALID_REFERENCE, obs.reference_problems.join("; ")))
     } else if let Some(Err(m)) = &obs.keys {
         Some((reason::KEYS_UNREADABLE, m.clone()))
     } else {

@@ -4,6 +4,7 @@
 //! [`keys`] formats into its Secret; the tenant server reads both. Keeping one definition here means
 //! the two sides cannot drift, and the operator does not compile the server.
 
+pub mod ca;
 pub mod catalog;
 mod cidr;
 mod duration;

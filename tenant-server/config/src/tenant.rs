@@ -153,6 +153,10 @@ pub struct IdentityConfig {
     pub jwks_uri: Option<Url>,
     /// Accepted `aud` values; the public URL is always one of them.
     pub audiences: Vec<String>,
+    /// PEM bundle of CAs trusted besides the system roots for calls to the issuers (external and
+    /// upstream): discovery, JWKS and token endpoints. For issuers behind a private CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle_file: Option<PathBuf>,
     /// Allowed Entra ID tenant ids (`tid`); empty allows any tenant the issuer signs for.
     #[serde(default)]
     pub allowed_tenant_ids: Vec<String>,

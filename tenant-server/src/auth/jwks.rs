@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::{AuthFailure, TokenVerifier, VerifiedClaims};
+use crate::trust::{self, IssuerTrust};
 
 /// Token types accepted in the JOSE header (RFC 9068 `at+jwt`, or a plain JWT).
 const ACCEPTED_TYP: &[&str] = &["at+jwt", "application/at+jwt", "jwt"];
@@ -33,6 +34,8 @@ pub struct JwksOptions {
     /// Refetch the set after this long even if every kid is known (picks up revoked keys).
     pub max_age: Duration,
     pub fetch_timeout: Duration,
+    /// Roots for the issuer's certificate.
+    pub trust: IssuerTrust,
 }
 
 impl Default for JwksOptions {
@@ -41,6 +44,7 @@ impl Default for JwksOptions {
             min_refresh_interval: Duration::from_secs(10),
             max_age: Duration::from_secs(3_600),
             fetch_timeout: Duration::from_secs(5),
+            trust: IssuerTrust::default(),
         }
     }
 }
@@ -101,7 +105,9 @@ impl JwksVerifier {
         audiences: Vec<String>,
         options: JwksOptions,
     ) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let http = options
+            .trust
+            .apply(reqwest::Client::builder())
             .timeout(options.fetch_timeout)
             .build()?;
         // `Url` adds a trailing slash to a bare origin; issuers write theirs either way.
@@ -146,7 +152,7 @@ impl IssuerKeys {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(trust::describe(e)))?;
         if !response.status().is_success() {
             return Err(err(format!("HTTP {}", response.status())));
         }
@@ -386,6 +392,7 @@ mod tests {
             min_refresh_interval: Duration::from_millis(50),
             max_age: Duration::from_millis(200),
             fetch_timeout: Duration::from_secs(10),
+            ..JwksOptions::default()
         };
         let url = Url::parse(&format!("{}/jwks", server.uri())).unwrap();
         let verifier = Arc::new(

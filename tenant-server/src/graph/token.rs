@@ -14,7 +14,10 @@ use serde::Deserialize;
 use tokio::sync::OnceCell;
 use url::Url;
 
-use crate::caller::{Caller, Secret};
+use crate::{
+    caller::{Caller, Secret},
+    trust::{self, IssuerTrust},
+};
 
 /// A Graph access token for one user.
 #[derive(Clone, Debug)]
@@ -60,11 +63,16 @@ pub struct OboSettings {
     /// Most users whose tokens are kept.
     pub max_users: u64,
     pub timeout: Duration,
+    /// Roots for the issuer's certificate.
+    pub trust: IssuerTrust,
 }
 
 impl OboSettings {
     /// Settings from the tenant config, with the client secret read from its mounted file.
-    pub fn from_config(upstream: &mcp_tenancy_config::UpstreamConfig) -> std::io::Result<Self> {
+    pub fn from_config(
+        upstream: &mcp_tenancy_config::UpstreamConfig,
+        trust: IssuerTrust,
+    ) -> std::io::Result<Self> {
         let secret = std::fs::read_to_string(&upstream.client_secret_file)?;
         Ok(Self {
             issuer: upstream.issuer.clone(),
@@ -74,6 +82,7 @@ impl OboSettings {
             expiry_margin: Duration::from_secs(120),
             max_users: 100_000,
             timeout: Duration::from_secs(15),
+            trust,
         })
     }
 }
@@ -151,7 +160,9 @@ const USER_ACTION_ERRORS: &[&str] = &[
 
 impl OboTokenProvider {
     pub fn new(settings: OboSettings) -> Result<Self, TokenError> {
-        let http = reqwest::Client::builder()
+        let http = settings
+            .trust
+            .apply(reqwest::Client::builder())
             .timeout(settings.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -182,7 +193,7 @@ impl OboTokenProvider {
             .get(&url)
             .send()
             .await
-            .map_err(|e| TokenError::Unavailable(format!("OpenID metadata: {}", e.without_url())))?;
+            .map_err(|e| TokenError::Unavailable(format!("OpenID metadata: {}", trust::describe(e))))?;
         if !resp.status().is_success() {
             return Err(TokenError::Unavailable(format!(
                 "OpenID metadata answered {}",
@@ -219,12 +230,12 @@ impl OboTokenProvider {
             .form(&form)
             .send()
             .await
-            .map_err(|e| TokenError::Unavailable(format!("token endpoint: {}", e.without_url())))?;
+            .map_err(|e| TokenError::Unavailable(format!("token endpoint: {}", trust::describe(e))))?;
         let status = resp.status();
         let body = resp
             .bytes()
             .await
-            .map_err(|e| TokenError::Unavailable(format!("token endpoint: {}", e.without_url())))?;
+            .map_err(|e| TokenError::Unavailable(format!("token endpoint: {}", trust::describe(e))))?;
         if status.is_success() {
             let t: TokenResponse = serde_json::from_slice(&body)
                 .map_err(|_| TokenError::Unavailable("the token response is not valid".into()))?;
@@ -324,7 +335,10 @@ pub enum ProviderSetupError {
 
 /// The provider a tenant config calls for: in development with Graph on a loopback address (the
 /// Graph double), the development token; in external mode, on-behalf-of with the upstream app.
-pub fn provider_for(config: &TenantConfig) -> Result<Arc<dyn GraphTokenProvider>, ProviderSetupError> {
+pub fn provider_for(
+    config: &TenantConfig,
+    trust: &IssuerTrust,
+) -> Result<Arc<dyn GraphTokenProvider>, ProviderSetupError> {
     let loopback = match config.graph.base_url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -337,11 +351,12 @@ pub fn provider_for(config: &TenantConfig) -> Result<Arc<dyn GraphTokenProvider>
     match config.identity.mode {
         IdentityMode::External => {
             let upstream = &config.identity.upstream;
-            let settings =
-                OboSettings::from_config(upstream).map_err(|source| ProviderSetupError::Secret {
+            let settings = OboSettings::from_config(upstream, trust.clone()).map_err(|source| {
+                ProviderSetupError::Secret {
                     path: upstream.client_secret_file.display().to_string(),
                     source,
-                })?;
+                }
+            })?;
             Ok(Arc::new(OboTokenProvider::new(settings)?))
         }
         IdentityMode::Builtin => Err(ProviderSetupError::BuiltinNotAvailable),
@@ -378,40 +393,32 @@ keys: {{signingKeysFile: /dev/null, encryptionKeyFile: /dev/null}}
         std::fs::write(&dir, "s3cret\n").unwrap();
         let secret = dir.display().to_string();
         assert!(
-            provider_for(&config(
-                "development",
-                "External",
-                "http://127.0.0.1:8089",
-                &secret
-            ))
+            provider_for(
+                &config("development", "External", "http://127.0.0.1:8089", &secret),
+                &IssuerTrust::default()
+            )
             .is_ok()
         );
         assert!(
-            provider_for(&config(
-                "production",
-                "External",
-                "https://graph.microsoft.com",
-                &secret
-            ))
+            provider_for(
+                &config("production", "External", "https://graph.microsoft.com", &secret),
+                &IssuerTrust::default()
+            )
             .is_ok()
         );
         // Production never gets the development token, even with Graph on loopback.
         assert!(
-            provider_for(&config(
-                "production",
-                "External",
-                "http://127.0.0.1:8089",
-                "/nonexistent"
-            ))
+            provider_for(
+                &config("production", "External", "http://127.0.0.1:8089", "/nonexistent"),
+                &IssuerTrust::default()
+            )
             .is_err()
         );
         assert!(matches!(
-            provider_for(&config(
-                "production",
-                "Builtin",
-                "https://graph.microsoft.com",
-                &secret
-            )),
+            provider_for(
+                &config("production", "Builtin", "https://graph.microsoft.com", &secret),
+                &IssuerTrust::default()
+            ),
             Err(ProviderSetupError::BuiltinNotAvailable)
         ));
         std::fs::remove_file(&dir).unwrap();

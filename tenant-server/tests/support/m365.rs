@@ -62,6 +62,7 @@ pub async fn graph_setup(seed: &Seed, client_token: &str) -> GraphSetup {
         expiry_margin: Duration::from_secs(60),
         max_users: 10,
         timeout: Duration::from_secs(5),
+        trust: Default::default(),
     })
     .unwrap();
     let registry = Registry::new();

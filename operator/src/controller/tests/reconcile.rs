@@ -349,7 +349,7 @@ async fn a_missing_referenced_secret_is_reported_and_waits_for_a_change() {
         &env,
         &tenant,
         false,
-        &["KeysGenerated", reason::SECRET_MISSING],
+        &["KeysGenerated", reason::INVALID_REFERENCE],
     ));
     let action = reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
     assert_eq!(action, Action::await_change(), "no hot requeue");
@@ -358,7 +358,7 @@ async fn a_missing_referenced_secret_is_reported_and_waits_for_a_change() {
     let degraded = condition(&status, c::DEGRADED);
     assert_eq!(
         (degraded.status.as_str(), degraded.reason.as_str()),
-        ("True", reason::SECRET_MISSING)
+        ("True", reason::INVALID_REFERENCE)
     );
     assert!(
         degraded.message.contains("mcp-contoso/entra-client"),
@@ -367,6 +367,44 @@ async fn a_missing_referenced_secret_is_reported_and_waits_for_a_change() {
     );
     assert!(degraded.message.contains("client-secret"), "{}", degraded.message);
     assert_eq!(condition(&status, c::READY).status, "False");
+}
+
+#[tokio::test]
+async fn a_ca_bundle_that_is_not_pem_is_reported_naming_the_configmap_and_field() {
+    let mut tenant = finalized(mk_tenant("contoso"));
+    tenant.spec.identity.ca_bundle = Some(crate::api::CaBundleRef {
+        config_map_key_ref: Some(crate::api::ConfigMapKeyRef {
+            name: "corporate-ca".into(),
+            key: "ca.crt".into(),
+        }),
+        secret_key_ref: None,
+    });
+    let mut env = TestEnv::new(true);
+    let mut steps = first_pass(&env, &tenant, true, &["KeysGenerated", reason::INVALID_REFERENCE]);
+    // Read after the referenced Secrets: a ConfigMap someone filled with a DER file.
+    steps.insert(
+        3,
+        expect(
+            Method::GET,
+            "/api/v1/namespaces/mcp-contoso/configmaps/corporate-ca",
+            ok(json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "corporate-ca", "namespace": "mcp-contoso"},
+                "binaryData": {"ca.crt": "MAMCAQE="},
+            })),
+        ),
+    );
+    env.script(steps);
+    reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
+    let calls = env.checkpoint().await;
+    let status = status_of(calls.iter().find(|c| c.path == STATUS).unwrap());
+    let degraded = condition(&status, c::DEGRADED);
+    assert_eq!(degraded.reason, reason::INVALID_REFERENCE);
+    assert_eq!(
+        degraded.message,
+        "ConfigMap mcp-contoso/corporate-ca key ca.crt (spec.identity.caBundle): holds no PEM certificate \
+         (-----BEGIN CERTIFICATE-----)"
+    );
 }
 
 #[tokio::test]
