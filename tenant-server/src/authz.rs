@@ -2,19 +2,44 @@
 //! service accounts get the tools their entry lists. With no tiers configured, every signed-in
 //! user of an allowed tenant may call every enabled tool.
 
+use std::borrow::Cow;
+
 use mcp_tenancy_config::{AccessConfig, catalog::pattern_matches};
 
 use crate::caller::Caller;
 
 /// What the caller may do with one tool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
+pub enum Verdict {
     Allowed,
     /// A tier of the caller lists the tool but requires MFA, which the token lacks: the client
     /// can fix this by signing in again (HTTP 403 `insufficient_scope`).
     MfaRequired,
     /// Neither listed nor callable; answered exactly as an unknown tool.
     Denied,
+}
+
+/// The one authorization decision of a call: the verdict, and the grant it came from as the
+/// `tier` metric label (the tier that allows the tool, or that would with MFA; `sa:<name>` for
+/// a service account; `default` when no tiers are configured; else `none`). Bounded by config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision<'a> {
+    pub verdict: Verdict,
+    pub tier: Cow<'a, str>,
+}
+
+impl Decision<'_> {
+    /// The decision without borrows, to carry along with a request.
+    pub fn into_owned(self) -> Decision<'static> {
+        Decision {
+            verdict: self.verdict,
+            tier: Cow::Owned(self.tier.into_owned()),
+        }
+    }
+
+    pub fn is_allowed(&self) -> bool {
+        self.verdict == Verdict::Allowed
+    }
 }
 
 /// Names of the tiers whose roles the caller holds.
@@ -34,53 +59,48 @@ pub fn tiers_of(caller: &Caller, access: &AccessConfig) -> Vec<String> {
         .collect()
 }
 
-pub fn decide(caller: &Caller, access: &AccessConfig, tool: &str) -> Decision {
+/// Decides whether `caller` may call `tool`, walking the service account or the caller's tiers
+/// once.
+pub fn decide<'a>(caller: &'a Caller, access: &'a AccessConfig, tool: &str) -> Decision<'a> {
     if let Some(name) = &caller.service_account {
         let listed = access
             .service_accounts
             .iter()
             .find(|sa| &sa.name == name)
             .is_some_and(|sa| sa.tools.iter().any(|p| pattern_matches(p, tool)));
-        return if listed {
-            Decision::Allowed
-        } else {
-            Decision::Denied
+        return Decision {
+            verdict: if listed { Verdict::Allowed } else { Verdict::Denied },
+            tier: Cow::Owned(format!("sa:{name}")),
         };
     }
     if access.tiers.is_empty() {
-        return Decision::Allowed;
+        return Decision {
+            verdict: Verdict::Allowed,
+            tier: Cow::Borrowed("default"),
+        };
     }
-    let mut needs_mfa = false;
+    let mut mfa_tier = None;
     for tier in access.tiers.iter().filter(|t| caller.tiers.contains(&t.name)) {
         if tier.tools.iter().any(|p| pattern_matches(p, tool)) {
             if !tier.require_mfa || caller.mfa {
-                return Decision::Allowed;
+                return Decision {
+                    verdict: Verdict::Allowed,
+                    tier: Cow::Borrowed(&tier.name),
+                };
             }
-            needs_mfa = true;
+            mfa_tier.get_or_insert(tier.name.as_str());
         }
     }
-    if needs_mfa {
-        Decision::MfaRequired
-    } else {
-        Decision::Denied
+    match mfa_tier {
+        Some(tier) => Decision {
+            verdict: Verdict::MfaRequired,
+            tier: Cow::Borrowed(tier),
+        },
+        None => Decision {
+            verdict: Verdict::Denied,
+            tier: Cow::Borrowed("none"),
+        },
     }
-}
-
-/// The `tier` metric label of a call: the first tier of the caller that allows the tool, the
-/// service account's name, `default` when no tiers are configured, else `none`. Bounded by config.
-pub fn tier_label(caller: &Caller, access: &AccessConfig, tool: &str) -> String {
-    if let Some(name) = &caller.service_account {
-        return format!("sa:{name}");
-    }
-    if access.tiers.is_empty() {
-        return "default".into();
-    }
-    access
-        .tiers
-        .iter()
-        .filter(|t| caller.tiers.contains(&t.name))
-        .find(|t| t.tools.iter().any(|p| pattern_matches(p, tool)))
-        .map_or_else(|| "none".into(), |t| t.name.clone())
 }
 
 #[cfg(test)]
@@ -132,22 +152,22 @@ mod tests {
         let a = access();
         let reader = caller(&["Mail.Reader"], false, &a);
         assert_eq!(reader.tiers, vec!["everyone", "readers"]);
-        assert_eq!(decide(&reader, &a, "whoami"), Decision::Allowed);
-        assert_eq!(decide(&reader, &a, "server_info"), Decision::Allowed);
-        assert_eq!(decide(&reader, &a, "mail_send"), Decision::Denied);
-        assert_eq!(tier_label(&reader, &a, "server_info"), "readers");
+        assert_eq!(decide(&reader, &a, "whoami").verdict, Verdict::Allowed);
+        assert_eq!(decide(&reader, &a, "server_info").verdict, Verdict::Allowed);
+        assert_eq!(decide(&reader, &a, "mail_send").verdict, Verdict::Denied);
+        assert_eq!(decide(&reader, &a, "server_info").tier, "readers");
     }
 
     #[test]
     fn mfa_tiers_need_mfa() {
         let a = access();
         assert_eq!(
-            decide(&caller(&["Mail.Sender"], false, &a), &a, "mail_send"),
-            Decision::MfaRequired
+            decide(&caller(&["Mail.Sender"], false, &a), &a, "mail_send").verdict,
+            Verdict::MfaRequired
         );
         assert_eq!(
-            decide(&caller(&["Mail.Sender"], true, &a), &a, "mail_send"),
-            Decision::Allowed
+            decide(&caller(&["Mail.Sender"], true, &a), &a, "mail_send").verdict,
+            Verdict::Allowed
         );
     }
 
@@ -159,17 +179,43 @@ mod tests {
         robot.roles = vec!["Mail.Sender".into()];
         robot.tiers = tiers_of(&robot, &a);
         assert!(robot.tiers.is_empty());
-        assert_eq!(decide(&robot, &a, "server_info"), Decision::Allowed);
-        assert_eq!(decide(&robot, &a, "whoami"), Decision::Denied);
-        assert_eq!(tier_label(&robot, &a, "server_info"), "sa:robot");
+        assert_eq!(decide(&robot, &a, "server_info").verdict, Verdict::Allowed);
+        assert_eq!(decide(&robot, &a, "whoami").verdict, Verdict::Denied);
+        assert_eq!(decide(&robot, &a, "server_info").tier, "sa:robot");
     }
 
     #[test]
     fn no_tiers_means_every_tool() {
         let a = AccessConfig::default();
         assert_eq!(
-            decide(&caller(&[], false, &a), &a, "mail_send"),
-            Decision::Allowed
+            decide(&caller(&[], false, &a), &a, "mail_send").verdict,
+            Verdict::Allowed
+        );
+    }
+
+    #[test]
+    fn the_decision_names_the_tier_that_grants_and_the_one_that_wants_mfa() {
+        let mut a = access();
+        // An MFA tier listed before a plain one that also offers the tool: without MFA the plain
+        // tier grants it, and the label says so (it once named the first matching tier).
+        a.tiers
+            .insert(1, tier("strict", &["Mail.Reader"], &["server_info"], true));
+        let reader = caller(&["Mail.Reader"], false, &a);
+        let decision = decide(&reader, &a, "server_info");
+        assert_eq!(
+            (decision.verdict, decision.tier.as_ref()),
+            (Verdict::Allowed, "readers")
+        );
+        let sender = caller(&["Mail.Sender"], false, &a);
+        let decision = decide(&sender, &a, "mail_send");
+        assert_eq!(
+            (decision.verdict, decision.tier.as_ref()),
+            (Verdict::MfaRequired, "senders")
+        );
+        let decision = decide(&reader, &a, "teams_list_teams");
+        assert_eq!(
+            (decision.verdict, decision.tier.as_ref()),
+            (Verdict::Denied, "none")
         );
     }
 }

@@ -10,9 +10,7 @@ use tokio::net::TcpListener;
 use crate::{
     app::AppState,
     auth::jwks::{JwksOptions, JwksVerifier, KeySource},
-    crypto, dev,
-    http::{accepted_audiences, mcp_url},
-    logs,
+    crypto, dev, logs,
     metrics::Metrics,
     server::{serve, shutdown_signal},
     store::{EmbeddedStore, RedisStore, Store},
@@ -163,7 +161,7 @@ fn verifier(config: &TenantConfig, trust: &IssuerTrust) -> Result<JwksVerifier, 
     Ok(JwksVerifier::new(
         source,
         &config.identity.issuer,
-        accepted_audiences(config),
+        config.accepted_audiences(),
         JwksOptions {
             trust: trust.clone(),
             ..JwksOptions::default()
@@ -204,7 +202,7 @@ async fn run(config: TenantConfig) -> Result<(), RunError> {
         tenant = %state.config.tenant.name,
         listen = %state.config.server.listen,
         metrics = %state.config.server.metrics_listen,
-        tools = state.registry.len(),
+        tools = state.mcp.calls.registry.len(),
         "serving MCP"
     );
     Ok(serve(state, listener, ops, shutdown_signal()).await?)
@@ -222,7 +220,7 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let metrics_addr = ops.local_addr()?;
     let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
     let verifier = Arc::new(verifier(&config, &trust)?);
-    let token = issuer.mint_demo_token(&mcp_url(&config), 3_600)?;
+    let token = issuer.mint_demo_token(&config.mcp_url(), 3_600)?;
     let metrics = Metrics::new()?;
     let tools = dev::tools(all_tools(&config, &trust, &metrics)?);
     let store = Arc::new(EmbeddedStore::in_memory());
@@ -235,7 +233,7 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
         Some(issuer.jwks().clone()),
     )?;
     tracing::warn!("DEVELOPMENT MODE: local issuer, loopback only; never use in production");
-    eprintln!("{}", dev::banner(&mcp_url(&state.config), &token, metrics_addr));
+    eprintln!("{}", dev::banner(&state.config.mcp_url(), &token, metrics_addr));
     Ok(serve(state, listener, ops, shutdown_signal()).await?)
 }
 

@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_tenancy_config::{ConfigError, TenantConfig};
 use serde_json::{Value, json};
 
-use crate::{auth::now_secs, crypto::sha256, tools::Tool};
+use crate::{clock::now_secs, crypto::sha256, tools::Tool};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -168,15 +168,10 @@ pub fn localize(mut config: TenantConfig, port: u16) -> Result<TenantConfig, Dev
 
 /// The tools of development mode: `tools`, and in conformance builds the conformance suite's
 /// fixture tools.
-#[cfg(feature = "conformance")]
+#[cfg_attr(not(feature = "conformance"), allow(unused_mut))]
 pub fn tools(mut tools: Vec<Arc<dyn Tool>>) -> Vec<Arc<dyn Tool>> {
+    #[cfg(feature = "conformance")]
     tools.extend(crate::tools::conformance::fixtures());
-    tools
-}
-
-/// The tools of development mode: `tools` (conformance builds add the suite's fixture tools).
-#[cfg(not(feature = "conformance"))]
-pub fn tools(tools: Vec<Arc<dyn Tool>>) -> Vec<Arc<dyn Tool>> {
     tools
 }
 

@@ -29,8 +29,8 @@ pub async fn serve(
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        state.sessions.sweep().await;
-                        state.limits.sweep();
+                        state.mcp.sessions.sweep().await;
+                        state.gate.limits.sweep();
                     }
                     () = stop.cancelled() => return,
                 }

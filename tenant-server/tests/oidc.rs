@@ -15,7 +15,6 @@ use mcp_tenancy_config::TenantConfig;
 use mcp_tenant_server::{
     app::AppState,
     auth::jwks::{JwksOptions, JwksVerifier, KeySource},
-    http::{accepted_audiences, mcp_url},
     store::EmbeddedStore,
     tools::core,
 };
@@ -44,7 +43,7 @@ fn provider_state(provider: &Provider, identity_extra: &str, rest: &str, discove
         JwksVerifier::new(
             source,
             &config.identity.issuer,
-            accepted_audiences(&config),
+            config.accepted_audiences(),
             options,
         )
         .unwrap(),
@@ -235,12 +234,12 @@ async fn real_socket_with_ops_port_and_graceful_shutdown() {
         JwksVerifier::new(
             KeySource::Discovery(config.identity.issuer.clone()),
             &config.identity.issuer,
-            accepted_audiences(&config),
+            config.accepted_audiences(),
             JwksOptions::default(),
         )
         .unwrap(),
     );
-    let endpoint = mcp_url(&config);
+    let endpoint = config.mcp_url();
     let tools = core::tools(&config);
     let state = AppState::new(config, verifier, tools, Arc::new(EmbeddedStore::in_memory())).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -540,6 +540,7 @@ async fn sessions_per_user_are_bounded() {
     // The limit is 2: the least recently used session was ended.
     assert_eq!(
         state
+            .mcp
             .sessions
             .count_for("11111111-1111-1111-1111-111111111111/oid-many"),
         2

@@ -252,6 +252,37 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> ConfigError 
     }
 }
 
+/// The URLs the server is known by, all derived from `server.publicUrl`.
+impl TenantConfig {
+    /// The public URL without a trailing slash, e.g. `https://contoso.mcp.example.com`.
+    pub fn public_base(&self) -> &str {
+        self.server.public_url.as_str().trim_end_matches('/')
+    }
+
+    /// The MCP endpoint clients connect to: `<public URL>/mcp`.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.public_base())
+    }
+
+    /// RFC 9728 metadata URL of the MCP endpoint, named in `WWW-Authenticate`.
+    pub fn resource_metadata_url(&self) -> String {
+        format!("{}/.well-known/oauth-protected-resource/mcp", self.public_base())
+    }
+
+    /// Audiences a token may carry: the configured ones, the public URL and the MCP endpoint URL
+    /// (clients send either as their RFC 8707 `resource`).
+    pub fn accepted_audiences(&self) -> Vec<String> {
+        let mut audiences = self.identity.audiences.clone();
+        let base = self.public_base();
+        for extra in [base.to_owned(), format!("{base}/"), self.mcp_url()] {
+            if !audiences.contains(&extra) {
+                audiences.push(extra);
+            }
+        }
+        audiences
+    }
+}
+
 impl TenantConfig {
     /// Parses and validates a config document.
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {

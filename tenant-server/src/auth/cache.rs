@@ -5,11 +5,11 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{SystemTime, UNIX_EPOCH},
 };
 
 use crate::{
     caller::Caller,
+    clock::now_secs,
     crypto::{constant_time_eq, sha256},
 };
 
@@ -23,12 +23,6 @@ struct Entry {
 pub struct TokenCache {
     capacity: usize,
     entries: Mutex<HashMap<Digest, Entry>>,
-}
-
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 impl TokenCache {

@@ -216,12 +216,12 @@ mod tests {
             assert_eq!(robot.service_account.as_deref(), Some("robot"), "{client:?}");
             assert!(robot.tiers.is_empty());
             assert_eq!(
-                authz::decide(&robot, &c.access, "server_info"),
-                authz::Decision::Allowed
+                authz::decide(&robot, &c.access, "server_info").verdict,
+                authz::Verdict::Allowed
             );
             assert_eq!(
-                authz::decide(&robot, &c.access, "whoami"),
-                authz::Decision::Denied
+                authz::decide(&robot, &c.access, "whoami").verdict,
+                authz::Verdict::Denied
             );
         }
     }
@@ -239,8 +239,8 @@ mod tests {
             let user = caller_from_claims(&token, &c, "t").unwrap();
             assert_eq!(user.service_account, None, "{token:?}");
             assert_eq!(
-                authz::decide(&user, &c.access, "whoami"),
-                authz::Decision::Allowed
+                authz::decide(&user, &c.access, "whoami").verdict,
+                authz::Verdict::Allowed
             );
         }
     }

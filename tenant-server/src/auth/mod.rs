@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use http::HeaderMap;
 use serde_json::{Map, Value};
 
-pub use cache::{TokenCache, now_secs};
+pub use cache::TokenCache;
 pub use claims::caller_from_claims;
 
 use crate::caller::Caller;

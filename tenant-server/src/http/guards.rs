@@ -1,16 +1,17 @@
 //! Checks every request passes before routing: a known Host (DNS-rebinding defence) and, when a
 //! browser sends one, an allowed Origin. Both are refused with 403.
 
+use std::sync::Arc;
+
 use axum::{
     extract::{Request, State},
     middleware::Next,
     response::Response,
 };
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, header};
 use mcp_tenancy_config::{Environment, TenantConfig};
 
 use super::errors::forbidden;
-use crate::app::AppState;
 
 /// `host` or `host:port` from the Host header (or the URI authority for HTTP/2).
 fn request_authority(headers: &HeaderMap, uri: &http::Uri) -> Option<String> {
@@ -64,65 +65,23 @@ fn is_loopback_origin(origin: &str) -> bool {
         }
 }
 
-pub async fn check_host_and_origin(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let config = &state.config;
+pub async fn check_host_and_origin(
+    State(config): State<Arc<TenantConfig>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let host_ok = request_authority(request.headers(), request.uri())
         .is_some_and(|authority| host_allowed(&authority, &config.server.allowed_hosts));
     if !host_ok {
         return forbidden("Host header is not allowed");
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
-        let ok = origin.to_str().is_ok_and(|o| origin_allowed(o, config));
+        let ok = origin.to_str().is_ok_and(|o| origin_allowed(o, &config));
         if !ok {
             return forbidden("Origin is not allowed");
         }
     }
     next.run(request).await
-}
-
-/// A request id for logs and audit: the caller's `x-request-id` when it is short and plain,
-/// else a new UUID. Echoed in the response.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
-impl RequestId {
-    /// The id the request-id layer attached to a request (empty outside that layer).
-    pub fn of(extensions: &http::Extensions) -> String {
-        extensions.get::<Self>().map(|r| r.0.clone()).unwrap_or_default()
-    }
-}
-
-/// A process-unique id: a random prefix chosen at start and a counter (no random syscall per
-/// request).
-fn new_request_id() -> String {
-    use std::sync::{
-        OnceLock,
-        atomic::{AtomicU64, Ordering},
-    };
-    static PREFIX: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let prefix = PREFIX.get_or_init(|| uuid::Uuid::new_v4().simple().to_string()[..12].to_owned());
-    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
-pub async fn assign_request_id(mut request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 64
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        })
-        .map_or_else(new_request_id, str::to_owned);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    response
 }
 
 #[cfg(test)]
@@ -141,17 +100,6 @@ mod tests {
         assert!(!host_allowed("svc.ns:9090", &allowed));
         assert!(!host_allowed("evil.example.com", &allowed));
         assert!(!host_allowed("mcp.example.com.evil.com", &allowed));
-    }
-
-    #[test]
-    fn request_ids_are_unique() {
-        let a = new_request_id();
-        let b = new_request_id();
-        assert_ne!(a, b);
-        assert!(
-            a.len() <= 64 && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
-            "{a}"
-        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! per-user rate limit. The verified [`Caller`](crate::caller::Caller) goes into the request
 //! extensions, where rmcp hands it to the MCP handler.
 
-use std::net::{IpAddr, SocketAddr};
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use http::{HeaderMap, HeaderName};
 
@@ -12,14 +15,26 @@ use axum::{
     response::Response,
 };
 
-use super::{
-    errors::{rate_limited, unauthorized},
-    guards::RequestId,
-    resource_metadata_url,
-};
-use mcp_tenancy_config::Cidr;
+use mcp_tenancy_config::{Cidr, TenantConfig};
 
-use crate::{app::AppState, audit, auth::bearer_token, ratelimit::retry_after_secs};
+use super::errors::{rate_limited, unauthorized};
+use crate::{
+    audit,
+    auth::{Authenticator, bearer_token},
+    metrics::Metrics,
+    ratelimit::{RateLimiters, retry_after_secs},
+    request_id::RequestId,
+};
+
+/// What the layer needs.
+pub struct Gate {
+    pub config: Arc<TenantConfig>,
+    pub auth: Arc<Authenticator>,
+    pub limits: RateLimiters,
+    pub metrics: Metrics,
+    /// `server.trustedProxies`, parsed once.
+    pub trusted_proxies: Vec<Cidr>,
+}
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 /// Most `X-Forwarded-For` entries looked at, so that a padded header costs next to nothing. Real
@@ -79,7 +94,7 @@ fn forwarded_address(entry: &[u8]) -> Option<IpAddr> {
     Some(ip.to_canonical())
 }
 
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(State(state): State<Arc<Gate>>, mut request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -105,7 +120,7 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
                 .with_label_values(&[failure.reason()])
                 .inc();
             audit::auth_failure(&state.config.tenant.name, failure, &client_ip, &request_id);
-            return unauthorized(&resource_metadata_url(&state.config), failure);
+            return unauthorized(&state.config.resource_metadata_url(), failure);
         }
     };
 

@@ -4,11 +4,11 @@
 use axum::{Json, extract::State};
 use serde_json::{Value, json};
 
-use super::{mcp_url, public_base};
-use crate::app::AppState;
+use std::sync::Arc;
 
-fn metadata(state: &AppState, resource: String) -> Json<Value> {
-    let config = &state.config;
+use mcp_tenancy_config::TenantConfig;
+
+fn metadata(config: &TenantConfig, resource: String) -> Json<Value> {
     let issuer = config.identity.issuer.as_str().trim_end_matches('/').to_owned();
     Json(json!({
         "resource": resource,
@@ -19,14 +19,12 @@ fn metadata(state: &AppState, resource: String) -> Json<Value> {
 }
 
 /// `/.well-known/oauth-protected-resource`: the server as a whole.
-pub async fn root(State(state): State<AppState>) -> Json<Value> {
-    let resource = public_base(&state.config);
-    metadata(&state, resource)
+pub async fn root(State(config): State<Arc<TenantConfig>>) -> Json<Value> {
+    metadata(&config, config.public_base().to_owned())
 }
 
 /// `/.well-known/oauth-protected-resource/mcp`: the MCP endpoint (RFC 9728 §3.1 inserts the
 /// well-known segment before the resource's path).
-pub async fn mcp(State(state): State<AppState>) -> Json<Value> {
-    let resource = mcp_url(&state.config);
-    metadata(&state, resource)
+pub async fn mcp(State(config): State<Arc<TenantConfig>>) -> Json<Value> {
+    metadata(&config, config.mcp_url())
 }

@@ -4,5 +4,6 @@
 
 pub mod endpoint;
 pub mod handler;
-pub mod inflight;
+pub mod jsonrpc;
+pub mod route;
 pub mod sessions;

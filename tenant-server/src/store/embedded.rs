@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 
 use super::{Store, StoreError};
-use crate::auth::now_secs;
+use crate::clock::now_secs;
 
 #[derive(Clone, Serialize, Deserialize)]
 struct Entry {

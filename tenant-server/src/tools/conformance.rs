@@ -13,43 +13,12 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rmcp::model::{
-    ContentBlock, CreateMessageRequestParams, CreateMessageResult, ElicitRequestParams, ElicitResult,
-    LoggingLevel, ResourceContents, Role, SamplingMessage, SamplingMessageContentBlock, ToolAnnotations,
+    ContentBlock, CreateMessageRequestParams, ElicitRequestParams, ElicitResult, LoggingLevel,
+    ResourceContents, Role, SamplingMessage, SamplingMessageContentBlock, ToolAnnotations,
 };
 use serde_json::{Map, Value, json};
 
-use super::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult};
-
-/// A tool result as MCP content blocks: what [`Tool::call_with_client`] answers.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ToolContent {
-    pub content: Vec<ContentBlock>,
-    /// `structuredContent`; `None` for tools without an output schema.
-    pub structured: Option<Value>,
-}
-
-impl From<ToolOutput> for ToolContent {
-    fn from(output: ToolOutput) -> Self {
-        Self {
-            content: vec![ContentBlock::text(output.text)],
-            structured: Some(output.structured),
-        }
-    }
-}
-
-/// The client of the MCP session a call came through.
-#[async_trait]
-pub trait SessionClient: Send + Sync {
-    /// `notifications/message`, unless the client set a higher level.
-    async fn log(&self, level: LoggingLevel, logger: &str, data: Value);
-    /// `sampling/createMessage`; an error when the client does not offer sampling.
-    async fn create_message(
-        &self,
-        params: CreateMessageRequestParams,
-    ) -> Result<CreateMessageResult, ToolError>;
-    /// `elicitation/create`; an error when the client does not offer elicitation.
-    async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ToolError>;
-}
+use super::{SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -118,15 +87,6 @@ const FIXTURES: &[(&str, Kind, &str)] = &[
         "Elicits the five enum schema variants (SEP-1330).",
     ),
 ];
-
-/// Names of the fixture tools, in listing order.
-pub fn fixture_names() -> impl Iterator<Item = &'static str> {
-    FIXTURES.iter().map(|(name, _, _)| *name)
-}
-
-pub fn is_fixture(name: &str) -> bool {
-    fixture_names().any(|n| n == name)
-}
 
 /// A 1x1 red PNG.
 const RED_PIXEL_PNG: &str =
@@ -262,6 +222,10 @@ impl Tool for Fixture {
 
     fn uses_session_client(&self) -> bool {
         true
+    }
+
+    fn in_catalog(&self) -> bool {
+        false
     }
 
     /// Fixtures answer only through [`Tool::call_with_client`], which the MCP layer calls: their
@@ -460,6 +424,7 @@ mod tests {
 
     use super::*;
     use crate::tools::ProgressSink;
+    use rmcp::model::CreateMessageResult;
 
     #[derive(Default)]
     struct Recorder {

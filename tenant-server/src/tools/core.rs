@@ -157,7 +157,7 @@ impl ServerInfo {
                 mcp_tenancy_config::Environment::Production => "production",
                 mcp_tenancy_config::Environment::Development => "development",
             },
-            "mcpEndpoint": crate::http::mcp_url(config),
+            "mcpEndpoint": config.mcp_url(),
             "protocolVersions": versions,
         });
         Self { definition, info }

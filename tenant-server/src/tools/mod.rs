@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::Caller;
+pub use client::{SessionClient, ToolContent};
 
 /// What `tools/list` shows of a tool.
 #[derive(Clone, Debug)]
@@ -97,27 +98,31 @@ pub trait Tool: Send + Sync + 'static {
 
     /// Conformance builds only: whether a call in a session needs the session's client, which
     /// only rmcp's session worker has (then the call goes through rmcp).
-    #[cfg(feature = "conformance")]
     fn uses_session_client(&self) -> bool {
         false
+    }
+
+    /// Whether the tool is an entry of the tool catalog, as every tool of the product is. Only
+    /// the conformance suite's fixture tools (development builds with the `conformance` feature)
+    /// are not; the registry lists them after the catalog's.
+    fn in_catalog(&self) -> bool {
+        true
     }
 
     /// Conformance builds only: runs the tool for an MCP call, with the client of its session
     /// (`None` for a session-less call), answering content blocks. The MCP layer calls this; the
     /// default is [`Tool::call`]. The conformance suite's fixture tools override it.
-    #[cfg(feature = "conformance")]
     async fn call_with_client(
         &self,
         ctx: &ToolContext,
-        _client: Option<&dyn conformance::SessionClient>,
+        _client: Option<&dyn SessionClient>,
         arguments: Map<String, Value>,
-    ) -> Result<conformance::ToolContent, ToolError> {
-        self.call(ctx, arguments)
-            .await
-            .map(conformance::ToolContent::from)
+    ) -> Result<ToolContent, ToolError> {
+        self.call(ctx, arguments).await.map(ToolContent::from)
     }
 }
 
+mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 

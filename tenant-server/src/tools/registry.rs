@@ -1,6 +1,6 @@
 //! The tools this server offers: every registered tool is a catalog entry; tools switched off by
-//! config (`tools.<group>: false`, `readOnly`, `disabled`) are dropped at start-up. Conformance
-//! builds also admit the conformance suite's fixture tools, listed after the catalog's.
+//! config (`tools.<group>: false`, `readOnly`, `disabled`) are dropped at start-up. Tools that say
+//! they are not in the catalog (the conformance suite's fixtures) are listed after its tools.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -39,13 +39,14 @@ fn group_enabled(group: ToolGroup, sets: &ToolSets) -> bool {
 impl ToolRegistry {
     pub fn new(tools: Vec<Arc<dyn Tool>>, sets: &ToolSets) -> Result<Self, RegistryError> {
         let mut by_name = HashMap::new();
+        let mut outside_catalog = Vec::new();
         for tool in tools {
             let name = tool.definition().name;
-            #[cfg(feature = "conformance")]
-            if super::conformance::is_fixture(name) {
-                if by_name.insert(name, tool).is_some() {
+            if !tool.in_catalog() {
+                if by_name.insert(name, tool.clone()).is_some() {
                     return Err(RegistryError::Duplicate(name.into()));
                 }
+                outside_catalog.push(tool);
                 continue;
             }
             let entry = find_tool(name).ok_or_else(|| RegistryError::NotInCatalog(name.into()))?;
@@ -61,10 +62,11 @@ impl ToolRegistry {
                 tracing::info!(tool = name, "tool disabled by config");
             }
         }
-        let names = TOOL_CATALOG.iter().map(|e| e.name);
-        #[cfg(feature = "conformance")]
-        let names = names.chain(super::conformance::fixture_names());
-        let tools = names.filter_map(|name| by_name.get(name).cloned()).collect();
+        let tools = TOOL_CATALOG
+            .iter()
+            .filter_map(|e| by_name.get(e.name).cloned())
+            .chain(outside_catalog)
+            .collect();
         Ok(Self { tools, by_name })
     }
 
@@ -168,15 +170,39 @@ mod tests {
         ));
     }
 
+    /// A tool outside the catalog, as the conformance suite's fixtures are.
+    struct Fixture(ToolDefinition);
+
+    #[async_trait]
+    impl Tool for Fixture {
+        fn definition(&self) -> &ToolDefinition {
+            &self.0
+        }
+        fn in_catalog(&self) -> bool {
+            false
+        }
+        async fn call(&self, _: &ToolContext, _: Map<String, Value>) -> ToolResult {
+            Err(crate::tools::ToolError::Cancelled)
+        }
+    }
+
     #[test]
-    fn conformance_fixtures_are_admitted_only_in_conformance_builds() {
+    fn fixtures_are_admitted_after_the_catalog_and_other_unknown_tools_refused() {
+        let fixture = |name| -> Arc<dyn Tool> { Arc::new(Fixture(fake(name).definition().clone())) };
+        let registry = ToolRegistry::new(
+            vec![fixture("test_simple_text"), fake("whoami")],
+            &ToolSets::default(),
+        );
+        assert_eq!(names(&registry.unwrap()), vec!["whoami", "test_simple_text"]);
         let registry = ToolRegistry::new(
             vec![fake("test_simple_text"), fake("whoami")],
             &ToolSets::default(),
         );
-        #[cfg(feature = "conformance")]
-        assert_eq!(names(&registry.unwrap()), vec!["whoami", "test_simple_text"]);
-        #[cfg(not(feature = "conformance"))]
         assert!(matches!(registry, Err(RegistryError::NotInCatalog(_))));
+        let twice = ToolRegistry::new(
+            vec![fixture("test_simple_text"), fixture("test_simple_text")],
+            &ToolSets::default(),
+        );
+        assert!(matches!(twice, Err(RegistryError::Duplicate(_))));
     }
 }

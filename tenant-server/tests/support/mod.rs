@@ -17,7 +17,6 @@ use mcp_tenant_server::{
     app::{AppState, app},
     auth::jwks::{JwksOptions, JwksVerifier, KeySource},
     dev::DevIssuer,
-    http::accepted_audiences,
     store::EmbeddedStore,
     tools::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult, core},
 };
@@ -83,7 +82,7 @@ pub fn verifier(config: &TenantConfig) -> Arc<JwksVerifier> {
         JwksVerifier::new(
             source,
             &config.identity.issuer,
-            accepted_audiences(config),
+            config.accepted_audiences(),
             options,
         )
         .unwrap(),

@@ -1,0 +1,11 @@
+//! Wall-clock time as the protocols count it: seconds since the Unix epoch (token `exp`/`iat`,
+//! store expiry).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the Unix epoch; 0 on a clock set before 1970.
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

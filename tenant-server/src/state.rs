@@ -1,0 +1,186 @@
+//! The server's shared state, built once at start: the sub-states each part of the request path
+//! takes (`FromRef`), so that no part depends on the whole.
+
+use std::{ops::Deref, sync::Arc};
+
+use axum::extract::FromRef;
+use mcp_tenancy_config::{Cidr, CidrError, TenantConfig};
+use rmcp::transport::streamable_http_server::{
+    StreamableHttpServerConfig, StreamableHttpService,
+    session::{
+        local::{LocalSessionManager, SessionConfig},
+        never::NeverSessionManager,
+    },
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    auth::{Authenticator, TokenVerifier},
+    http::protect::Gate,
+    inflight::InFlight,
+    mcp::{
+        endpoint::{McpServices, McpState},
+        handler::McpHandler,
+        sessions::SessionRegistry,
+    },
+    metrics::Metrics,
+    ratelimit::RateLimiters,
+    store::Store,
+    tool_calls::ToolCalls,
+    tools::{
+        Tool,
+        registry::{RegistryError, ToolRegistry},
+    },
+};
+
+/// Verified tokens kept at most (a few hundred bytes each).
+const TOKEN_CACHE_CAPACITY: usize = 10_000;
+
+/// The shared state; cheap to clone (one `Arc`), as every layer clones it per request.
+#[derive(Clone)]
+pub struct AppState(Arc<AppInner>);
+
+impl Deref for AppState {
+    type Target = AppInner;
+
+    fn deref(&self) -> &AppInner {
+        &self.0
+    }
+}
+
+pub struct AppInner {
+    pub config: Arc<TenantConfig>,
+    pub metrics: Metrics,
+    pub store: Arc<dyn Store>,
+    /// The layer in front of `/mcp`: rate limits and token verification.
+    pub gate: Arc<Gate>,
+    /// `/mcp`: sessions, the rmcp transports and the tool-call pipeline.
+    pub mcp: Arc<McpState>,
+    pub inflight: Arc<InFlight>,
+    /// Cancelling it ends every MCP session and stream (the last step of shutdown).
+    pub sessions_shutdown: CancellationToken,
+    /// Development mode only: the JWKS of the local signing key, served at `/dev/jwks.json`.
+    pub dev_jwks: Option<Value>,
+}
+
+impl FromRef<AppState> for Arc<TenantConfig> {
+    fn from_ref(state: &AppState) -> Self {
+        state.config.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Gate> {
+    fn from_ref(state: &AppState) -> Self {
+        state.gate.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<McpState> {
+    fn from_ref(state: &AppState) -> Self {
+        state.mcp.clone()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    #[error("tools: {0}")]
+    Tools(#[from] RegistryError),
+    #[error("server.trustedProxies: {0}")]
+    TrustedProxy(#[from] CidrError),
+}
+
+impl AppState {
+    pub fn new(
+        config: TenantConfig,
+        verifier: Arc<dyn TokenVerifier>,
+        tools: Vec<Arc<dyn Tool>>,
+        store: Arc<dyn Store>,
+    ) -> Result<Self, StateError> {
+        Self::build(config, verifier, tools, store, Metrics::new()?, None)
+    }
+
+    /// The general constructor: `metrics` may already hold the tools' own metrics (Graph), and
+    /// `dev_jwks` (development mode only) is served at `/dev/jwks.json`.
+    pub fn build(
+        config: TenantConfig,
+        verifier: Arc<dyn TokenVerifier>,
+        tools: Vec<Arc<dyn Tool>>,
+        store: Arc<dyn Store>,
+        metrics: Metrics,
+        dev_jwks: Option<Value>,
+    ) -> Result<Self, StateError> {
+        let config = Arc::new(config);
+        let inflight = Arc::new(InFlight::default());
+        let calls = Arc::new(ToolCalls {
+            config: config.clone(),
+            registry: Arc::new(ToolRegistry::new(tools, &config.tools)?),
+            metrics: metrics.clone(),
+            inflight: inflight.clone(),
+        });
+
+        // Idle sessions are ended by the registry, which also sees the requests answered
+        // outside rmcp's session worker; rmcp's own timer would miss those.
+        let mut session_config = SessionConfig::default();
+        session_config.keep_alive = None;
+        let mut manager = LocalSessionManager::default();
+        manager.session_config = session_config;
+        let manager = Arc::new(manager);
+
+        let sessions_shutdown = CancellationToken::new();
+        let http_config = StreamableHttpServerConfig::default()
+            .with_allowed_hosts(config.server.allowed_hosts.clone())
+            .with_max_request_body_bytes(config.server.max_request_body_bytes)
+            .with_cancellation_token(sessions_shutdown.clone());
+        let factory = {
+            let calls = calls.clone();
+            move || Ok(McpHandler::new(calls.clone()))
+        };
+        let services = McpServices {
+            sessions: StreamableHttpService::new(factory.clone(), manager.clone(), http_config.clone()),
+            stateless: StreamableHttpService::new(
+                factory,
+                Arc::new(NeverSessionManager::default()),
+                http_config
+                    .with_legacy_session_mode(false)
+                    .with_json_response(true),
+            ),
+        };
+        let sessions = Arc::new(SessionRegistry::new(
+            manager,
+            usize::try_from(config.server.max_sessions_per_user).unwrap_or(usize::MAX),
+            config.server.session_idle_timeout.as_duration(),
+            metrics.clone(),
+        ));
+        let trusted_proxies = config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|entry| entry.parse())
+            .collect::<Result<Vec<Cidr>, _>>()?;
+        let gate = Arc::new(Gate {
+            config: config.clone(),
+            auth: Arc::new(Authenticator::new(verifier, config.clone(), TOKEN_CACHE_CAPACITY)),
+            limits: RateLimiters::new(&config.limits),
+            metrics: metrics.clone(),
+            trusted_proxies,
+        });
+        Ok(Self(Arc::new(AppInner {
+            mcp: Arc::new(McpState {
+                config: config.clone(),
+                calls,
+                sessions,
+                services,
+            }),
+            config,
+            metrics,
+            store,
+            gate,
+            inflight,
+            sessions_shutdown,
+            dev_jwks,
+        })))
+    }
+}
