@@ -7,14 +7,12 @@ use std::{
     sync::Arc,
 };
 
-use http::{HeaderMap, HeaderName};
-
 use axum::{
     extract::{ConnectInfo, Request, State},
     middleware::Next,
     response::Response,
 };
-
+use http::{HeaderMap, HeaderName};
 use mcp_tenancy_config::{Cidr, TenantConfig};
 
 use super::errors::{rate_limited, unauthorized};

@@ -1,12 +1,11 @@
 //! RFC 9728 protected resource metadata: where clients learn which authorization server issues
 //! tokens for this server.
 
-use axum::{Json, extract::State};
-use serde_json::{Value, json};
-
 use std::sync::Arc;
 
+use axum::{Json, extract::State};
 use mcp_tenancy_config::TenantConfig;
+use serde_json::{Value, json};
 
 fn metadata(config: &TenantConfig, resource: String) -> Json<Value> {
     let issuer = config.identity.issuer.as_str().trim_end_matches('/').to_owned();

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-pub use self::redis::RedisStore;
-pub use embedded::EmbeddedStore;
+pub use self::{embedded::EmbeddedStore, redis::RedisStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
