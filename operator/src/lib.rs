@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod build;
+pub mod cli;
 pub mod controller;
 pub mod defaults;
 pub mod render;

@@ -1,11 +1,6 @@
 //! The whole runtime (watches, controller, index, status) in-process against the in-memory API
-//! server of the benchmark: tenants converge, a deleted or edited child comes back within
+//! server (mcp-apiserver-double): tenants converge, a deleted or edited child comes back within
 //! seconds, a spec change rolls the pods, and the keys survive an operator restart.
-
-#[cfg(test)]
-#[path = "../benches/fake_apiserver.rs"]
-#[allow(dead_code)] // shared with benches/operator_scale.rs; each uses a part
-mod fake_apiserver;
 
 #[cfg(test)]
 mod runtime {
@@ -20,7 +15,7 @@ mod runtime {
     use tokio::task::JoinHandle;
     use tokio_util::sync::CancellationToken;
 
-    use super::fake_apiserver::FakeApiServer;
+    use mcp_apiserver_double::FakeApiServer;
 
     const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";
     const CONFIG_MAPS: &str = "/v1/configmaps";
@@ -190,10 +185,9 @@ mod leader_election {
     use mcp_tenancy_operator::controller::runtime::LeaderElection;
     use serde_json::json;
 
-    use super::{
-        fake_apiserver::FakeApiServer,
-        runtime::{eventually, reconciled, serve, start_with, tenant},
-    };
+    use mcp_apiserver_double::FakeApiServer;
+
+    use super::runtime::{eventually, reconciled, serve, start_with, tenant};
 
     const LEASES: &str = "coordination.k8s.io/v1/leases";
 

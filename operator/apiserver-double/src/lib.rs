@@ -1,7 +1,7 @@
-//! An in-memory Kubernetes API server, just enough for the operator: list and watch (with label
-//! selectors and metadata-only clients), get, create, replace (resourceVersion-checked),
-//! server-side apply (create or update; a no-op apply changes nothing, as on a real server),
-//! merge and JSON patches, delete, the status subresource, and discovery of the optional groups.
+//! An in-memory Kubernetes API server for the operator's tests and benchmark, just enough for the
+//! operator: list and watch (with label selectors and metadata-only clients), get, create,
+//! replace (resourceVersion-checked), server-side apply (create or update; a no-op apply changes
+//! nothing, as on a real server), merge and JSON patches, delete, the status subresource, and discovery of the optional groups.
 //! It counts every request so the benchmark can report API load.
 
 use std::{
