@@ -179,6 +179,65 @@ mod runtime {
 }
 
 #[cfg(test)]
+mod invalid_tenant {
+    use mcp_apiserver_double::FakeApiServer;
+    use serde_json::json;
+
+    use super::runtime::{eventually, reconciled, serve, start_with, tenant};
+
+    const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_unreadable_tenant_is_reported_and_the_others_still_reconcile() {
+        let server = FakeApiServer::default();
+        // Stored by another version of the CRD, or past its schema: `identity` is not an object.
+        server.insert(
+            TENANTS,
+            json!({"apiVersion": "mcptenancy.dev/v1alpha1", "kind": "McpTenant",
+                "metadata": {"name": "broken"}, "spec": {"identity": "not-an-object"}}),
+        );
+        server.insert(TENANTS, tenant("alpha"));
+        server.insert("/v1/secrets", json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "entra-app", "namespace": "mcp-alpha"}, "data": {"client-secret": "c2VjcmV0"}}));
+        let client = serve(&server).await;
+        let (stop, task) = start_with(&client, None);
+
+        eventually("alpha reconciled beside the broken tenant", || {
+            reconciled(&server, "alpha")
+        })
+        .await;
+        let warning = eventually("a Warning event on the broken tenant", || {
+            server
+                .events()
+                .into_iter()
+                .find(|e| e["regarding"]["name"] == "broken" && e["reason"] == "InvalidObject")
+        })
+        .await;
+        assert_eq!(warning["type"], "Warning");
+        let broken = server.get(TENANTS, "", "broken").unwrap();
+        assert!(
+            broken["status"].is_null(),
+            "nothing is written to a tenant the operator cannot read"
+        );
+        assert!(broken["metadata"]["finalizers"].is_null());
+
+        // The broken tenant keeps nothing from reconciling: a later edit of alpha is picked up.
+        server.edit_spec(TENANTS, "", "alpha", |spec| {
+            spec["displayName"] = json!("Alpha Inc.")
+        });
+        eventually("alpha reconciled again", || {
+            reconciled(&server, "alpha").filter(|t| t["status"]["observedGeneration"] == 2)
+        })
+        .await;
+        stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[cfg(test)]
 mod leader_election {
     use std::time::Duration;
 

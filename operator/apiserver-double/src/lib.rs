@@ -62,6 +62,7 @@ struct Inner {
     last_write: Option<Instant>,
     last_request: Option<Instant>,
     key_secret_reads: u64,
+    events: Vec<Value>,
 }
 
 #[derive(Clone, Default)]
@@ -258,6 +259,11 @@ impl FakeApiServer {
 
     pub fn key_secret_reads(&self) -> u64 {
         self.lock().key_secret_reads
+    }
+
+    /// The Events the operator published (kept apart from the collections: nothing watches them).
+    pub fn events(&self) -> Vec<Value> {
+        self.lock().events.clone()
     }
 
     /// Objects of a collection, e.g. `mcptenancy.dev/v1alpha1/mcptenants`.
@@ -550,6 +556,7 @@ fn create(server: &FakeApiServer, target: &Target, mut object: Value) -> Respons
     let mut inner = server.lock();
     if target.collection == "events.k8s.io/v1/events" {
         inner.counts.events += 1;
+        inner.events.push(object.clone());
         return axum::Json(object).into_response();
     }
     inner.write();
