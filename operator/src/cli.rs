@@ -9,8 +9,8 @@ use std::{
 
 use crate::{
     api::McpTenant,
-    build::OperatorDefaults,
     controller::runtime::{self, LeaderElection, Settings},
+    defaults::{self, OperatorDefaults},
     render,
 };
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -104,17 +104,17 @@ struct RenderArgs {
 #[derive(Args, Debug)]
 struct DefaultsArgs {
     /// Image of mcp-tenant-server for tenants that name none.
-    #[arg(long, env = "MCP_TENANCY_SERVER_IMAGE", default_value = DEFAULT_SERVER_IMAGE)]
+    #[arg(long, env = "MCP_TENANCY_SERVER_IMAGE", default_value = defaults::SERVER_IMAGE)]
     server_image: String,
     /// Namespace of the Ingress controller, allowed to reach tenants exposed by Ingress.
     #[arg(
         long,
         env = "MCP_TENANCY_INGRESS_CONTROLLER_NAMESPACE",
-        default_value = "ingress-nginx"
+        default_value = defaults::INGRESS_CONTROLLER_NAMESPACE
     )]
     ingress_controller_namespace: String,
     /// Namespace of Prometheus, allowed to scrape the tenant's metrics.
-    #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = "monitoring")]
+    #[arg(long, env = "MCP_TENANCY_MONITORING_NAMESPACE", default_value = defaults::MONITORING_NAMESPACE)]
     monitoring_namespace: String,
     /// Proxies whose X-Forwarded-For tenant servers believe for their per-IP rate limit, for
     /// tenants that set no `spec.network.trustedProxies`: comma-separated CIDRs or addresses of
@@ -158,11 +158,6 @@ impl From<DefaultsArgs> for OperatorDefaults {
         }
     }
 }
-
-const DEFAULT_SERVER_IMAGE: &str = concat!(
-    "ghcr.io/mcp-tenancy/mcp-tenant-server:",
-    env!("CARGO_PKG_VERSION")
-);
 
 fn run_render(args: RenderArgs) -> ExitCode {
     let RenderArgs {

@@ -1,5 +1,6 @@
-//! Validation the CRD schema cannot express. Pure: runs in `build_children`, in `render` and in
-//! tests. Each error names the field at fault, e.g.
+//! The validate step of the pipeline: what the CRD schema cannot express, and the metadata the
+//! children need. Pure: runs in the controller before build, in `render` and in tests; the
+//! builders take only a [`ValidatedTenant`]. Each error names the field at fault, e.g.
 //! `spec.access.tiers[1].tools[0]: "mial_*" names no known tool`.
 
 use std::collections::BTreeSet;
@@ -8,7 +9,7 @@ use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_kn
 
 use crate::{
     api::{
-        IdentitySpec, McpTenant, McpTenantSpec,
+        IdentitySpec, McpTenant, McpTenantSpec, StorageSpec,
         rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
     },
     defaults,
@@ -30,6 +31,45 @@ impl ValidationError {
             message: message.into(),
         }
     }
+}
+
+/// A tenant that passed [`validate`]: the builders' only input about the tenant, so nothing is
+/// built from a spec that was not checked.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidatedTenant<'a> {
+    pub tenant: &'a McpTenant,
+    /// `metadata.name`.
+    pub name: &'a str,
+    /// `metadata.uid`, for the children's owner references.
+    pub uid: &'a str,
+}
+
+/// Why a tenant cannot be built; the spec needs a change, retrying does not help.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidTenant {
+    #[error("invalid McpTenant: {0}")]
+    Spec(#[from] ValidationError),
+    #[error("McpTenant has no metadata.name")]
+    MissingName,
+    #[error("McpTenant has no metadata.uid (it must come from the API server)")]
+    MissingUid,
+}
+
+/// Checks the spec ([`validate_tenant`]) and the metadata the children's owner references need.
+pub fn validate(tenant: &McpTenant) -> Result<ValidatedTenant<'_>, InvalidTenant> {
+    validate_tenant(tenant)?;
+    let name = tenant
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(InvalidTenant::MissingName)?;
+    let uid = tenant.metadata.uid.as_deref().ok_or(InvalidTenant::MissingUid)?;
+    Ok(ValidatedTenant { tenant, name, uid })
+}
+
+/// Whether the tenant keeps its store in Redis (any replica count) rather than on a volume.
+pub fn uses_redis(storage: Option<&StorageSpec>) -> bool {
+    storage.is_some_and(|s| s.redis.is_some())
 }
 
 /// Whether `namespace` is a system namespace no tenant may live in (or the operator delete).
@@ -72,7 +112,7 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
 fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
     // The CEL rule covers an explicit embedded store; this covers the default one.
     let server = &spec.server;
-    if !crate::build::uses_redis(server.storage.as_ref()) {
+    if !uses_redis(server.storage.as_ref()) {
         if server.replicas.is_some_and(|r| r > 1) {
             return Err(ValidationError::new(
                 "spec.server.replicas",
@@ -92,11 +132,11 @@ fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
 /// The quota must admit the server at its largest, or pods silently fail to be created.
 fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
     let server = &spec.server;
-    let redis = crate::build::uses_redis(server.storage.as_ref());
+    let redis = uses_redis(server.storage.as_ref());
     let most = server
         .autoscaling
         .as_ref()
-        .map_or(server.replicas.unwrap_or(1), |a| a.max_replicas);
+        .map_or(server.replicas.unwrap_or(defaults::REPLICAS), |a| a.max_replicas);
     // A Deployment rollout adds one pod (maxSurge 1); a StatefulSet replaces its pod in place.
     let peak = most + i32::from(redis);
     let pods = spec.quota.pods.unwrap_or(defaults::QUOTA_PODS);

@@ -18,14 +18,14 @@ use mcp_tenancy_config::{
 use url::Url;
 
 use super::{
-    BuildError, CONFIG_MAP_NAME, Child, OperatorDefaults,
+    BuildError, CONFIG_MAP_NAME, Child, ChildRole, OperatorDefaults,
     meta::{Context, SERVER, typed_child},
     public_url, tenant_namespace,
     workload::SERVER_NAME,
 };
 use crate::{
-    api::{CaBundleRef, McpTenant, McpTenantSpec, SecretKeyRef},
-    validate::ValidationError,
+    api::{CaBundleRef, McpTenantSpec, SecretKeyRef},
+    validate::{ValidatedTenant, ValidationError},
 };
 
 /// Where the ConfigMap is mounted; the server reads `<dir>/tenant.yaml`.
@@ -65,11 +65,12 @@ pub fn config_checksum(config_yaml: &str) -> String {
 
 /// The config the tenant server reads, valid per [`TenantConfig::validate`].
 pub fn build_tenant_config(
-    tenant: &McpTenant,
+    validated: ValidatedTenant,
     defaults: &OperatorDefaults,
 ) -> Result<TenantConfig, BuildError> {
+    let tenant = validated.tenant;
     let spec = &tenant.spec;
-    let name = tenant.metadata.name.clone().ok_or(BuildError::MissingName)?;
+    let name = validated.name.to_owned();
     let url = parse_url("spec.network.host", &public_url(tenant))?;
     let namespace = tenant_namespace(tenant);
     let identity = &spec.identity;
@@ -177,14 +178,17 @@ fn parse_url(field: &str, value: &str) -> Result<Url, BuildError> {
 }
 
 pub(crate) fn build_config_map(ctx: &Context, config_yaml: &str) -> Result<Child, BuildError> {
-    typed_child(&ConfigMap {
-        metadata: ctx.meta(CONFIG_MAP_NAME, SERVER),
-        data: Some(BTreeMap::from([(
-            CONFIG_FILE.to_string(),
-            config_yaml.to_string(),
-        )])),
-        ..ConfigMap::default()
-    })
+    typed_child(
+        ChildRole::Config,
+        &ConfigMap {
+            metadata: ctx.meta(CONFIG_MAP_NAME, SERVER),
+            data: Some(BTreeMap::from([(
+                CONFIG_FILE.to_string(),
+                config_yaml.to_string(),
+            )])),
+            ..ConfigMap::default()
+        },
+    )
 }
 
 /// Every Secret the spec references, with the keys the server reads from it, sorted by name.

@@ -15,7 +15,7 @@ use mcp_tenancy_config::HTTP_PORT;
 use serde::Serialize;
 
 use super::{
-    BuildError, Child,
+    BuildError, Child, ChildRole, ExposureKind,
     meta::{Context, EXPOSURE, dynamic_child, typed_child},
     workload::SERVER_NAME,
 };
@@ -138,7 +138,11 @@ fn build_http_route(ctx: &Context, gateway: &GatewayExposure) -> Result<Child, B
             }],
         },
     };
-    dynamic_child(http_route_resource(), &route)
+    dynamic_child(
+        ChildRole::Exposure(ExposureKind::HttpRoute),
+        http_route_resource(),
+        &route,
+    )
 }
 
 fn build_ingress(ctx: &Context, exposure: &IngressExposure) -> Result<Child, BuildError> {
@@ -165,35 +169,38 @@ fn build_ingress(ctx: &Context, exposure: &IngressExposure) -> Result<Child, Bui
     };
     let mut metadata = ctx.meta(SERVER_NAME, EXPOSURE);
     metadata.annotations = (!annotations.is_empty()).then_some(annotations);
-    typed_child(&Ingress {
-        metadata,
-        spec: Some(IngressSpec {
-            ingress_class_name: exposure.class_name.clone(),
-            tls: Some(vec![IngressTLS {
-                hosts: Some(vec![host.clone()]),
-                secret_name: Some(secret_name),
-            }]),
-            rules: Some(vec![IngressRule {
-                host: Some(host),
-                http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some("/".into()),
-                        path_type: "Prefix".into(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name: SERVER_NAME.into(),
-                                port: Some(ServiceBackendPort {
-                                    number: Some(i32::from(HTTP_PORT)),
-                                    ..ServiceBackendPort::default()
+    typed_child(
+        ChildRole::Exposure(ExposureKind::Ingress),
+        &Ingress {
+            metadata,
+            spec: Some(IngressSpec {
+                ingress_class_name: exposure.class_name.clone(),
+                tls: Some(vec![IngressTLS {
+                    hosts: Some(vec![host.clone()]),
+                    secret_name: Some(secret_name),
+                }]),
+                rules: Some(vec![IngressRule {
+                    host: Some(host),
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: Some("/".into()),
+                            path_type: "Prefix".into(),
+                            backend: IngressBackend {
+                                service: Some(IngressServiceBackend {
+                                    name: SERVER_NAME.into(),
+                                    port: Some(ServiceBackendPort {
+                                        number: Some(i32::from(HTTP_PORT)),
+                                        ..ServiceBackendPort::default()
+                                    }),
                                 }),
-                            }),
-                            ..IngressBackend::default()
-                        },
-                    }],
-                }),
-            }]),
-            ..IngressSpec::default()
-        }),
-        ..Ingress::default()
-    })
+                                ..IngressBackend::default()
+                            },
+                        }],
+                    }),
+                }]),
+                ..IngressSpec::default()
+            }),
+            ..Ingress::default()
+        },
+    )
 }

@@ -9,7 +9,7 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde::Serialize;
 
 use super::{
-    BuildError, Child,
+    BuildError, Child, ChildRole,
     meta::{Context, MONITORING, dynamic_child},
     workload::{METRICS_PORT_NAME, SERVER_NAME},
 };
@@ -85,7 +85,7 @@ pub(crate) fn build_service_monitor(ctx: &Context) -> Result<Child, BuildError> 
             }],
         },
     };
-    dynamic_child(service_monitor_resource(), &monitor)
+    dynamic_child(ChildRole::Monitoring, service_monitor_resource(), &monitor)
 }
 
 #[derive(Serialize)]
@@ -264,5 +264,5 @@ pub(crate) fn build_prometheus_rule(ctx: &Context) -> Result<Child, BuildError> 
             }],
         },
     };
-    dynamic_child(prometheus_rule_resource(), &rule)
+    dynamic_child(ChildRole::Monitoring, prometheus_rule_resource(), &rule)
 }

@@ -17,7 +17,7 @@ use mcp_tenancy_config::{
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 
-use crate::defaults;
+use crate::{defaults, validate::uses_redis};
 
 use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
@@ -26,7 +26,6 @@ use super::{
         CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets,
     },
     meta::{Context, SERVER},
-    uses_redis,
     workload::{CONTAINER_NAME, Checksums, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME, runs_several},
 };
 

@@ -33,10 +33,10 @@ use super::{
 use crate::{
     api::{DeletionPolicy, McpTenant, McpTenantStatus, Phase},
     build::{
-        BuildError, BuildInput, Child, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME, TENANT_LABEL,
-        build_children, public_url, tenant_namespace,
+        BuildInput, Child, ChildRole, ExposureKind, FIELD_MANAGER, KEYS_SECRET_NAME, SERVER_NAME,
+        TENANT_LABEL, build_children, public_url, tenant_namespace,
     },
-    validate::{is_reserved_namespace, validate_tenant},
+    validate::{is_reserved_namespace, validate},
 };
 
 /// How often a healthy tenant is looked at even without a watch event.
@@ -144,16 +144,19 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
     let checksum = secrets_checksum(&key_source, &referenced);
 
     // Build (validates the spec). An invalid spec waits for a change instead of retrying.
-    let input = BuildInput {
-        tenant,
-        defaults: &ctx.defaults,
-        secrets_checksum: &checksum,
-        monitoring_crds_installed: ctx.monitoring_crds_installed,
-    };
-    let children = match build_children(&input) {
+    let built = validate(tenant).map_err(|e| e.to_string()).and_then(|validated| {
+        let input = BuildInput {
+            tenant: validated,
+            defaults: &ctx.defaults,
+            secrets_checksum: &checksum,
+            monitoring_crds_installed: ctx.monitoring_crds_installed,
+        };
+        build_children(&input).map_err(|e| e.to_string())
+    });
+    let children = match built {
         Ok(children) => children,
         Err(e) => {
-            obs.invalid_spec = Some(e.to_string());
+            obs.invalid_spec = Some(e);
             finish(tenant, ctx, &obs, None).await?;
             return Ok(Action::await_change());
         }
@@ -176,7 +179,7 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
         if !ctx.index.watches(&child.resource) {
             // Its CRD is not installed. Only the HTTPRoute gets here: the builders leave the
             // monitoring children out themselves when those CRDs are missing.
-            if let Role::Exposure = role(child) {
+            if let ChildRole::Exposure(_) = child.role {
                 obs.exposure = Some(ExposureState::CrdNotInstalled(child.resource.api_version.clone()));
             }
             continue;
@@ -188,13 +191,14 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
                 child.resource.kind,
                 describe(child)
             )))?;
-        match role(child) {
-            Role::Workload => workload = Some((child, outcome)),
-            Role::Exposure => exposure = Some((child, outcome)),
-            Role::Other => {}
+        match child.role {
+            ChildRole::Workload => workload = Some((child, outcome)),
+            ChildRole::Exposure(_) => exposure = Some((child, outcome)),
+            _ => {}
         }
-        let is_namespace = child.resource.kind == "Namespace" && child.resource.group.is_empty();
-        if is_namespace && let Some(plan) = key_plan.take() {
+        if child.role == ChildRole::Namespace
+            && let Some(plan) = key_plan.take()
+        {
             key_action = Some(write_keys(&secrets, plan.action, plan.secret, &namespace).await?);
         }
     }
@@ -216,7 +220,7 @@ async fn apply(tenant: &McpTenant, ctx: &Context) -> Result<Action, Error> {
         obs.workload = Some(WorkloadState::from_object(&value, object.metadata.generation));
     }
     if let Some((child, outcome)) = exposure {
-        let is_route = child.resource.kind == "HTTPRoute";
+        let is_route = child.role == ChildRole::Exposure(ExposureKind::HttpRoute);
         let object = observed_object(ctx, child, outcome).await?;
         let value = serde_json::to_value(&object).unwrap_or_default();
         obs.exposure = Some(if is_route {
@@ -264,27 +268,12 @@ async fn conflict(
     message: String,
 ) -> Result<Action, Error> {
     // An invalid spec (e.g. a system namespace) is the clearer report.
-    if let Err(e) = validate_tenant(tenant) {
-        obs.invalid_spec = Some(BuildError::from(e).to_string());
+    if let Err(e) = validate(tenant) {
+        obs.invalid_spec = Some(e.to_string());
     }
     obs.conflict = Some((reason, message));
     finish(tenant, ctx, &obs, None).await?;
     Ok(Action::await_change())
-}
-
-/// Which child of the tenant is the workload or the exposure.
-enum Role {
-    Workload,
-    Exposure,
-    Other,
-}
-
-fn role(child: &Child) -> Role {
-    match (child.resource.group.as_str(), child.resource.kind.as_str()) {
-        ("apps", "Deployment" | "StatefulSet") => Role::Workload,
-        ("gateway.networking.k8s.io", "HTTPRoute") | ("networking.k8s.io", "Ingress") => Role::Exposure,
-        _ => Role::Other,
-    }
 }
 
 /// `namespace/name` (or `name`) of a child, for messages.
