@@ -1,9 +1,11 @@
 //! The controller: reconciles each `McpTenant` into its children through the pipeline
-//! validate → build → apply → prune → status (see [`reconcile`]), and the runtime around it
+//! dereference → validate → build → apply → prune → observe → status (see [`reconcile`]), and the runtime around it
 //! (watches, leader election, health and metrics endpoints).
 
 pub mod apply;
+pub mod cleanup;
 pub mod conditions;
+pub mod dereference;
 pub mod events;
 pub mod guard;
 pub mod index;
@@ -12,6 +14,7 @@ pub mod kinds;
 pub mod leader;
 
 pub mod metrics;
+pub mod observe;
 pub mod prune;
 pub mod reconcile;
 pub mod runtime;
