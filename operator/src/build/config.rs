@@ -19,9 +19,8 @@ use url::Url;
 
 use super::{
     BuildError, CONFIG_MAP_NAME, Child, ChildRole, OperatorDefaults,
-    meta::{Context, SERVER, typed_child},
+    meta::{Context, SERVER, SERVER_NAME, typed_child},
     public_url, tenant_namespace,
-    workload::SERVER_NAME,
 };
 use crate::{
     api::{CaBundleRef, McpTenantSpec, SecretKeyRef},

@@ -16,8 +16,7 @@ use serde::Serialize;
 
 use super::{
     BuildError, Child, ChildRole, ExposureKind,
-    meta::{Context, EXPOSURE, dynamic_child, typed_child},
-    workload::SERVER_NAME,
+    meta::{Context, EXPOSURE, SERVER_NAME, dynamic_child, typed_child},
 };
 use crate::api::{GatewayExposure, IngressExposure, IssuerKind};
 

@@ -29,6 +29,15 @@ pub(crate) const MONITORING: &str = "monitoring";
 
 const APP_NAME: &str = "mcp-tenant-server";
 
+/// Name of the workload, its Service and its ServiceAccount.
+pub const SERVER_NAME: &str = "mcp-tenant-server";
+/// Name of the server container.
+pub const CONTAINER_NAME: &str = "server";
+/// Name of the server's public port.
+pub(crate) const HTTP_PORT_NAME: &str = "http";
+/// Name of the server's operations port (metrics and probes).
+pub(crate) const METRICS_PORT_NAME: &str = "metrics";
+
 /// Labels on every child of `tenant`, with its component.
 pub fn tenant_labels(tenant: &str, component: &str) -> BTreeMap<String, String> {
     let mut labels = selector_labels(tenant);

@@ -19,9 +19,8 @@ pub use config::{
     CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
     ca_bundle_file, config_checksum, referenced_config_maps, referenced_secrets, secret_file_path,
 };
-pub use meta::{COMPONENT_LABEL, selector_labels, tenant_labels};
+pub use meta::{COMPONENT_LABEL, CONTAINER_NAME, SERVER_NAME, selector_labels, tenant_labels};
 pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};
-pub use workload::{CONTAINER_NAME, SERVER_NAME};
 
 pub use crate::defaults::OperatorDefaults;
 use crate::{
@@ -126,7 +125,7 @@ pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
         config::build_config_map(&ctx, &config_yaml)?,
         service::build_service(&ctx)?,
     ];
-    let checksums = workload::Checksums {
+    let checksums = pod::Checksums {
         config: &config_checksum(&config_yaml),
         secrets: input.secrets_checksum,
     };

@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use super::{
     BuildError, Child, ChildRole,
-    meta::{Context, MONITORING, dynamic_child},
-    workload::{METRICS_PORT_NAME, SERVER_NAME},
+    meta::{Context, METRICS_PORT_NAME, MONITORING, SERVER_NAME, dynamic_child},
 };
 
 const GROUP: &str = "monitoring.coreos.com";

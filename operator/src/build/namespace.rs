@@ -6,8 +6,8 @@ use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 
 use super::{
     BuildError, Child, ChildRole,
+    meta::SERVER_NAME,
     meta::{Context, SERVER, typed_child},
-    workload::SERVER_NAME,
 };
 
 /// The Namespace, enforcing the `restricted` Pod Security Standard so that no pod in it, ours or

@@ -31,7 +31,7 @@ use url::Url;
 use super::{
     BuildError, Child, ChildRole, OperatorDefaults,
     meta::{Context, ISOLATION, typed_child},
-    workload::{HTTP_PORT_NAME, METRICS_PORT_NAME},
+    meta::{HTTP_PORT_NAME, METRICS_PORT_NAME},
 };
 use crate::{
     api::{McpTenantSpec, NetworkPeer},

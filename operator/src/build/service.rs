@@ -9,7 +9,7 @@ use mcp_tenancy_config::{HTTP_PORT, METRICS_PORT};
 use super::{
     BuildError, Child, ChildRole,
     meta::{Context, SERVER, typed_child},
-    workload::{HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME},
+    meta::{HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME},
 };
 
 pub(crate) fn build_service(ctx: &Context) -> Result<Child, BuildError> {

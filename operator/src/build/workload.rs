@@ -25,26 +25,13 @@ use crate::defaults;
 
 use super::{
     BuildError, Child, ChildRole, OperatorDefaults,
-    meta::{Context, SERVER, typed_child},
-    pod,
+    meta::{Context, SERVER, SERVER_NAME, typed_child},
+    pod::{self, Checksums, runs_several},
 };
 use crate::{
     api::{DeletionPolicy, McpTenantSpec},
     validate::uses_redis,
 };
-
-/// Name of the workload, its Service and its ServiceAccount.
-pub const SERVER_NAME: &str = "mcp-tenant-server";
-/// Name of the server container.
-pub const CONTAINER_NAME: &str = "server";
-pub(crate) const HTTP_PORT_NAME: &str = "http";
-pub(crate) const METRICS_PORT_NAME: &str = "metrics";
-
-/// Digests on the pod template: a change to either rolls the pods.
-pub(crate) struct Checksums<'a> {
-    pub config: &'a str,
-    pub secrets: &'a str,
-}
 
 /// Fixed replica count; `None` when a HorizontalPodAutoscaler owns it, `0` when suspended.
 fn replicas(spec: &McpTenantSpec) -> Option<i32> {
@@ -55,11 +42,6 @@ fn replicas(spec: &McpTenantSpec) -> Option<i32> {
     } else {
         Some(spec.server.replicas.unwrap_or(defaults::REPLICAS))
     }
-}
-
-/// More than one pod can be running: worth a disruption budget and spreading.
-pub(crate) fn runs_several(spec: &McpTenantSpec) -> bool {
-    spec.server.replicas.is_some_and(|r| r > 1) || spec.server.autoscaling.is_some()
 }
 
 pub(crate) fn wants_disruption_budget(spec: &McpTenantSpec) -> bool {

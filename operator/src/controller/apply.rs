@@ -13,14 +13,10 @@ use tracing::info;
 
 use super::{
     Context, Error, api_err,
-    index::{ChildIndex, ChildKey, version_marker},
+    index::{APPLIED_HASH_ANNOTATION, ChildIndex, ChildKey, version_marker},
     keys::{KeyAction, KeyPlan},
 };
 use crate::build::{Child, ChildRole, ExposureKind, FIELD_MANAGER, KEYS_SECRET_NAME};
-
-/// Annotation on every applied child: a digest of what the operator applied. A child whose
-/// digest and version match the operator's last apply is left alone.
-pub const APPLIED_HASH_ANNOTATION: &str = "mcptenancy.dev/applied-hash";
 
 /// The result of applying one child.
 #[derive(Debug)]
