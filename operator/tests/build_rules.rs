@@ -187,7 +187,7 @@ fn redis_storage_runs_a_deployment_without_a_volume() {
     assert!(deployment["spec"].get("volumeClaimTemplates").is_none());
     let text = deployment.to_string();
     assert!(!text.contains("/var/lib/mcp-tenant"));
-    let config = build_tenant_config(validated(&tenant), &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     assert_eq!(
         config.storage,
         mcp_tenancy_config::StorageConfig::Redis {
@@ -475,7 +475,7 @@ fn the_config_map_holds_a_config_the_server_accepts() {
         let parsed = TenantConfig::from_yaml(text).unwrap();
         assert_eq!(
             parsed,
-            build_tenant_config(validated(&tenant), &mk_defaults()).unwrap(),
+            build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap(),
             "{example}"
         );
         assert_eq!(
@@ -491,7 +491,7 @@ fn the_config_map_holds_a_config_the_server_accepts() {
 fn every_file_the_config_names_is_mounted_from_the_right_secret() {
     let tenant = mk_tenant("production.yaml");
     let children = build(&tenant, false);
-    let config = build_tenant_config(validated(&tenant), &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let pod = &workload(&children)["spec"]["template"]["spec"];
     let mut files = vec![
         config.identity.upstream.client_secret_file.clone(),
@@ -560,7 +560,7 @@ fn volume_of<'a>(pod: &'a Value, file: &std::path::Path) -> (&'a Value, String) 
 #[test]
 fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
     let tenant = mk_tenant("private-ca.yaml");
-    let config = build_tenant_config(validated(&tenant), &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
     let server = workload(&build(&tenant, false));
     let (volume, key) = volume_of(&server["spec"]["template"]["spec"], &file);
@@ -575,7 +575,7 @@ fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
             key: "ca.pem".into(),
         }),
     });
-    let config = build_tenant_config(validated(&tenant), &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
     let server = workload(&build(&tenant, false));
     let pod = &server["spec"]["template"]["spec"];
@@ -593,7 +593,7 @@ fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
 
     tenant.spec.identity.ca_bundle = None;
     assert_eq!(
-        build_tenant_config(validated(&tenant), &mk_defaults())
+        build_tenant_config(&validated(&tenant), &mk_defaults())
             .unwrap()
             .identity
             .ca_bundle_file,
@@ -798,7 +798,7 @@ fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
     );
     // The default of the test fixtures (and of the operator without the flag) is the contract's.
     assert_eq!(
-        build_tenant_config(validated(&tenant), &mk_defaults())
+        build_tenant_config(&validated(&tenant), &mk_defaults())
             .unwrap()
             .server
             .trusted_proxies,
@@ -815,7 +815,7 @@ fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
     assert!(config.server.trusted_proxies.is_empty());
     assert!(text.contains("trustedProxies: []"), "{text}");
 
-    let production = build_tenant_config(validated(&mk_tenant("production.yaml")), &defaults).unwrap();
+    let production = build_tenant_config(&validated(&mk_tenant("production.yaml")), &defaults).unwrap();
     assert_eq!(
         production.server.trusted_proxies,
         ["10.244.0.0/16", "35.191.0.0/16", "130.211.0.0/22"]

@@ -65,8 +65,10 @@ pub(crate) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(validated: ValidatedTenant<'a>) -> Self {
-        let ValidatedTenant { tenant, name, uid } = validated;
+    pub fn new(validated: &ValidatedTenant<'a>) -> Self {
+        let ValidatedTenant {
+            tenant, name, uid, ..
+        } = *validated;
         let owner = OwnerReference {
             api_version: McpTenant::api_version(&()).into_owned(),
             kind: McpTenant::kind(&()).into_owned(),

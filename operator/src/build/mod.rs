@@ -23,10 +23,7 @@ pub use meta::{COMPONENT_LABEL, CONTAINER_NAME, SERVER_NAME, selector_labels, te
 pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};
 
 pub use crate::defaults::OperatorDefaults;
-use crate::{
-    api::McpTenant,
-    validate::{ValidatedTenant, ValidationError},
-};
+use crate::{api::McpTenant, validate::ValidatedTenant};
 
 /// The one field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "mcp-tenancy-operator";
@@ -95,15 +92,14 @@ pub struct Child {
     pub object: DynamicObject,
 }
 
-/// Why the children of a validated tenant cannot be built: a field the builders parse (a URL,
-/// one of two alternatives the CRD's rules require) or the tenant config's own checks refuse it
-/// (the spec needs a change), or a builder's object does not convert.
+/// Why the children of a validated tenant cannot be built: the tenant config's own checks
+/// refuse it (the spec needs a change), or a builder's object does not convert.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("invalid McpTenant: {0}")]
-    Invalid(#[from] ValidationError),
     #[error("the tenant config is invalid: {0}")]
     Config(#[from] mcp_tenancy_config::ConfigError),
+    #[error("the Graph base URL does not parse: {0}")]
+    GraphUrl(url::ParseError),
     #[error("cannot convert {kind} to a dynamic object: {source}")]
     Convert { kind: String, source: serde_json::Error },
 }
@@ -111,8 +107,8 @@ pub enum BuildError {
 /// Every child of the tenant, ordered so that applying in order works: the Namespace first, its
 /// quota and network policy before any pod, the workload after its config, exposure last.
 pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
-    let ctx = meta::Context::new(input.tenant);
-    let config = build_tenant_config(input.tenant, input.defaults)?;
+    let ctx = meta::Context::new(&input.tenant);
+    let config = build_tenant_config(&input.tenant, input.defaults)?;
     let config_yaml = config.to_yaml()?;
     let spec = &input.tenant.tenant.spec;
 
@@ -136,7 +132,7 @@ pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
     if let Some(hpa) = workload::build_autoscaler(&ctx)? {
         children.push(hpa);
     }
-    children.push(exposure::build_exposure(&ctx)?);
+    children.push(exposure::build_exposure(&ctx, input.tenant.exposure)?);
     if input.monitoring_crds_installed {
         if spec.monitoring.service_monitor {
             children.push(monitoring::build_service_monitor(&ctx)?);
