@@ -25,7 +25,7 @@ pub type GuardedTenant = DeserializeGuard<McpTenant>;
 pub const INVALID_OBJECT: &str = "InvalidObject";
 
 /// The reconciler the [`kube::runtime::Controller`] runs: a readable tenant goes through
-/// [`reconcile`]; an unreadable one is reported and waits for a change (retrying cannot help).
+/// [`fn@reconcile`]; an unreadable one is reported and waits for a change (retrying cannot help).
 pub async fn reconcile_guarded(object: Arc<GuardedTenant>, ctx: Arc<Context>) -> Result<Action, Error> {
     match &object.0 {
         Ok(tenant) => reconcile(Arc::new(tenant.clone()), ctx).await,

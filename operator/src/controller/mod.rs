@@ -1,6 +1,6 @@
 //! The controller: reconciles each `McpTenant` into its children through the pipeline
-//! dereference → validate → build → apply → prune → observe → status (see [`reconcile`]), and the runtime around it
-//! (watches, leader election, health and metrics endpoints).
+//! dereference → validate → build → apply → prune → observe → status (see [`mod@reconcile`]),
+//! and the runtime around it (watches, leader election, health and metrics endpoints).
 
 pub mod apply;
 pub mod cleanup;
