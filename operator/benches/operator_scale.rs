@@ -1,12 +1,8 @@
 //! Scale benchmark: the real `mcp-tenancy-operator run` binary against an in-memory API server
-//! (benches/fake_apiserver.rs) holding N tenants. Reports the time to converge, API requests per
+//! (the mcp-apiserver-double crate) holding N tenants. Reports the time to converge, API requests per
 //! tenant, writes during a no-op resync (target: zero) and the operator's memory.
 //!
 //! `cargo bench -p mcp-tenancy-operator --bench operator_scale [-- 100 1000]`
-
-#[path = "fake_apiserver.rs"]
-#[allow(dead_code)] // shared with tests/controller_runtime.rs; each uses a part
-mod fake_apiserver;
 
 use std::{
     error::Error,
@@ -16,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fake_apiserver::{Counts, FakeApiServer};
+use mcp_apiserver_double::{Counts, FakeApiServer};
 use serde_json::{Value, json};
 
 const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::{
     api::{McpTenant, McpTenantSpec},
     build::{self, BuildError, BuildInput, Child, KEYS_SECRET_NAME, OperatorDefaults, referenced_secrets},
-    validate::{ValidationError, validate_tenant},
+    validate::{InvalidTenant, ValidationError, validate, validate_tenant},
 };
 
 /// Why a manifest cannot be rendered.
@@ -28,6 +28,8 @@ pub enum RenderError {
     Schema(Vec<String>),
     #[error("{0}")]
     Invalid(#[from] ValidationError),
+    #[error(transparent)]
+    Tenant(#[from] InvalidTenant),
     #[error(transparent)]
     Build(#[from] BuildError),
     #[error("cannot write YAML: {0}")]
@@ -346,7 +348,7 @@ pub fn render_children(
     let facts = offline_facts(&tenant);
     tenant.metadata.uid.get_or_insert(facts.uid);
     let input = BuildInput {
-        tenant: &tenant,
+        tenant: validate(&tenant)?,
         defaults,
         secrets_checksum: &facts.secrets_checksum,
         monitoring_crds_installed,

@@ -5,14 +5,15 @@ mod build_support;
 
 use std::collections::BTreeSet;
 
-use build_support::{SECRETS_CHECKSUM, build, kinds, mk_defaults, mk_tenant, object};
+use build_support::{SECRETS_CHECKSUM, build, kinds, mk_defaults, mk_tenant, object, validated};
 use mcp_tenancy_config::{CONFIG_FILE, TenantConfig};
 use mcp_tenancy_operator::{
     api::{CaBundleRef, DeletionPolicy, McpTenant, RedisStorage, SecretKeyRef, StorageSpec},
     build::{
-        BuildError, BuildInput, CONFIG_CHECKSUM_ANNOTATION, SECRETS_CHECKSUM_ANNOTATION, TENANT_LABEL,
-        build_children, build_tenant_config, prunable_resources, public_url, tenant_namespace,
+        BuildInput, CONFIG_CHECKSUM_ANNOTATION, SECRETS_CHECKSUM_ANNOTATION, TENANT_LABEL, build_children,
+        build_tenant_config, prunable_resources, public_url, tenant_namespace,
     },
+    validate::{InvalidTenant, validate},
 };
 use serde_json::{Value, json};
 
@@ -186,7 +187,7 @@ fn redis_storage_runs_a_deployment_without_a_volume() {
     assert!(deployment["spec"].get("volumeClaimTemplates").is_none());
     let text = deployment.to_string();
     assert!(!text.contains("/var/lib/mcp-tenant"));
-    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     assert_eq!(
         config.storage,
         mcp_tenancy_config::StorageConfig::Redis {
@@ -474,7 +475,7 @@ fn the_config_map_holds_a_config_the_server_accepts() {
         let parsed = TenantConfig::from_yaml(text).unwrap();
         assert_eq!(
             parsed,
-            build_tenant_config(&tenant, &mk_defaults()).unwrap(),
+            build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap(),
             "{example}"
         );
         assert_eq!(
@@ -490,7 +491,7 @@ fn the_config_map_holds_a_config_the_server_accepts() {
 fn every_file_the_config_names_is_mounted_from_the_right_secret() {
     let tenant = mk_tenant("production.yaml");
     let children = build(&tenant, false);
-    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let pod = &workload(&children)["spec"]["template"]["spec"];
     let mut files = vec![
         config.identity.upstream.client_secret_file.clone(),
@@ -559,7 +560,7 @@ fn volume_of<'a>(pod: &'a Value, file: &std::path::Path) -> (&'a Value, String) 
 #[test]
 fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
     let tenant = mk_tenant("private-ca.yaml");
-    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
     let server = workload(&build(&tenant, false));
     let (volume, key) = volume_of(&server["spec"]["template"]["spec"], &file);
@@ -574,7 +575,7 @@ fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
             key: "ca.pem".into(),
         }),
     });
-    let config = build_tenant_config(&tenant, &mk_defaults()).unwrap();
+    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
     let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
     let server = workload(&build(&tenant, false));
     let pod = &server["spec"]["template"]["spec"];
@@ -592,7 +593,7 @@ fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
 
     tenant.spec.identity.ca_bundle = None;
     assert_eq!(
-        build_tenant_config(&tenant, &mk_defaults())
+        build_tenant_config(&validated(&tenant), &mk_defaults())
             .unwrap()
             .identity
             .ca_bundle_file,
@@ -754,13 +755,8 @@ fn every_optional_kind_is_prunable() {
 fn build_refuses_an_invalid_spec_and_a_tenant_without_uid() {
     let mut tenant = mk_tenant("minimal.yaml");
     tenant.spec.tools.disabled = vec!["mail_delete".into()];
-    let input = BuildInput {
-        tenant: &tenant,
-        defaults: &mk_defaults(),
-        secrets_checksum: "x",
-        monitoring_crds_installed: true,
-    };
-    let err = build_children(&input).err().unwrap();
+    // Validation comes before build: the builders take only a validated tenant.
+    let err = validate(&tenant).err().unwrap();
     assert_eq!(
         err.to_string(),
         r#"invalid McpTenant: spec.tools.disabled[0]: "mail_delete" names no known tool"#
@@ -768,13 +764,7 @@ fn build_refuses_an_invalid_spec_and_a_tenant_without_uid() {
 
     let mut tenant = mk_tenant("minimal.yaml");
     tenant.metadata.uid = None;
-    let input = BuildInput {
-        tenant: &tenant,
-        defaults: &mk_defaults(),
-        secrets_checksum: "x",
-        monitoring_crds_installed: true,
-    };
-    assert!(matches!(build_children(&input), Err(BuildError::MissingUid)));
+    assert!(matches!(validate(&tenant), Err(InvalidTenant::MissingUid)));
 }
 
 #[test]
@@ -785,7 +775,7 @@ fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
     };
     let config_map = |tenant: &McpTenant| {
         let children = build_children(&BuildInput {
-            tenant,
+            tenant: validated(tenant),
             defaults: &defaults,
             secrets_checksum: SECRETS_CHECKSUM,
             monitoring_crds_installed: false,
@@ -808,7 +798,7 @@ fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
     );
     // The default of the test fixtures (and of the operator without the flag) is the contract's.
     assert_eq!(
-        build_tenant_config(&tenant, &mk_defaults())
+        build_tenant_config(&validated(&tenant), &mk_defaults())
             .unwrap()
             .server
             .trusted_proxies,
@@ -825,21 +815,14 @@ fn trusted_proxies_come_from_the_spec_or_else_the_operator_default() {
     assert!(config.server.trusted_proxies.is_empty());
     assert!(text.contains("trustedProxies: []"), "{text}");
 
-    let production = build_tenant_config(&mk_tenant("production.yaml"), &defaults).unwrap();
+    let production = build_tenant_config(&validated(&mk_tenant("production.yaml")), &defaults).unwrap();
     assert_eq!(
         production.server.trusted_proxies,
         ["10.244.0.0/16", "35.191.0.0/16", "130.211.0.0/22"]
     );
 
     tenant.spec.network.trusted_proxies = Some(vec!["10.244.1.0/16".into()]);
-    let err = build_children(&BuildInput {
-        tenant: &tenant,
-        defaults: &defaults,
-        secrets_checksum: SECRETS_CHECKSUM,
-        monitoring_crds_installed: false,
-    })
-    .err()
-    .unwrap();
+    let err = validate(&tenant).err().unwrap();
     assert!(
         err.to_string()
             .contains("spec.network.trustedProxies[0]: invalid CIDR \"10.244.1.0/16\""),

@@ -1,11 +1,6 @@
 //! The whole runtime (watches, controller, index, status) in-process against the in-memory API
-//! server of the benchmark: tenants converge, a deleted or edited child comes back within
+//! server (mcp-apiserver-double): tenants converge, a deleted or edited child comes back within
 //! seconds, a spec change rolls the pods, and the keys survive an operator restart.
-
-#[cfg(test)]
-#[path = "../benches/fake_apiserver.rs"]
-#[allow(dead_code)] // shared with benches/operator_scale.rs; each uses a part
-mod fake_apiserver;
 
 #[cfg(test)]
 mod runtime {
@@ -20,7 +15,7 @@ mod runtime {
     use tokio::task::JoinHandle;
     use tokio_util::sync::CancellationToken;
 
-    use super::fake_apiserver::FakeApiServer;
+    use mcp_apiserver_double::FakeApiServer;
 
     const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";
     const CONFIG_MAPS: &str = "/v1/configmaps";
@@ -184,16 +179,74 @@ mod runtime {
 }
 
 #[cfg(test)]
+mod invalid_tenant {
+    use mcp_apiserver_double::FakeApiServer;
+    use serde_json::json;
+
+    use super::runtime::{eventually, reconciled, serve, start_with, tenant};
+
+    const TENANTS: &str = "mcptenancy.dev/v1alpha1/mcptenants";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_unreadable_tenant_is_reported_and_the_others_still_reconcile() {
+        let server = FakeApiServer::default();
+        // Stored by another version of the CRD, or past its schema: `identity` is not an object.
+        server.insert(
+            TENANTS,
+            json!({"apiVersion": "mcptenancy.dev/v1alpha1", "kind": "McpTenant",
+                "metadata": {"name": "broken"}, "spec": {"identity": "not-an-object"}}),
+        );
+        server.insert(TENANTS, tenant("alpha"));
+        server.insert("/v1/secrets", json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "entra-app", "namespace": "mcp-alpha"}, "data": {"client-secret": "c2VjcmV0"}}));
+        let client = serve(&server).await;
+        let (stop, task) = start_with(&client, None);
+
+        eventually("alpha reconciled beside the broken tenant", || {
+            reconciled(&server, "alpha")
+        })
+        .await;
+        let warning = eventually("a Warning event on the broken tenant", || {
+            server
+                .events()
+                .into_iter()
+                .find(|e| e["regarding"]["name"] == "broken" && e["reason"] == "InvalidObject")
+        })
+        .await;
+        assert_eq!(warning["type"], "Warning");
+        let broken = server.get(TENANTS, "", "broken").unwrap();
+        assert!(
+            broken["status"].is_null(),
+            "nothing is written to a tenant the operator cannot read"
+        );
+        assert!(broken["metadata"]["finalizers"].is_null());
+
+        // The broken tenant keeps nothing from reconciling: a later edit of alpha is picked up.
+        server.edit_spec(TENANTS, "", "alpha", |spec| {
+            spec["displayName"] = json!("Alpha Inc.")
+        });
+        eventually("alpha reconciled again", || {
+            reconciled(&server, "alpha").filter(|t| t["status"]["observedGeneration"] == 2)
+        })
+        .await;
+        stop.cancel();
+        tokio::time::timeout(std::time::Duration::from_secs(10), task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+#[cfg(test)]
 mod leader_election {
     use std::time::Duration;
 
     use mcp_tenancy_operator::controller::runtime::LeaderElection;
     use serde_json::json;
 
-    use super::{
-        fake_apiserver::FakeApiServer,
-        runtime::{eventually, reconciled, serve, start_with, tenant},
-    };
+    use mcp_apiserver_double::FakeApiServer;
+
+    use super::runtime::{eventually, reconciled, serve, start_with, tenant};
 
     const LEASES: &str = "coordination.k8s.io/v1/leases";
 

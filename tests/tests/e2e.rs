@@ -300,7 +300,7 @@ mod e2e {
                 .is_some()
         });
         let input = BuildInput {
-            tenant,
+            tenant: mcp_tenancy_operator::validate::validate(tenant).unwrap(),
             defaults: &defaults(),
             secrets_checksum: "",
             monitoring_crds_installed: monitoring,

@@ -10,22 +10,21 @@ use std::{
 use aws_lc_rs::digest;
 use k8s_openapi::api::core::v1::ConfigMap;
 use mcp_tenancy_config::{
-    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, Environment, GraphConfig, IdentityConfig, IdentityMode,
-    KeysConfig, ServerConfig, ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
+    AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, Environment, GraphConfig, IdentityConfig, KeysConfig,
+    ServerConfig, ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
     ca::CA_BUNDLE_FILE,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 use url::Url;
 
 use super::{
-    BuildError, CONFIG_MAP_NAME, Child, OperatorDefaults,
-    meta::{Context, SERVER, typed_child},
-    public_url, tenant_namespace,
-    workload::SERVER_NAME,
+    BuildError, CONFIG_MAP_NAME, Child, ChildRole, OperatorDefaults,
+    meta::{Context, SERVER, SERVER_NAME, typed_child},
+    tenant_namespace,
 };
 use crate::{
-    api::{CaBundleRef, McpTenant, McpTenantSpec, SecretKeyRef},
-    validate::ValidationError,
+    api::{CaBundleRef, McpTenantSpec, SecretKeyRef},
+    validate::ValidatedTenant,
 };
 
 /// Where the ConfigMap is mounted; the server reads `<dir>/tenant.yaml`.
@@ -65,25 +64,20 @@ pub fn config_checksum(config_yaml: &str) -> String {
 
 /// The config the tenant server reads, valid per [`TenantConfig::validate`].
 pub fn build_tenant_config(
-    tenant: &McpTenant,
+    validated: &ValidatedTenant,
     defaults: &OperatorDefaults,
 ) -> Result<TenantConfig, BuildError> {
+    let tenant = validated.tenant;
     let spec = &tenant.spec;
-    let name = tenant.metadata.name.clone().ok_or(BuildError::MissingName)?;
-    let url = parse_url("spec.network.host", &public_url(tenant))?;
+    let name = validated.name.to_owned();
+    let url = validated.urls.public.clone();
     let namespace = tenant_namespace(tenant);
     let identity = &spec.identity;
 
-    let (issuer, jwks_uri, mut audiences) = match (&identity.mode, &identity.external) {
-        (IdentityMode::External, Some(external)) => (
-            parse_url("spec.identity.external.issuer", &external.issuer)?,
-            external
-                .jwks_uri
-                .as_deref()
-                .map(|u| parse_url("spec.identity.external.jwksUri", u))
-                .transpose()?,
-            external.audiences.clone(),
-        ),
+    let (issuer, jwks_uri, mut audiences) = match (&validated.urls.external, &identity.external) {
+        (Some((issuer, jwks_uri)), Some(external)) => {
+            (issuer.clone(), jwks_uri.clone(), external.audiences.clone())
+        }
         _ => (url.clone(), None, Vec::new()),
     };
     // The server's own URL and its MCP endpoint are always accepted audiences: clients send
@@ -128,7 +122,7 @@ pub fn build_tenant_config(
             token_lifetimes: identity.token_lifetimes,
             ca_bundle_file: identity.ca_bundle.as_ref().map(ca_bundle_file),
             upstream: UpstreamConfig {
-                issuer: parse_url("spec.identity.upstream.issuer", &identity.upstream.issuer)?,
+                issuer: validated.urls.upstream_issuer.clone(),
                 client_id: identity.upstream.client_id.clone(),
                 client_secret_file: secret_file_path(&identity.upstream.client_secret_ref),
                 scopes: identity.upstream.scopes.clone(),
@@ -159,7 +153,7 @@ pub fn build_tenant_config(
             },
         },
         graph: GraphConfig {
-            base_url: parse_url("graph.baseUrl", GRAPH_BASE_URL)?,
+            base_url: Url::parse(GRAPH_BASE_URL).map_err(BuildError::GraphUrl)?,
             api_version: GRAPH_API_VERSION.into(),
         },
         keys: KeysConfig {
@@ -171,20 +165,18 @@ pub fn build_tenant_config(
     Ok(config)
 }
 
-fn parse_url(field: &str, value: &str) -> Result<Url, BuildError> {
-    Url::parse(value)
-        .map_err(|e| ValidationError::new(field, format!("{value:?} is not a valid URL: {e}")).into())
-}
-
 pub(crate) fn build_config_map(ctx: &Context, config_yaml: &str) -> Result<Child, BuildError> {
-    typed_child(&ConfigMap {
-        metadata: ctx.meta(CONFIG_MAP_NAME, SERVER),
-        data: Some(BTreeMap::from([(
-            CONFIG_FILE.to_string(),
-            config_yaml.to_string(),
-        )])),
-        ..ConfigMap::default()
-    })
+    typed_child(
+        ChildRole::Config,
+        &ConfigMap {
+            metadata: ctx.meta(CONFIG_MAP_NAME, SERVER),
+            data: Some(BTreeMap::from([(
+                CONFIG_FILE.to_string(),
+                config_yaml.to_string(),
+            )])),
+            ..ConfigMap::default()
+        },
+    )
 }
 
 /// Every Secret the spec references, with the keys the server reads from it, sorted by name.

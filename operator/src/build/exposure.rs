@@ -15,11 +15,13 @@ use mcp_tenancy_config::HTTP_PORT;
 use serde::Serialize;
 
 use super::{
-    BuildError, Child,
-    meta::{Context, EXPOSURE, dynamic_child, typed_child},
-    workload::SERVER_NAME,
+    BuildError, Child, ChildRole, ExposureKind,
+    meta::{Context, EXPOSURE, SERVER_NAME, dynamic_child, typed_child},
 };
-use crate::api::{GatewayExposure, IngressExposure, IssuerKind};
+use crate::{
+    api::{GatewayExposure, IngressExposure, IssuerKind},
+    validate::{Exposure, IngressCertificate},
+};
 
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 /// The Secret cert-manager's ingress-shim writes the certificate to, when an issuer is used.
@@ -37,15 +39,10 @@ pub(crate) fn ingress_resource() -> ApiResource {
 }
 
 /// The HTTPRoute or the Ingress, whichever the spec asks for (the schema requires exactly one).
-pub(crate) fn build_exposure(ctx: &Context) -> Result<Child, BuildError> {
-    match (&ctx.tenant.spec.network.gateway, &ctx.tenant.spec.network.ingress) {
-        (Some(gateway), _) => build_http_route(ctx, gateway),
-        (None, Some(ingress)) => build_ingress(ctx, ingress),
-        (None, None) => Err(crate::validate::ValidationError::new(
-            "spec.network",
-            "set exactly one of gateway or ingress",
-        )
-        .into()),
+pub(crate) fn build_exposure(ctx: &Context, exposure: Exposure) -> Result<Child, BuildError> {
+    match exposure {
+        Exposure::Gateway(gateway) => build_http_route(ctx, gateway),
+        Exposure::Ingress(ingress, certificate) => build_ingress(ctx, ingress, certificate),
     }
 }
 
@@ -138,16 +135,24 @@ fn build_http_route(ctx: &Context, gateway: &GatewayExposure) -> Result<Child, B
             }],
         },
     };
-    dynamic_child(http_route_resource(), &route)
+    dynamic_child(
+        ChildRole::Exposure(ExposureKind::HttpRoute),
+        http_route_resource(),
+        &route,
+    )
 }
 
-fn build_ingress(ctx: &Context, exposure: &IngressExposure) -> Result<Child, BuildError> {
+fn build_ingress(
+    ctx: &Context,
+    exposure: &IngressExposure,
+    certificate: IngressCertificate,
+) -> Result<Child, BuildError> {
     let host = ctx.tenant.spec.network.host.clone();
     // The user's annotations first, so that the issuer annotation derived from the spec wins.
     let mut annotations: BTreeMap<String, String> = exposure.annotations.clone();
-    let secret_name = match (&exposure.tls.issuer_ref, &exposure.tls.secret_name) {
-        (_, Some(secret)) => secret.clone(),
-        (Some(issuer), None) => {
+    let secret_name = match certificate {
+        IngressCertificate::Secret(secret) => secret.to_owned(),
+        IngressCertificate::Issuer(issuer) => {
             let key = match issuer.kind {
                 IssuerKind::ClusterIssuer => "cert-manager.io/cluster-issuer",
                 IssuerKind::Issuer => "cert-manager.io/issuer",
@@ -155,45 +160,41 @@ fn build_ingress(ctx: &Context, exposure: &IngressExposure) -> Result<Child, Bui
             annotations.insert(key.into(), issuer.name.clone());
             INGRESS_TLS_SECRET.into()
         }
-        (None, None) => {
-            return Err(crate::validate::ValidationError::new(
-                "spec.network.ingress.tls",
-                "set exactly one of issuerRef or secretName",
-            )
-            .into());
-        }
     };
     let mut metadata = ctx.meta(SERVER_NAME, EXPOSURE);
     metadata.annotations = (!annotations.is_empty()).then_some(annotations);
-    typed_child(&Ingress {
-        metadata,
-        spec: Some(IngressSpec {
-            ingress_class_name: exposure.class_name.clone(),
-            tls: Some(vec![IngressTLS {
-                hosts: Some(vec![host.clone()]),
-                secret_name: Some(secret_name),
-            }]),
-            rules: Some(vec![IngressRule {
-                host: Some(host),
-                http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some("/".into()),
-                        path_type: "Prefix".into(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name: SERVER_NAME.into(),
-                                port: Some(ServiceBackendPort {
-                                    number: Some(i32::from(HTTP_PORT)),
-                                    ..ServiceBackendPort::default()
+    typed_child(
+        ChildRole::Exposure(ExposureKind::Ingress),
+        &Ingress {
+            metadata,
+            spec: Some(IngressSpec {
+                ingress_class_name: exposure.class_name.clone(),
+                tls: Some(vec![IngressTLS {
+                    hosts: Some(vec![host.clone()]),
+                    secret_name: Some(secret_name),
+                }]),
+                rules: Some(vec![IngressRule {
+                    host: Some(host),
+                    http: Some(HTTPIngressRuleValue {
+                        paths: vec![HTTPIngressPath {
+                            path: Some("/".into()),
+                            path_type: "Prefix".into(),
+                            backend: IngressBackend {
+                                service: Some(IngressServiceBackend {
+                                    name: SERVER_NAME.into(),
+                                    port: Some(ServiceBackendPort {
+                                        number: Some(i32::from(HTTP_PORT)),
+                                        ..ServiceBackendPort::default()
+                                    }),
                                 }),
-                            }),
-                            ..IngressBackend::default()
-                        },
-                    }],
-                }),
-            }]),
-            ..IngressSpec::default()
-        }),
-        ..Ingress::default()
-    })
+                                ..IngressBackend::default()
+                            },
+                        }],
+                    }),
+                }]),
+                ..IngressSpec::default()
+            }),
+            ..Ingress::default()
+        },
+    )
 }

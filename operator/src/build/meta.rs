@@ -9,8 +9,11 @@ use kube::{
 };
 use serde::Serialize;
 
-use super::{BuildError, Child, TENANT_LABEL, tenant_namespace};
-use crate::api::{DeletionPolicy, McpTenant};
+use super::{BuildError, Child, ChildRole, TENANT_LABEL, tenant_namespace};
+use crate::{
+    api::{DeletionPolicy, McpTenant},
+    validate::ValidatedTenant,
+};
 
 /// `app.kubernetes.io/component` of a child: which part of the tenant it belongs to.
 pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
@@ -25,6 +28,15 @@ pub(crate) const EXPOSURE: &str = "exposure";
 pub(crate) const MONITORING: &str = "monitoring";
 
 const APP_NAME: &str = "mcp-tenant-server";
+
+/// Name of the workload, its Service and its ServiceAccount.
+pub const SERVER_NAME: &str = "mcp-tenant-server";
+/// Name of the server container.
+pub const CONTAINER_NAME: &str = "server";
+/// Name of the server's public port.
+pub(crate) const HTTP_PORT_NAME: &str = "http";
+/// Name of the server's operations port (metrics and probes).
+pub(crate) const METRICS_PORT_NAME: &str = "metrics";
 
 /// Labels on every child of `tenant`, with its component.
 pub fn tenant_labels(tenant: &str, component: &str) -> BTreeMap<String, String> {
@@ -53,23 +65,24 @@ pub(crate) struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    pub fn new(tenant: &'a McpTenant) -> Result<Self, BuildError> {
-        let name = tenant.metadata.name.clone().ok_or(BuildError::MissingName)?;
-        let uid = tenant.metadata.uid.clone().ok_or(BuildError::MissingUid)?;
+    pub fn new(validated: &ValidatedTenant<'a>) -> Self {
+        let ValidatedTenant {
+            tenant, name, uid, ..
+        } = *validated;
         let owner = OwnerReference {
             api_version: McpTenant::api_version(&()).into_owned(),
             kind: McpTenant::kind(&()).into_owned(),
-            name: name.clone(),
-            uid,
+            name: name.into(),
+            uid: uid.into(),
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        Ok(Self {
+        Self {
             tenant,
             namespace: tenant_namespace(tenant),
-            name,
+            name: name.into(),
             owner,
-        })
+        }
     }
 
     /// Metadata of a namespaced child.
@@ -107,16 +120,20 @@ impl<'a> Context<'a> {
     }
 }
 
-/// A typed Kubernetes object as a [`Child`].
-pub(crate) fn typed_child<K>(object: &K) -> Result<Child, BuildError>
+/// A typed Kubernetes object as a [`Child`] of `role`.
+pub(crate) fn typed_child<K>(role: ChildRole, object: &K) -> Result<Child, BuildError>
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
-    dynamic_child(ApiResource::erase::<K>(&()), object)
+    dynamic_child(role, ApiResource::erase::<K>(&()), object)
 }
 
-/// Any object that serializes with apiVersion, kind and metadata as a [`Child`].
-pub(crate) fn dynamic_child(resource: ApiResource, object: &impl Serialize) -> Result<Child, BuildError> {
+/// Any object that serializes with apiVersion, kind and metadata as a [`Child`] of `role`.
+pub(crate) fn dynamic_child(
+    role: ChildRole,
+    resource: ApiResource,
+    object: &impl Serialize,
+) -> Result<Child, BuildError> {
     let convert = |source| BuildError::Convert {
         kind: resource.kind.clone(),
         source,
@@ -125,6 +142,7 @@ pub(crate) fn dynamic_child(resource: ApiResource, object: &impl Serialize) -> R
         .and_then(serde_json::from_value)
         .map_err(convert)?;
     Ok(Child {
+        role,
         namespaced: object.metadata.namespace.is_some(),
         resource,
         object,

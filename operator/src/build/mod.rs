@@ -1,4 +1,4 @@
-//! Pure builders: a validated [`McpTenant`] plus the operator's defaults in, the complete list of
+//! The build step of the pipeline, pure: a [`ValidatedTenant`] plus the operator's defaults in, the complete list of
 //! the tenant's child objects out. No client here; the controller applies what this returns with
 //! server-side apply under [`FIELD_MANAGER`] and prunes the [`prunable_resources`] it did not get.
 
@@ -19,14 +19,11 @@ pub use config::{
     CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
     ca_bundle_file, config_checksum, referenced_config_maps, referenced_secrets, secret_file_path,
 };
-pub use meta::{COMPONENT_LABEL, selector_labels, tenant_labels};
+pub use meta::{COMPONENT_LABEL, CONTAINER_NAME, SERVER_NAME, selector_labels, tenant_labels};
 pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};
-pub use workload::{CONTAINER_NAME, SERVER_NAME};
 
-use crate::{
-    api::{McpTenant, StorageSpec},
-    validate::{ValidationError, validate_tenant},
-};
+pub use crate::defaults::OperatorDefaults;
+use crate::{api::McpTenant, validate::ValidatedTenant};
 
 /// The one field manager of every server-side apply the operator makes.
 pub const FIELD_MANAGER: &str = "mcp-tenancy-operator";
@@ -42,23 +39,10 @@ pub const SECRETS_CHECKSUM_ANNOTATION: &str = "mcptenancy.dev/secrets-checksum";
 /// Pod template annotation: SHA-256 of the config document, so a change rolls the pods.
 pub const CONFIG_CHECKSUM_ANNOTATION: &str = "mcptenancy.dev/config-checksum";
 
-/// Settings of the operator installation that tenants inherit unless their spec says otherwise.
-#[derive(Clone, Debug)]
-pub struct OperatorDefaults {
-    /// Image of `mcp-tenant-server` when `spec.server.image` is absent.
-    pub server_image: String,
-    /// Namespace of the Ingress controller pods, allowed to reach tenants exposed by Ingress.
-    pub ingress_controller_namespace: String,
-    /// Namespace of Prometheus, allowed to scrape the metrics port.
-    pub monitoring_namespace: String,
-    /// `server.trustedProxies` when `spec.network.trustedProxies` is unset.
-    pub trusted_proxies: Vec<String>,
-}
-
 /// Everything the builders need; none of it comes from the API server except what the controller
 /// already read.
 pub struct BuildInput<'a> {
-    pub tenant: &'a McpTenant,
+    pub tenant: ValidatedTenant<'a>,
     pub defaults: &'a OperatorDefaults,
     /// Digest the controller computed from the key Secret and the referenced Secrets.
     pub secrets_checksum: &'a str,
@@ -66,25 +50,56 @@ pub struct BuildInput<'a> {
     pub monitoring_crds_installed: bool,
 }
 
+/// What a child is to the tenant: how the controller tells its children apart (which one to
+/// observe for status, after which one the key Secret is written), never by kind strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChildRole {
+    /// The tenant namespace; everything else lives in it.
+    Namespace,
+    /// ResourceQuota, LimitRange and NetworkPolicy: what keeps the tenant apart.
+    Isolation,
+    /// The server's ServiceAccount.
+    ServiceAccount,
+    /// The ConfigMap with the tenant config.
+    Config,
+    /// The Service in front of the server pods.
+    Service,
+    /// The Deployment or StatefulSet running the server.
+    Workload,
+    /// The PodDisruptionBudget.
+    DisruptionBudget,
+    /// The HorizontalPodAutoscaler.
+    Autoscaler,
+    /// How users reach the tenant.
+    Exposure(ExposureKind),
+    /// ServiceMonitor and PrometheusRule.
+    Monitoring,
+}
+
+/// The exposure child's kind, which decides how its status is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExposureKind {
+    HttpRoute,
+    Ingress,
+}
+
 /// One object to apply.
 pub struct Child {
+    pub role: ChildRole,
     pub resource: ApiResource,
     pub namespaced: bool,
     /// apiVersion, kind, metadata.name/namespace/labels/ownerReferences are set.
     pub object: DynamicObject,
 }
 
-/// Why the children cannot be built; the spec needs a change, retrying does not help.
+/// Why the children of a validated tenant cannot be built: the tenant config's own checks
+/// refuse it (the spec needs a change), or a builder's object does not convert.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    #[error("invalid McpTenant: {0}")]
-    Invalid(#[from] ValidationError),
-    #[error("McpTenant has no metadata.name")]
-    MissingName,
-    #[error("McpTenant has no metadata.uid (it must come from the API server)")]
-    MissingUid,
     #[error("the tenant config is invalid: {0}")]
     Config(#[from] mcp_tenancy_config::ConfigError),
+    #[error("the Graph base URL does not parse: {0}")]
+    GraphUrl(url::ParseError),
     #[error("cannot convert {kind} to a dynamic object: {source}")]
     Convert { kind: String, source: serde_json::Error },
 }
@@ -92,12 +107,10 @@ pub enum BuildError {
 /// Every child of the tenant, ordered so that applying in order works: the Namespace first, its
 /// quota and network policy before any pod, the workload after its config, exposure last.
 pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
-    let tenant = input.tenant;
-    validate_tenant(tenant)?;
-    let ctx = meta::Context::new(tenant)?;
-    let config = build_tenant_config(tenant, input.defaults)?;
+    let ctx = meta::Context::new(&input.tenant);
+    let config = build_tenant_config(&input.tenant, input.defaults)?;
     let config_yaml = config.to_yaml()?;
-    let spec = &tenant.spec;
+    let spec = &input.tenant.tenant.spec;
 
     let mut children = vec![
         namespace::build_namespace(&ctx)?,
@@ -108,7 +121,7 @@ pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
         config::build_config_map(&ctx, &config_yaml)?,
         service::build_service(&ctx)?,
     ];
-    let checksums = workload::Checksums {
+    let checksums = pod::Checksums {
         config: &config_checksum(&config_yaml),
         secrets: input.secrets_checksum,
     };
@@ -119,7 +132,7 @@ pub fn build_children(input: &BuildInput) -> Result<Vec<Child>, BuildError> {
     if let Some(hpa) = workload::build_autoscaler(&ctx)? {
         children.push(hpa);
     }
-    children.push(exposure::build_exposure(&ctx)?);
+    children.push(exposure::build_exposure(&ctx, input.tenant.exposure)?);
     if input.monitoring_crds_installed {
         if spec.monitoring.service_monitor {
             children.push(monitoring::build_service_monitor(&ctx)?);
@@ -157,9 +170,4 @@ pub fn prunable_resources() -> Vec<ApiResource> {
         monitoring::service_monitor_resource(),
         monitoring::prometheus_rule_resource(),
     ]
-}
-
-/// Whether the tenant keeps its store in Redis (any replica count) rather than on a volume.
-pub fn uses_redis(storage: Option<&StorageSpec>) -> bool {
-    storage.is_some_and(|s| s.redis.is_some())
 }

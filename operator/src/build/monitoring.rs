@@ -9,9 +9,8 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde::Serialize;
 
 use super::{
-    BuildError, Child,
-    meta::{Context, MONITORING, dynamic_child},
-    workload::{METRICS_PORT_NAME, SERVER_NAME},
+    BuildError, Child, ChildRole,
+    meta::{Context, METRICS_PORT_NAME, MONITORING, SERVER_NAME, dynamic_child},
 };
 
 const GROUP: &str = "monitoring.coreos.com";
@@ -85,7 +84,7 @@ pub(crate) fn build_service_monitor(ctx: &Context) -> Result<Child, BuildError> 
             }],
         },
     };
-    dynamic_child(service_monitor_resource(), &monitor)
+    dynamic_child(ChildRole::Monitoring, service_monitor_resource(), &monitor)
 }
 
 #[derive(Serialize)]
@@ -264,5 +263,5 @@ pub(crate) fn build_prometheus_rule(ctx: &Context) -> Result<Child, BuildError> 
             }],
         },
     };
-    dynamic_child(prometheus_rule_resource(), &rule)
+    dynamic_child(ChildRole::Monitoring, prometheus_rule_resource(), &rule)
 }

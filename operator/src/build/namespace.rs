@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 
 use super::{
-    BuildError, Child,
+    BuildError, Child, ChildRole,
+    meta::SERVER_NAME,
     meta::{Context, SERVER, typed_child},
-    workload::SERVER_NAME,
 };
 
 /// The Namespace, enforcing the `restricted` Pod Security Standard so that no pod in it, ours or
@@ -22,17 +22,23 @@ pub(crate) fn build_namespace(ctx: &Context) -> Result<Child, BuildError> {
             "latest".into(),
         );
     }
-    typed_child(&Namespace {
-        metadata: meta,
-        ..Namespace::default()
-    })
+    typed_child(
+        ChildRole::Namespace,
+        &Namespace {
+            metadata: meta,
+            ..Namespace::default()
+        },
+    )
 }
 
 /// The server's identity. It never talks to the API server, so it gets no token.
 pub(crate) fn build_service_account(ctx: &Context) -> Result<Child, BuildError> {
-    typed_child(&ServiceAccount {
-        metadata: ctx.meta(SERVER_NAME, SERVER),
-        automount_service_account_token: Some(false),
-        ..ServiceAccount::default()
-    })
+    typed_child(
+        ChildRole::ServiceAccount,
+        &ServiceAccount {
+            metadata: ctx.meta(SERVER_NAME, SERVER),
+            automount_service_account_token: Some(false),
+            ..ServiceAccount::default()
+        },
+    )
 }

@@ -29,12 +29,14 @@ use k8s_openapi::{
 use url::Url;
 
 use super::{
-    BuildError, Child, OperatorDefaults,
+    BuildError, Child, ChildRole, OperatorDefaults,
     meta::{Context, ISOLATION, typed_child},
-    uses_redis,
-    workload::{HTTP_PORT_NAME, METRICS_PORT_NAME},
+    meta::{HTTP_PORT_NAME, METRICS_PORT_NAME},
 };
-use crate::api::{McpTenantSpec, NetworkPeer};
+use crate::{
+    api::{McpTenantSpec, NetworkPeer},
+    validate::uses_redis,
+};
 
 const NAME: &str = "mcp-tenant-default-deny";
 /// Set by the API server on every namespace.
@@ -100,16 +102,19 @@ pub(crate) fn build_network_policy(ctx: &Context, defaults: &OperatorDefaults) -
         });
     }
 
-    typed_child(&NetworkPolicy {
-        metadata: ctx.meta(NAME, ISOLATION),
-        spec: Some(NetworkPolicySpec {
-            // Every pod in the namespace: nothing a tenant adds is reachable by accident.
-            pod_selector: Some(LabelSelector::default()),
-            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ingress: Some(ingress),
-            egress: Some(egress),
-        }),
-    })
+    typed_child(
+        ChildRole::Isolation,
+        &NetworkPolicy {
+            metadata: ctx.meta(NAME, ISOLATION),
+            spec: Some(NetworkPolicySpec {
+                // Every pod in the namespace: nothing a tenant adds is reachable by accident.
+                pod_selector: Some(LabelSelector::default()),
+                policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
+                ingress: Some(ingress),
+                egress: Some(egress),
+            }),
+        },
+    )
 }
 
 fn default_http_peers(spec: &McpTenantSpec, defaults: &OperatorDefaults) -> Vec<NetworkPolicyPeer> {

@@ -17,7 +17,7 @@ use mcp_tenancy_config::{
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 
-use crate::defaults;
+use crate::{api::McpTenantSpec, defaults, validate::uses_redis};
 
 use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
@@ -25,10 +25,19 @@ use super::{
     config::{
         CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets,
     },
-    meta::{Context, SERVER},
-    uses_redis,
-    workload::{CONTAINER_NAME, Checksums, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME, runs_several},
+    meta::{CONTAINER_NAME, Context, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER, SERVER_NAME},
 };
+
+/// Digests on the pod template: a change to either rolls the pods.
+pub(crate) struct Checksums<'a> {
+    pub config: &'a str,
+    pub secrets: &'a str,
+}
+
+/// More than one pod can be running: worth a disruption budget and spreading.
+pub(crate) fn runs_several(spec: &McpTenantSpec) -> bool {
+    spec.server.replicas.is_some_and(|r| r > 1) || spec.server.autoscaling.is_some()
+}
 
 /// The nonroot user and group of distroless images.
 const NONROOT_ID: i64 = 65532;

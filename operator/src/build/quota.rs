@@ -11,7 +11,7 @@ use k8s_openapi::{
 use crate::defaults;
 
 use super::{
-    BuildError, Child,
+    BuildError, Child, ChildRole,
     meta::{Context, ISOLATION, typed_child},
 };
 
@@ -43,14 +43,17 @@ pub(crate) fn build_resource_quota(ctx: &Context) -> Result<Child, BuildError> {
         ("services.loadbalancers".to_string(), Quantity("0".into())),
         ("services.nodeports".to_string(), Quantity("0".into())),
     ]);
-    typed_child(&ResourceQuota {
-        metadata: ctx.meta(QUOTA_NAME, ISOLATION),
-        spec: Some(ResourceQuotaSpec {
-            hard: Some(hard),
-            ..ResourceQuotaSpec::default()
-        }),
-        ..ResourceQuota::default()
-    })
+    typed_child(
+        ChildRole::Isolation,
+        &ResourceQuota {
+            metadata: ctx.meta(QUOTA_NAME, ISOLATION),
+            spec: Some(ResourceQuotaSpec {
+                hard: Some(hard),
+                ..ResourceQuotaSpec::default()
+            }),
+            ..ResourceQuota::default()
+        },
+    )
 }
 
 /// Defaults for containers that state no resources, so that they are admitted under the quota.
@@ -61,15 +64,18 @@ pub(crate) fn build_limit_range(ctx: &Context) -> Result<Child, BuildError> {
             ("memory".to_string(), Quantity(memory.into())),
         ])
     };
-    typed_child(&LimitRange {
-        metadata: ctx.meta(LIMIT_RANGE_NAME, ISOLATION),
-        spec: Some(LimitRangeSpec {
-            limits: vec![LimitRangeItem {
-                type_: "Container".into(),
-                default: Some(resources(defaults::CPU_LIMIT, defaults::MEMORY_LIMIT)),
-                default_request: Some(resources(defaults::CPU_REQUEST, defaults::MEMORY_REQUEST)),
-                ..LimitRangeItem::default()
-            }],
-        }),
-    })
+    typed_child(
+        ChildRole::Isolation,
+        &LimitRange {
+            metadata: ctx.meta(LIMIT_RANGE_NAME, ISOLATION),
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    default: Some(resources(defaults::CPU_LIMIT, defaults::MEMORY_LIMIT)),
+                    default_request: Some(resources(defaults::CPU_REQUEST, defaults::MEMORY_REQUEST)),
+                    ..LimitRangeItem::default()
+                }],
+            }),
+        },
+    )
 }

@@ -7,9 +7,9 @@ use k8s_openapi::{
 use mcp_tenancy_config::{HTTP_PORT, METRICS_PORT};
 
 use super::{
-    BuildError, Child,
+    BuildError, Child, ChildRole,
     meta::{Context, SERVER, typed_child},
-    workload::{HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME},
+    meta::{HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER_NAME},
 };
 
 pub(crate) fn build_service(ctx: &Context) -> Result<Child, BuildError> {
@@ -21,17 +21,20 @@ pub(crate) fn build_service(ctx: &Context) -> Result<Child, BuildError> {
         app_protocol: Some("http".into()),
         ..ServicePort::default()
     };
-    typed_child(&Service {
-        metadata: ctx.meta(SERVER_NAME, SERVER),
-        spec: Some(ServiceSpec {
-            type_: Some("ClusterIP".into()),
-            selector: Some(ctx.selector()),
-            ports: Some(vec![
-                port(HTTP_PORT_NAME, HTTP_PORT),
-                port(METRICS_PORT_NAME, METRICS_PORT),
-            ]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    })
+    typed_child(
+        ChildRole::Service,
+        &Service {
+            metadata: ctx.meta(SERVER_NAME, SERVER),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(ctx.selector()),
+                ports: Some(vec![
+                    port(HTTP_PORT_NAME, HTTP_PORT),
+                    port(METRICS_PORT_NAME, METRICS_PORT),
+                ]),
+                ..ServiceSpec::default()
+            }),
+            ..Service::default()
+        },
+    )
 }

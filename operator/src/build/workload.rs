@@ -24,24 +24,14 @@ use kube::core::ApiResource;
 use crate::defaults;
 
 use super::{
-    BuildError, Child, OperatorDefaults,
-    meta::{Context, SERVER, typed_child},
-    pod, uses_redis,
+    BuildError, Child, ChildRole, OperatorDefaults,
+    meta::{Context, SERVER, SERVER_NAME, typed_child},
+    pod::{self, Checksums, runs_several},
 };
-use crate::api::{DeletionPolicy, McpTenantSpec};
-
-/// Name of the workload, its Service and its ServiceAccount.
-pub const SERVER_NAME: &str = "mcp-tenant-server";
-/// Name of the server container.
-pub const CONTAINER_NAME: &str = "server";
-pub(crate) const HTTP_PORT_NAME: &str = "http";
-pub(crate) const METRICS_PORT_NAME: &str = "metrics";
-
-/// Digests on the pod template: a change to either rolls the pods.
-pub(crate) struct Checksums<'a> {
-    pub config: &'a str,
-    pub secrets: &'a str,
-}
+use crate::{
+    api::{DeletionPolicy, McpTenantSpec},
+    validate::uses_redis,
+};
 
 /// Fixed replica count; `None` when a HorizontalPodAutoscaler owns it, `0` when suspended.
 fn replicas(spec: &McpTenantSpec) -> Option<i32> {
@@ -50,13 +40,8 @@ fn replicas(spec: &McpTenantSpec) -> Option<i32> {
     } else if spec.server.autoscaling.is_some() {
         None
     } else {
-        Some(spec.server.replicas.unwrap_or(1))
+        Some(spec.server.replicas.unwrap_or(defaults::REPLICAS))
     }
-}
-
-/// More than one pod can be running: worth a disruption budget and spreading.
-pub(crate) fn runs_several(spec: &McpTenantSpec) -> bool {
-    spec.server.replicas.is_some_and(|r| r > 1) || spec.server.autoscaling.is_some()
 }
 
 pub(crate) fn wants_disruption_budget(spec: &McpTenantSpec) -> bool {
@@ -84,25 +69,28 @@ pub(crate) fn build_workload(
     let spec = &ctx.tenant.spec;
     let template = pod::pod_template(ctx, defaults, checksums);
     if uses_redis(spec.server.storage.as_ref()) {
-        return typed_child(&Deployment {
-            metadata: ctx.meta(SERVER_NAME, SERVER),
-            spec: DeploymentSpec {
-                replicas: replicas(spec),
-                selector: ctx.label_selector(),
-                revision_history_limit: Some(3),
-                // Never below the wanted count during a rollout: a new pod is ready before an old one goes.
-                strategy: Some(DeploymentStrategy {
-                    type_: Some("RollingUpdate".into()),
-                    rolling_update: Some(RollingUpdateDeployment {
-                        max_surge: Some(IntOrString::Int(1)),
-                        max_unavailable: Some(IntOrString::Int(0)),
+        return typed_child(
+            ChildRole::Workload,
+            &Deployment {
+                metadata: ctx.meta(SERVER_NAME, SERVER),
+                spec: DeploymentSpec {
+                    replicas: replicas(spec),
+                    selector: ctx.label_selector(),
+                    revision_history_limit: Some(3),
+                    // Never below the wanted count during a rollout: a new pod is ready before an old one goes.
+                    strategy: Some(DeploymentStrategy {
+                        type_: Some("RollingUpdate".into()),
+                        rolling_update: Some(RollingUpdateDeployment {
+                            max_surge: Some(IntOrString::Int(1)),
+                            max_unavailable: Some(IntOrString::Int(0)),
+                        }),
                     }),
-                }),
-                template,
-                ..DeploymentSpec::default()
+                    template,
+                    ..DeploymentSpec::default()
+                },
+                ..Deployment::default()
             },
-            ..Deployment::default()
-        });
+        );
     }
     let embedded = spec
         .server
@@ -115,61 +103,69 @@ pub(crate) fn build_workload(
         DeletionPolicy::Retain => "Retain",
         DeletionPolicy::Delete => "Delete",
     };
-    typed_child(&StatefulSet {
-        metadata: ctx.meta(SERVER_NAME, SERVER),
-        spec: StatefulSetSpec {
-            replicas: replicas(spec),
-            selector: ctx.label_selector(),
-            // Per-pod DNS names are not used; the Service is the governing name only.
-            service_name: Some(SERVER_NAME.into()),
-            revision_history_limit: Some(3),
-            persistent_volume_claim_retention_policy: Some(StatefulSetPersistentVolumeClaimRetentionPolicy {
-                when_deleted: Some(claim_policy.into()),
-                when_scaled: Some("Retain".into()),
-            }),
-            volume_claim_templates: Some(vec![PersistentVolumeClaim {
-                metadata: ObjectMeta {
-                    name: Some(pod::DATA_VOLUME.into()),
-                    labels: Some(ctx.selector()),
-                    ..ObjectMeta::default()
-                },
-                spec: Some(PersistentVolumeClaimSpec {
-                    access_modes: Some(vec!["ReadWriteOnce".into()]),
-                    storage_class_name: embedded.storage_class_name.clone(),
-                    resources: Some(VolumeResourceRequirements {
-                        requests: Some(BTreeMap::from([(
-                            "storage".to_string(),
-                            embedded
-                                .size
-                                .clone()
-                                .unwrap_or_else(|| Quantity(defaults::STORE_SIZE.into())),
-                        )])),
-                        ..VolumeResourceRequirements::default()
+    typed_child(
+        ChildRole::Workload,
+        &StatefulSet {
+            metadata: ctx.meta(SERVER_NAME, SERVER),
+            spec: StatefulSetSpec {
+                replicas: replicas(spec),
+                selector: ctx.label_selector(),
+                // Per-pod DNS names are not used; the Service is the governing name only.
+                service_name: Some(SERVER_NAME.into()),
+                revision_history_limit: Some(3),
+                persistent_volume_claim_retention_policy: Some(
+                    StatefulSetPersistentVolumeClaimRetentionPolicy {
+                        when_deleted: Some(claim_policy.into()),
+                        when_scaled: Some("Retain".into()),
+                    },
+                ),
+                volume_claim_templates: Some(vec![PersistentVolumeClaim {
+                    metadata: ObjectMeta {
+                        name: Some(pod::DATA_VOLUME.into()),
+                        labels: Some(ctx.selector()),
+                        ..ObjectMeta::default()
+                    },
+                    spec: Some(PersistentVolumeClaimSpec {
+                        access_modes: Some(vec!["ReadWriteOnce".into()]),
+                        storage_class_name: embedded.storage_class_name.clone(),
+                        resources: Some(VolumeResourceRequirements {
+                            requests: Some(BTreeMap::from([(
+                                "storage".to_string(),
+                                embedded
+                                    .size
+                                    .clone()
+                                    .unwrap_or_else(|| Quantity(defaults::STORE_SIZE.into())),
+                            )])),
+                            ..VolumeResourceRequirements::default()
+                        }),
+                        ..PersistentVolumeClaimSpec::default()
                     }),
-                    ..PersistentVolumeClaimSpec::default()
-                }),
-                ..PersistentVolumeClaim::default()
-            }]),
-            template,
-            ..StatefulSetSpec::default()
+                    ..PersistentVolumeClaim::default()
+                }]),
+                template,
+                ..StatefulSetSpec::default()
+            },
+            ..StatefulSet::default()
         },
-        ..StatefulSet::default()
-    })
+    )
 }
 
 /// Keeps at least all but one pod up during voluntary disruptions (node drains).
 pub(crate) fn build_pod_disruption_budget(ctx: &Context) -> Result<Child, BuildError> {
-    typed_child(&PodDisruptionBudget {
-        metadata: ctx.meta(SERVER_NAME, SERVER),
-        spec: Some(PodDisruptionBudgetSpec {
-            max_unavailable: Some(IntOrString::Int(1)),
-            selector: Some(ctx.label_selector()),
-            // Evicting a pod that is not ready never makes things worse.
-            unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
-            ..PodDisruptionBudgetSpec::default()
-        }),
-        ..PodDisruptionBudget::default()
-    })
+    typed_child(
+        ChildRole::DisruptionBudget,
+        &PodDisruptionBudget {
+            metadata: ctx.meta(SERVER_NAME, SERVER),
+            spec: Some(PodDisruptionBudgetSpec {
+                max_unavailable: Some(IntOrString::Int(1)),
+                selector: Some(ctx.label_selector()),
+                // Evicting a pod that is not ready never makes things worse.
+                unhealthy_pod_eviction_policy: Some("AlwaysAllow".into()),
+                ..PodDisruptionBudgetSpec::default()
+            }),
+            ..PodDisruptionBudget::default()
+        },
+    )
 }
 
 /// The HorizontalPodAutoscaler, when autoscaling is on and the tenant is not suspended (an HPA
@@ -184,31 +180,34 @@ pub(crate) fn build_autoscaler(ctx: &Context) -> Result<Option<Child>, BuildErro
     } else {
         "StatefulSet"
     };
-    typed_child(&HorizontalPodAutoscaler {
-        metadata: ctx.meta(SERVER_NAME, SERVER),
-        spec: HorizontalPodAutoscalerSpec {
-            scale_target_ref: CrossVersionObjectReference {
-                api_version: Some("apps/v1".into()),
-                kind: kind.into(),
-                name: SERVER_NAME.into(),
+    typed_child(
+        ChildRole::Autoscaler,
+        &HorizontalPodAutoscaler {
+            metadata: ctx.meta(SERVER_NAME, SERVER),
+            spec: HorizontalPodAutoscalerSpec {
+                scale_target_ref: CrossVersionObjectReference {
+                    api_version: Some("apps/v1".into()),
+                    kind: kind.into(),
+                    name: SERVER_NAME.into(),
+                },
+                min_replicas: Some(autoscaling.min_replicas),
+                max_replicas: autoscaling.max_replicas,
+                metrics: Some(vec![MetricSpec {
+                    type_: "Resource".into(),
+                    resource: Some(ResourceMetricSource {
+                        name: "cpu".into(),
+                        target: MetricTarget {
+                            type_: "Utilization".into(),
+                            average_utilization: Some(autoscaling.target_cpu_utilization_percent),
+                            ..MetricTarget::default()
+                        },
+                    }),
+                    ..MetricSpec::default()
+                }]),
+                ..HorizontalPodAutoscalerSpec::default()
             },
-            min_replicas: Some(autoscaling.min_replicas),
-            max_replicas: autoscaling.max_replicas,
-            metrics: Some(vec![MetricSpec {
-                type_: "Resource".into(),
-                resource: Some(ResourceMetricSource {
-                    name: "cpu".into(),
-                    target: MetricTarget {
-                        type_: "Utilization".into(),
-                        average_utilization: Some(autoscaling.target_cpu_utilization_percent),
-                        ..MetricTarget::default()
-                    },
-                }),
-                ..MetricSpec::default()
-            }]),
-            ..HorizontalPodAutoscalerSpec::default()
+            ..HorizontalPodAutoscaler::default()
         },
-        ..HorizontalPodAutoscaler::default()
-    })
+    )
     .map(Some)
 }

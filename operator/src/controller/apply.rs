@@ -1,19 +1,22 @@
-//! Server-side apply of the children, under one field manager, skipping children that are
-//! already as wanted (see [`ChildIndex`]).
+//! The apply step: server-side apply of the children, in the builders' order and under one
+//! field manager, skipping children that are already as wanted (see [`ChildIndex`]); the key
+//! Secret is written right after the Namespace it lives in.
 
 use aws_lc_rs::digest::{SHA256, digest};
+use k8s_openapi::api::core::v1::Secret;
 use kube::{
-    Api, Client,
-    api::{Patch, PatchParams},
+    Api, Client, ResourceExt,
+    api::{Patch, PatchParams, PostParams},
     core::DynamicObject,
 };
+use tracing::info;
 
-use super::index::{ChildIndex, ChildKey, version_marker};
-use crate::build::{Child, FIELD_MANAGER};
-
-/// Annotation on every applied child: a digest of what the operator applied. A child whose
-/// digest and version match the operator's last apply is left alone.
-pub const APPLIED_HASH_ANNOTATION: &str = "mcptenancy.dev/applied-hash";
+use super::{
+    Context, Error, api_err,
+    index::{APPLIED_HASH_ANNOTATION, ChildIndex, ChildKey, version_marker},
+    keys::{KeyAction, KeyPlan},
+};
+use crate::build::{Child, ChildRole, ExposureKind, FIELD_MANAGER, KEYS_SECRET_NAME};
 
 /// The result of applying one child.
 #[derive(Debug)]
@@ -86,4 +89,101 @@ pub async fn apply_child(
         None => index.forget(&key),
     }
     Ok(Applied::Written(Box::new(written)))
+}
+
+/// What applying a tenant's children did, for the observe step.
+pub struct AppliedChildren<'c> {
+    /// The workload child and its outcome.
+    pub workload: Option<(&'c Child, Applied)>,
+    /// The exposure child, its kind and its outcome.
+    pub exposure: Option<(ExposureKind, &'c Child, Applied)>,
+    /// The apiVersion of an exposure child whose kind the cluster does not serve (CRDs missing).
+    pub exposure_not_served: Option<String>,
+    /// What was done to the key Secret, when there was a plan for it.
+    pub key_action: Option<KeyAction>,
+}
+
+/// Applies `children` in order, and the key Secret of `key_plan` after the Namespace.
+pub async fn apply_children<'c>(
+    ctx: &Context,
+    tenant: &str,
+    namespace: &str,
+    children: &'c [Child],
+    mut key_plan: Option<KeyPlan>,
+) -> Result<AppliedChildren<'c>, Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let mut applied = AppliedChildren {
+        workload: None,
+        exposure: None,
+        exposure_not_served: None,
+        key_action: None,
+    };
+    for child in children {
+        if !ctx.index.watches(&child.resource) {
+            // Its CRD is not installed. Only the HTTPRoute gets here: the builders leave the
+            // monitoring children out themselves when those CRDs are missing.
+            if let ChildRole::Exposure(_) = child.role {
+                applied.exposure_not_served = Some(child.resource.api_version.clone());
+            }
+            continue;
+        }
+        let outcome = apply_child(&ctx.client, &ctx.index, tenant, child)
+            .await
+            .map_err(api_err(format!(
+                "apply {} {}",
+                child.resource.kind,
+                describe(child)
+            )))?;
+        match child.role {
+            ChildRole::Workload => applied.workload = Some((child, outcome)),
+            ChildRole::Exposure(kind) => applied.exposure = Some((kind, child, outcome)),
+            _ => {}
+        }
+        if child.role == ChildRole::Namespace
+            && let Some(plan) = key_plan.take()
+        {
+            applied.key_action = Some(write_keys(&secrets, plan, namespace).await?);
+        }
+    }
+    if let Some(plan) = key_plan.take() {
+        applied.key_action = Some(write_keys(&secrets, plan, namespace).await?);
+    }
+    Ok(applied)
+}
+
+/// `namespace/name` (or `name`) of a child, for messages.
+fn describe(child: &Child) -> String {
+    match &child.object.metadata.namespace {
+        Some(ns) => format!("{ns}/{}", child.object.name_any()),
+        None => child.object.name_any(),
+    }
+}
+
+/// Creates the key Secret (never replacing one that appeared meanwhile) or replaces it guarded
+/// by its resourceVersion.
+async fn write_keys(secrets: &Api<Secret>, plan: KeyPlan, namespace: &str) -> Result<KeyAction, Error> {
+    let KeyPlan { action, secret, .. } = plan;
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    let what = format!("Secret {namespace}/{KEYS_SECRET_NAME}");
+    match action {
+        KeyAction::Keep => {}
+        KeyAction::Create => {
+            secrets
+                .create(&params, &secret)
+                .await
+                .map_err(api_err(format!("create {what}")))?;
+            info!(secret = %what, "generated tenant keys");
+        }
+        KeyAction::Update | KeyAction::Rotate => {
+            secrets
+                .replace(KEYS_SECRET_NAME, &params, &secret)
+                .await
+                .map_err(api_err(format!("update {what}")))?;
+            info!(secret = %what, rotated = (action == KeyAction::Rotate), "updated tenant keys");
+        }
+    }
+    Ok(action)
 }

@@ -12,7 +12,7 @@ use super::{
     keys::KeyAction,
     status::condition,
 };
-use crate::api::{McpTenant, McpTenantStatus};
+use crate::api::McpTenantStatus;
 
 /// The events one pass warrants, given the status before and after it and what it did to keys.
 pub fn transitions(
@@ -75,8 +75,8 @@ pub fn transitions(
     events
 }
 
-/// Publishes `events` about `tenant`.
-pub async fn publish(recorder: &Recorder, tenant: &McpTenant, events: &[Event]) {
+/// Publishes `events` about `tenant` (an McpTenant, or one the watch could not read).
+pub async fn publish(recorder: &Recorder, tenant: &impl Resource<DynamicType = ()>, events: &[Event]) {
     let reference = tenant.object_ref(&());
     for event in events {
         if let Err(e) = recorder.publish(event, &reference).await {

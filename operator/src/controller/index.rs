@@ -19,8 +19,11 @@ use kube::{
 };
 use tokio::sync::watch;
 
-use super::apply::APPLIED_HASH_ANNOTATION;
 use crate::build::TENANT_LABEL;
+
+/// Annotation on every applied child: a digest of what the operator applied. A child whose
+/// digest and version match the operator's last apply is left alone.
+pub const APPLIED_HASH_ANNOTATION: &str = "mcptenancy.dev/applied-hash";
 
 /// A watched child, metadata only, as the watch delivers it.
 pub type ChildMeta = PartialObjectMeta<DynamicObject>;

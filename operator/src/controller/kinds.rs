@@ -25,11 +25,3 @@ pub fn child_resources() -> Vec<ApiResource> {
     kinds.extend(prunable_resources());
     kinds
 }
-
-/// The child kinds that exist in the cluster, given which optional groups it serves.
-pub fn installed_child_resources(has_group: impl Fn(&str) -> bool) -> Vec<ApiResource> {
-    child_resources()
-        .into_iter()
-        .filter(|r| !OPTIONAL_GROUPS.contains(&r.group.as_str()) || has_group(&r.group))
-        .collect()
-}

@@ -1,16 +1,20 @@
 //! The controller: reconciles each `McpTenant` into its children through the pipeline
-//! validate → build → apply → prune → status (see [`reconcile`]), and the runtime around it
-//! (watches, leader election, health and metrics endpoints).
+//! dereference → validate → build → apply → prune → observe → status (see [`mod@reconcile`]),
+//! and the runtime around it (watches, leader election, health and metrics endpoints).
 
 pub mod apply;
+pub mod cleanup;
 pub mod conditions;
+pub mod dereference;
 pub mod events;
+pub mod guard;
 pub mod index;
 pub mod keys;
 pub mod kinds;
 pub mod leader;
 
 pub mod metrics;
+pub mod observe;
 pub mod prune;
 pub mod reconcile;
 pub mod runtime;
@@ -28,13 +32,13 @@ use std::{
 };
 
 use kube::{
-    Client, ResourceExt,
+    Client, Resource, ResourceExt,
     runtime::{controller::Action, events::Recorder},
 };
 use tracing::warn;
 
 pub use self::{index::ChildIndex, metrics::Metrics};
-use crate::{api::McpTenant, build::OperatorDefaults};
+use crate::build::OperatorDefaults;
 
 /// Finalizer the operator puts on every McpTenant, so that `deletionPolicy` is honoured.
 pub const FINALIZER: &str = "mcptenancy.dev/cleanup";
@@ -126,7 +130,7 @@ impl ErrorBackoff {
 }
 
 /// What the controller does after a failed pass: log it and retry with backoff.
-pub fn error_policy(tenant: Arc<McpTenant>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Resource>(tenant: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff.next_delay(&tenant.name_any());
     warn!(tenant = %tenant.name_any(), error = %error, category = error.category(), retry_in_seconds = delay.as_secs(), "reconcile failed");
     Action::requeue(delay)

@@ -14,7 +14,7 @@ use axum::{Router, http::StatusCode, routing::get};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::{
-    Api, Client, ResourceExt,
+    Api, Client, Resource, ResourceExt,
     api::ListParams,
     core::{GroupVersionKind, ObjectMeta, PartialObjectMeta},
     discovery::Discovery,
@@ -32,13 +32,13 @@ use tracing::{debug, info, warn};
 
 use super::{
     ChildIndex, Context, ErrorBackoff, Metrics, error_policy,
+    guard::{GuardedTenant, reconcile_guarded},
     index::ChildMeta,
     kinds::{OPTIONAL_GROUPS, child_resources},
     leader::{self, LeaseLock},
-    reconcile,
 };
 use crate::{
-    api::{McpTenant, McpTenantSpec},
+    api::McpTenantSpec,
     build::{
         FIELD_MANAGER, KEYS_SECRET_NAME, OperatorDefaults, TENANT_LABEL, referenced_config_maps,
         referenced_secrets, tenant_namespace,
@@ -197,7 +197,8 @@ async fn run_controller(
     shutdown: CancellationToken,
     lost: CancellationToken,
 ) -> Result<(), RunError> {
-    let tenants: Api<McpTenant> = Api::all(client.clone());
+    // Guarded: one McpTenant the current types cannot read must not fail the list or the watch.
+    let tenants: Api<GuardedTenant> = Api::all(client.clone());
     tenants
         .list(&ListParams::default().limit(1))
         .await
@@ -224,11 +225,11 @@ async fn run_controller(
     );
 
     // The tenants' own watch, without managedFields (they repeat the whole spec).
-    let tenant_writer = Writer::<McpTenant>::default();
+    let tenant_writer = Writer::<GuardedTenant>::default();
     let tenant_store = tenant_writer.as_reader();
     let tenant_stream = watcher(tenants, watcher::Config::default().any_semantic())
         .default_backoff()
-        .modify(|t: &mut McpTenant| t.metadata.managed_fields = None)
+        .modify(|t: &mut GuardedTenant| t.meta_mut().managed_fields = None)
         .reflect(tenant_writer)
         .applied_objects();
     let mut controller = Controller::for_stream(tenant_stream, tenant_store.clone())
@@ -306,7 +307,7 @@ async fn run_controller(
     };
     controller
         .graceful_shutdown_on(stop)
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile_guarded, error_policy, ctx)
         .for_each(|result| async move {
             match result {
                 Ok((tenant, _)) => debug!(tenant = %tenant.name, "reconciled"),
@@ -323,7 +324,7 @@ async fn run_controller(
 }
 
 /// The tenant a child belongs to, from its label.
-fn tenant_of(child: ChildMeta) -> Option<ObjectRef<McpTenant>> {
+fn tenant_of(child: ChildMeta) -> Option<ObjectRef<GuardedTenant>> {
     child.labels().get(TENANT_LABEL).map(|name| ObjectRef::new(name))
 }
 
@@ -339,18 +340,22 @@ fn reads_config_map(spec: &McpTenantSpec, name: &str) -> bool {
 }
 
 /// The tenants whose namespace is the object's and which read it, per `reads(spec, name)`.
+/// Tenants the watch could not read are left out: they are not reconciled.
 fn tenants_reading(
-    tenants: &Store<McpTenant>,
+    tenants: &Store<GuardedTenant>,
     object: &ObjectMeta,
     reads: impl Fn(&McpTenantSpec, &str) -> bool,
-) -> Vec<ObjectRef<McpTenant>> {
+) -> Vec<ObjectRef<GuardedTenant>> {
     let (Some(namespace), Some(name)) = (object.namespace.as_deref(), object.name.as_deref()) else {
         return Vec::new();
     };
     tenants
         .state()
         .iter()
-        .filter(|t| tenant_namespace(t) == namespace && reads(&t.spec, name))
+        .filter(|t| {
+            t.0.as_ref()
+                .is_ok_and(|t| tenant_namespace(t) == namespace && reads(&t.spec, name))
+        })
         .map(|t| ObjectRef::from_obj(t.as_ref()))
         .collect()
 }
@@ -409,7 +414,7 @@ pub fn health_router(health: Arc<Health>) -> Router {
 
 #[cfg(test)]
 mod tests {
-    use kube::runtime::watcher::Event;
+    use kube::{core::DeserializeGuard, runtime::watcher::Event};
 
     use super::*;
     use crate::controller::tests::fixtures::mk_tenant;
@@ -424,7 +429,7 @@ mod tests {
 
     #[test]
     fn secrets_and_config_maps_map_to_the_tenants_of_their_namespace_that_read_them() {
-        let mut writer = Writer::<McpTenant>::default();
+        let mut writer = Writer::<GuardedTenant>::default();
         let mut contoso = mk_tenant("contoso");
         contoso.spec.identity.ca_bundle = Some(crate::api::CaBundleRef {
             config_map_key_ref: Some(crate::api::ConfigMapKeyRef {
@@ -433,8 +438,8 @@ mod tests {
             }),
             secret_key_ref: None,
         });
-        writer.apply_watcher_event(&Event::Apply(contoso));
-        writer.apply_watcher_event(&Event::Apply(mk_tenant("fabrikam")));
+        writer.apply_watcher_event(&Event::Apply(DeserializeGuard(Ok(contoso))));
+        writer.apply_watcher_event(&Event::Apply(DeserializeGuard(Ok(mk_tenant("fabrikam")))));
         let store = writer.as_reader();
         let names = |namespace, name, reads: fn(&McpTenantSpec, &str) -> bool| {
             tenants_reading(&store, &meta(namespace, name), reads)

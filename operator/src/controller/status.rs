@@ -138,193 +138,33 @@ pub struct Observations {
     pub monitoring: Option<MonitoringState>,
 }
 
-/// The status the tenant should have. Conditions whose status did not change keep their
-/// `lastTransitionTime`.
+/// The status the tenant should have: one function per condition, then the phase. Conditions
+/// whose status did not change keep their `lastTransitionTime`.
 pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) -> McpTenantStatus {
     let generation = tenant.metadata.generation;
     let old = tenant.status.clone().unwrap_or_default();
-    let mut conditions = Vec::new();
-    let mut set = |type_: &str, ok: bool, reason: &str, message: String| {
-        let status = if ok { "True" } else { "False" }.to_string();
-        let since = old
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == status)
-            .map_or_else(|| Time(now), |c| c.last_transition_time.clone());
-        conditions.push(Condition {
-            type_: type_.into(),
-            status,
-            reason: reason.into(),
-            message,
-            observed_generation: generation,
-            last_transition_time: since,
-        });
-    };
-
-    // KeysReady
-    let keys_ok = matches!(obs.keys, Some(Ok(_)));
-    match &obs.keys {
-        Some(Ok(k)) => set(
-            c::KEYS_READY,
-            true,
-            reason::KEYS_AVAILABLE,
-            format!("signing key {} is active", k.active_kid),
-        ),
-        Some(Err(m)) => set(c::KEYS_READY, false, reason::KEYS_UNREADABLE, m.clone()),
-        None => set(
-            c::KEYS_READY,
-            false,
-            reason::PENDING,
-            "keys are not generated yet".into(),
-        ),
-    }
-
-    // ExposureReady
-    let exposure_ok = matches!(
-        obs.exposure,
-        Some(ExposureState::Accepted | ExposureState::Address(_))
-    );
-    match &obs.exposure {
-        Some(ExposureState::Accepted) => {
-            set(c::EXPOSURE_READY, true, reason::ACCEPTED, format!("the Gateway accepted the HTTPRoute for {}", obs.url))
-        }
-        Some(ExposureState::NotAccepted(r, m)) => set(
-            c::EXPOSURE_READY,
-            false,
-            reason::NOT_ACCEPTED,
-            format!("the Gateway refused the HTTPRoute ({r}): {m}; check spec.network.gateway.parentRefs and that the listener allows routes from namespace {}", obs.namespace),
-        ),
-        Some(ExposureState::RoutePending) => set(
-            c::EXPOSURE_READY,
-            false,
-            reason::PENDING,
-            "no Gateway has accepted the HTTPRoute yet; check that spec.network.gateway.parentRefs names an existing Gateway".into(),
-        ),
-        Some(ExposureState::Address(a)) => {
-            set(c::EXPOSURE_READY, true, reason::ADDRESS_ASSIGNED, format!("the Ingress has address {a}"))
-        }
-        Some(ExposureState::AddressPending) => set(
-            c::EXPOSURE_READY,
-            false,
-            reason::ADDRESS_PENDING,
-            "the Ingress has no address yet; check that an Ingress controller serves its class".into(),
-        ),
-        Some(ExposureState::CrdNotInstalled(api_version)) => set(
-            c::EXPOSURE_READY,
-            false,
-            reason::CRD_NOT_INSTALLED,
-            format!(
-                "the Gateway API CRDs ({api_version} HTTPRoute) are not installed; install them and restart the \
-                 operator, or expose the tenant with spec.network.ingress"
-            ),
-        ),
-        None => set(c::EXPOSURE_READY, false, reason::PENDING, "the HTTPRoute or Ingress is not applied yet".into()),
-    }
-
-    // MonitoringReady
-    let monitoring_ok = !matches!(obs.monitoring, Some(MonitoringState::CrdNotInstalled) | None);
-    match obs.monitoring {
-        Some(MonitoringState::Disabled) => {
-            set(c::MONITORING_READY, true, reason::DISABLED, "monitoring is switched off in spec.monitoring".into())
-        }
-        Some(MonitoringState::CrdNotInstalled) => set(
-            c::MONITORING_READY,
-            false,
-            reason::CRD_NOT_INSTALLED,
-            "the Prometheus operator CRDs (monitoring.coreos.com ServiceMonitor, PrometheusRule) are not installed; \
-             install them and restart the operator, or set spec.monitoring.serviceMonitor and \
-             spec.monitoring.alerts.enabled to false"
-                .into(),
-        ),
-        Some(MonitoringState::Applied) => {
-            set(c::MONITORING_READY, true, reason::APPLIED, "ServiceMonitor and alerting rules are applied".into())
-        }
-        None => set(c::MONITORING_READY, false, reason::PENDING, "not applied yet".into()),
-    }
-
-    // Degraded: what needs a person.
-    let degraded = if let Some(m) = &obs.invalid_spec {
-        Some((reason::INVALID_SPEC, format!("{m}; fix the McpTenant spec")))
-    } else if let Some((r, m)) = &obs.conflict {
-        Some((*r, m.clone()))
-    } else if !obs.reference_problems.is_empty() {
-        Some((reason::INVALID_REFERENCE, obs.reference_problems.join("; ")))
-    } else if let Some(Err(m)) = &obs.keys {
-        Some((reason::KEYS_UNREADABLE, m.clone()))
-    } else {
-        None
-    };
-    match &degraded {
-        Some((r, m)) => set(c::DEGRADED, true, r, m.clone()),
-        None => set(
-            c::DEGRADED,
-            false,
-            reason::AS_EXPECTED,
-            "nothing needs attention".into(),
-        ),
-    }
-
-    // Progressing and Ready
-    let workload = obs.workload.clone().unwrap_or_default();
-    let rolled_out = obs.workload.is_some() && workload.rolled_out();
-    if obs.suspended {
-        set(
-            c::PROGRESSING,
-            false,
-            reason::SUSPENDED,
-            "spec.suspend is true: the server is scaled to zero".into(),
-        );
-    } else if degraded.is_none() && !rolled_out {
-        set(
-            c::PROGRESSING,
-            true,
-            reason::ROLLING_OUT,
-            format!(
-                "{} of {} server pods ready and up to date",
-                workload.ready.min(workload.updated),
-                workload.desired
-            ),
-        );
-    } else {
-        set(
-            c::PROGRESSING,
-            false,
-            reason::RECONCILED,
-            "every child is applied".into(),
-        );
-    }
-    let ready = degraded.is_none() && keys_ok && exposure_ok && monitoring_ok && rolled_out && !obs.suspended;
-    let (ready_reason, ready_message) = if ready {
-        (reason::RECONCILED, format!("serving at {}", obs.url))
-    } else if obs.suspended {
-        (
-            reason::SUSPENDED,
-            "spec.suspend is true: the server is scaled to zero".to_string(),
-        )
-    } else if let Some((r, m)) = &degraded {
-        (*r, m.clone())
-    } else if !rolled_out {
-        (
-            reason::WAITING_FOR_PODS,
-            format!("{} of {} server pods ready", workload.ready, workload.desired),
-        )
-    } else {
-        (
-            reason::NOT_READY,
-            "see the ExposureReady and MonitoringReady conditions".to_string(),
-        )
-    };
-    set(c::READY, ready, ready_reason, ready_message);
-
+    let keys = keys_ready(obs);
+    let exposure = exposure_ready(obs);
+    let monitoring = monitoring_ready(obs);
+    let degradation = degradation(obs);
+    let degraded = degraded(degradation.as_ref());
+    let rollout = Rollout::of(obs);
+    let progressing = progressing(obs, degradation.is_some(), &rollout);
+    let children_ready = keys.ok && exposure.ok && monitoring.ok;
+    let ready = ready(obs, degradation.as_ref(), children_ready, &rollout);
     let phase = if obs.suspended {
         Phase::Suspended
-    } else if degraded.is_some() {
+    } else if degradation.is_some() {
         Phase::Degraded
-    } else if ready {
+    } else if ready.ok {
         Phase::Ready
     } else {
         Phase::Provisioning
     };
+    let conditions = [keys, exposure, monitoring, degraded, progressing, ready]
+        .into_iter()
+        .map(|v| v.into_condition(&old.conditions, generation, now))
+        .collect();
     McpTenantStatus {
         phase: Some(phase),
         conditions,
@@ -337,6 +177,228 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
             _ => old.keys.clone(),
         },
     }
+}
+
+/// One condition as computed, before its transition time is settled.
+struct Verdict {
+    type_: &'static str,
+    ok: bool,
+    reason: &'static str,
+    message: String,
+}
+
+impl Verdict {
+    fn new(type_: &'static str, ok: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            ok,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// The condition, keeping the old `lastTransitionTime` when its status did not change.
+    fn into_condition(self, old: &[Condition], generation: Option<i64>, now: Timestamp) -> Condition {
+        let status = if self.ok { "True" } else { "False" }.to_string();
+        let since = old
+            .iter()
+            .find(|c| c.type_ == self.type_ && c.status == status)
+            .map_or_else(|| Time(now), |c| c.last_transition_time.clone());
+        Condition {
+            type_: self.type_.into(),
+            status,
+            reason: self.reason.into(),
+            message: self.message,
+            observed_generation: generation,
+            last_transition_time: since,
+        }
+    }
+}
+
+fn keys_ready(obs: &Observations) -> Verdict {
+    match &obs.keys {
+        Some(Ok(k)) => Verdict::new(
+            c::KEYS_READY,
+            true,
+            reason::KEYS_AVAILABLE,
+            format!("signing key {} is active", k.active_kid),
+        ),
+        Some(Err(m)) => Verdict::new(c::KEYS_READY, false, reason::KEYS_UNREADABLE, m.clone()),
+        None => Verdict::new(
+            c::KEYS_READY,
+            false,
+            reason::PENDING,
+            "keys are not generated yet",
+        ),
+    }
+}
+
+fn exposure_ready(obs: &Observations) -> Verdict {
+    let verdict = |ok, reason, message: String| Verdict::new(c::EXPOSURE_READY, ok, reason, message);
+    match &obs.exposure {
+        Some(ExposureState::Accepted) => verdict(
+            true,
+            reason::ACCEPTED,
+            format!("the Gateway accepted the HTTPRoute for {}", obs.url),
+        ),
+        Some(ExposureState::NotAccepted(r, m)) => verdict(
+            false,
+            reason::NOT_ACCEPTED,
+            format!(
+                "the Gateway refused the HTTPRoute ({r}): {m}; check spec.network.gateway.parentRefs and that the \
+                 listener allows routes from namespace {}",
+                obs.namespace
+            ),
+        ),
+        Some(ExposureState::RoutePending) => verdict(
+            false,
+            reason::PENDING,
+            "no Gateway has accepted the HTTPRoute yet; check that spec.network.gateway.parentRefs names an \
+             existing Gateway"
+                .into(),
+        ),
+        Some(ExposureState::Address(a)) => verdict(
+            true,
+            reason::ADDRESS_ASSIGNED,
+            format!("the Ingress has address {a}"),
+        ),
+        Some(ExposureState::AddressPending) => verdict(
+            false,
+            reason::ADDRESS_PENDING,
+            "the Ingress has no address yet; check that an Ingress controller serves its class".into(),
+        ),
+        Some(ExposureState::CrdNotInstalled(api_version)) => verdict(
+            false,
+            reason::CRD_NOT_INSTALLED,
+            format!(
+                "the Gateway API CRDs ({api_version} HTTPRoute) are not installed; install them and restart the \
+                 operator, or expose the tenant with spec.network.ingress"
+            ),
+        ),
+        None => verdict(
+            false,
+            reason::PENDING,
+            "the HTTPRoute or Ingress is not applied yet".into(),
+        ),
+    }
+}
+
+fn monitoring_ready(obs: &Observations) -> Verdict {
+    match obs.monitoring {
+        Some(MonitoringState::Disabled) => Verdict::new(
+            c::MONITORING_READY,
+            true,
+            reason::DISABLED,
+            "monitoring is switched off in spec.monitoring",
+        ),
+        Some(MonitoringState::CrdNotInstalled) => Verdict::new(
+            c::MONITORING_READY,
+            false,
+            reason::CRD_NOT_INSTALLED,
+            "the Prometheus operator CRDs (monitoring.coreos.com ServiceMonitor, PrometheusRule) are not installed; \
+             install them and restart the operator, or set spec.monitoring.serviceMonitor and \
+             spec.monitoring.alerts.enabled to false",
+        ),
+        Some(MonitoringState::Applied) => Verdict::new(
+            c::MONITORING_READY,
+            true,
+            reason::APPLIED,
+            "ServiceMonitor and alerting rules are applied",
+        ),
+        None => Verdict::new(c::MONITORING_READY, false, reason::PENDING, "not applied yet"),
+    }
+}
+
+/// What needs a person, most important first: (reason, message).
+fn degradation(obs: &Observations) -> Option<(&'static str, String)> {
+    if let Some(m) = &obs.invalid_spec {
+        Some((reason::INVALID_SPEC, format!("{m}; fix the McpTenant spec")))
+    } else if let Some((r, m)) = &obs.conflict {
+        Some((*r, m.clone()))
+    } else if !obs.reference_problems.is_empty() {
+        Some((reason::INVALID_REFERENCE, obs.reference_problems.join("; ")))
+    } else if let Some(Err(m)) = &obs.keys {
+        Some((reason::KEYS_UNREADABLE, m.clone()))
+    } else {
+        None
+    }
+}
+
+fn degraded(degradation: Option<&(&'static str, String)>) -> Verdict {
+    match degradation {
+        Some((r, m)) => Verdict::new(c::DEGRADED, true, r, m.clone()),
+        None => Verdict::new(c::DEGRADED, false, reason::AS_EXPECTED, "nothing needs attention"),
+    }
+}
+
+/// The server workload as far as rollouts go.
+struct Rollout {
+    workload: WorkloadState,
+    done: bool,
+}
+
+impl Rollout {
+    fn of(obs: &Observations) -> Self {
+        let workload = obs.workload.clone().unwrap_or_default();
+        let done = obs.workload.is_some() && workload.rolled_out();
+        Self { workload, done }
+    }
+}
+
+const SUSPENDED_MESSAGE: &str = "spec.suspend is true: the server is scaled to zero";
+
+fn progressing(obs: &Observations, degraded: bool, rollout: &Rollout) -> Verdict {
+    let w = &rollout.workload;
+    if obs.suspended {
+        Verdict::new(c::PROGRESSING, false, reason::SUSPENDED, SUSPENDED_MESSAGE)
+    } else if !degraded && !rollout.done {
+        Verdict::new(
+            c::PROGRESSING,
+            true,
+            reason::ROLLING_OUT,
+            format!(
+                "{} of {} server pods ready and up to date",
+                w.ready.min(w.updated),
+                w.desired
+            ),
+        )
+    } else {
+        Verdict::new(
+            c::PROGRESSING,
+            false,
+            reason::RECONCILED,
+            "every child is applied",
+        )
+    }
+}
+
+/// Ready: nothing degraded, keys, exposure and monitoring ready, rolled out and not suspended.
+fn ready(
+    obs: &Observations,
+    degradation: Option<&(&'static str, String)>,
+    children_ready: bool,
+    rollout: &Rollout,
+) -> Verdict {
+    let ok = degradation.is_none() && children_ready && rollout.done && !obs.suspended;
+    let (reason, message) = if ok {
+        (reason::RECONCILED, format!("serving at {}", obs.url))
+    } else if obs.suspended {
+        (reason::SUSPENDED, SUSPENDED_MESSAGE.to_string())
+    } else if let Some((r, m)) = degradation {
+        (*r, m.clone())
+    } else if !rollout.done {
+        let w = &rollout.workload;
+        (
+            reason::WAITING_FOR_PODS,
+            format!("{} of {} server pods ready", w.ready, w.desired),
+        )
+    } else {
+        (
+            reason::NOT_READY,
+            "see the ExposureReady and MonitoringReady conditions".to_string(),
+        )
+    };
+    Verdict::new(c::READY, ok, reason, message)
 }
 
 /// Writes `status` with server-side apply when it differs from what the tenant has. Returns

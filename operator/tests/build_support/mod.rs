@@ -11,6 +11,7 @@ use mcp_tenancy_operator::{
     api::McpTenant,
     build::{BuildInput, Child, OperatorDefaults, build_children},
     render,
+    validate::{ValidatedTenant, validate},
 };
 use serde_json::Value;
 
@@ -53,9 +54,14 @@ pub fn mk_defaults() -> OperatorDefaults {
     }
 }
 
+/// The tenant as the validate step passes it on (panics when invalid).
+pub fn validated(tenant: &McpTenant) -> ValidatedTenant<'_> {
+    validate(tenant).unwrap()
+}
+
 pub fn build(tenant: &McpTenant, monitoring_crds_installed: bool) -> Vec<Child> {
     build_children(&BuildInput {
-        tenant,
+        tenant: validated(tenant),
         defaults: &mk_defaults(),
         secrets_checksum: SECRETS_CHECKSUM,
         monitoring_crds_installed,

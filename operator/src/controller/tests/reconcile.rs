@@ -19,6 +19,7 @@ use crate::{
         conditions::{self as c, reason},
         error_policy, reconcile,
     },
+    validate::validate,
 };
 
 const NAMESPACE: &str = "/api/v1/namespaces/mcp-contoso";
@@ -43,7 +44,7 @@ fn own_namespace() -> Value {
 fn children(env: &TestEnv, tenant: &McpTenant) -> Vec<Child> {
     let defaults = &env.ctx.defaults;
     let input = BuildInput {
-        tenant,
+        tenant: validate(tenant).unwrap(),
         defaults,
         secrets_checksum: "any",
         monitoring_crds_installed: env.ctx.monitoring_crds_installed,

@@ -1,17 +1,20 @@
-//! Validation the CRD schema cannot express. Pure: runs in `build_children`, in `render` and in
-//! tests. Each error names the field at fault, e.g.
+//! The validate step of the pipeline: what the CRD schema cannot express, and the metadata the
+//! children need. Pure: runs in the controller before build, in `render` and in tests; the
+//! builders take only a [`ValidatedTenant`]. Each error names the field at fault, e.g.
 //! `spec.access.tiers[1].tools[0]: "mial_*" names no known tool`.
+
+mod quota;
 
 use std::collections::BTreeSet;
 
 use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
 
-use crate::{
-    api::{
-        IdentitySpec, McpTenant, McpTenantSpec,
-        rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
-    },
-    defaults,
+use url::Url;
+
+use crate::api::{
+    GatewayExposure, IdentitySpec, IngressExposure, IssuerRef, McpTenant, McpTenantSpec, NetworkSpec,
+    StorageSpec,
+    rules::{ISSUER_ANNOTATIONS, RESERVED_NAMESPACES},
 };
 
 /// One thing wrong with a spec, and where.
@@ -32,6 +35,133 @@ impl ValidationError {
     }
 }
 
+/// A tenant that passed [`validate`]: the builders' only input about the tenant, so nothing is
+/// built from a spec that was not checked, and what the builders would otherwise have to parse
+/// or choose (URLs, the exposure) is already decided.
+#[derive(Clone, Debug)]
+pub struct ValidatedTenant<'a> {
+    pub tenant: &'a McpTenant,
+    /// `metadata.name`.
+    pub name: &'a str,
+    /// `metadata.uid`, for the children's owner references.
+    pub uid: &'a str,
+    pub urls: TenantUrls,
+    pub exposure: Exposure<'a>,
+}
+
+/// The URLs of the tenant config, parsed.
+#[derive(Clone, Debug)]
+pub struct TenantUrls {
+    /// `https://<spec.network.host>`.
+    pub public: Url,
+    /// `spec.identity.upstream.issuer`.
+    pub upstream_issuer: Url,
+    /// In External identity mode: `spec.identity.external.issuer` and `jwksUri`.
+    pub external: Option<(Url, Option<Url>)>,
+}
+
+/// How users reach the tenant: the HTTPRoute's Gateway or the Ingress (the CRD requires one).
+#[derive(Clone, Copy, Debug)]
+pub enum Exposure<'a> {
+    Gateway(&'a GatewayExposure),
+    Ingress(&'a IngressExposure, IngressCertificate<'a>),
+}
+
+/// Where the Ingress's certificate comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum IngressCertificate<'a> {
+    /// An existing `kubernetes.io/tls` Secret.
+    Secret(&'a str),
+    /// A cert-manager issuer.
+    Issuer(&'a IssuerRef),
+}
+
+/// Why a tenant cannot be built; the spec needs a change, retrying does not help.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidTenant {
+    #[error("invalid McpTenant: {0}")]
+    Spec(#[from] ValidationError),
+    #[error("McpTenant has no metadata.name")]
+    MissingName,
+    #[error("McpTenant has no metadata.uid (it must come from the API server)")]
+    MissingUid,
+}
+
+/// Checks the spec ([`validate_tenant`]) and the metadata the children's owner references need,
+/// parses the URLs and decides the exposure.
+pub fn validate(tenant: &McpTenant) -> Result<ValidatedTenant<'_>, InvalidTenant> {
+    validate_tenant(tenant)?;
+    let name = tenant
+        .metadata
+        .name
+        .as_deref()
+        .ok_or(InvalidTenant::MissingName)?;
+    let uid = tenant.metadata.uid.as_deref().ok_or(InvalidTenant::MissingUid)?;
+    let urls = tenant_urls(&tenant.spec)?;
+    let exposure = exposure(&tenant.spec.network)?;
+    Ok(ValidatedTenant {
+        tenant,
+        name,
+        uid,
+        urls,
+        exposure,
+    })
+}
+
+fn parse_url(field: &str, value: &str) -> Result<Url, ValidationError> {
+    Url::parse(value).map_err(|e| ValidationError::new(field, format!("{value:?} is not a valid URL: {e}")))
+}
+
+fn tenant_urls(spec: &McpTenantSpec) -> Result<TenantUrls, ValidationError> {
+    let public = parse_url("spec.network.host", &format!("https://{}", spec.network.host))?;
+    let identity = &spec.identity;
+    let external = match (&identity.mode, &identity.external) {
+        (IdentityMode::External, Some(external)) => Some((
+            parse_url("spec.identity.external.issuer", &external.issuer)?,
+            external
+                .jwks_uri
+                .as_deref()
+                .map(|u| parse_url("spec.identity.external.jwksUri", u))
+                .transpose()?,
+        )),
+        _ => None,
+    };
+    let upstream_issuer = parse_url("spec.identity.upstream.issuer", &identity.upstream.issuer)?;
+    Ok(TenantUrls {
+        public,
+        upstream_issuer,
+        external,
+    })
+}
+
+fn exposure(network: &NetworkSpec) -> Result<Exposure<'_>, ValidationError> {
+    match (&network.gateway, &network.ingress) {
+        (Some(gateway), _) => Ok(Exposure::Gateway(gateway)),
+        (None, Some(ingress)) => {
+            let certificate = match (&ingress.tls.issuer_ref, &ingress.tls.secret_name) {
+                (_, Some(secret)) => IngressCertificate::Secret(secret),
+                (Some(issuer), None) => IngressCertificate::Issuer(issuer),
+                (None, None) => {
+                    return Err(ValidationError::new(
+                        "spec.network.ingress.tls",
+                        "set exactly one of issuerRef or secretName",
+                    ));
+                }
+            };
+            Ok(Exposure::Ingress(ingress, certificate))
+        }
+        (None, None) => Err(ValidationError::new(
+            "spec.network",
+            "set exactly one of gateway or ingress",
+        )),
+    }
+}
+
+/// Whether the tenant keeps its store in Redis (any replica count) rather than on a volume.
+pub fn uses_redis(storage: Option<&StorageSpec>) -> bool {
+    storage.is_some_and(|s| s.redis.is_some())
+}
+
 /// Whether `namespace` is a system namespace no tenant may live in (or the operator delete).
 pub fn is_reserved_namespace(namespace: &str) -> bool {
     RESERVED_NAMESPACES.contains(&namespace) || namespace.starts_with("kube-")
@@ -49,7 +179,7 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
         ));
     }
     check_server(spec)?;
-    check_quota(spec)?;
+    quota::check_quota(spec)?;
     check_access(spec)?;
     check_identity(&spec.identity)?;
     check_patterns("spec.tools.disabled", &spec.tools.disabled)?;
@@ -72,7 +202,7 @@ pub fn validate_tenant(tenant: &McpTenant) -> Result<(), ValidationError> {
 fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
     // The CEL rule covers an explicit embedded store; this covers the default one.
     let server = &spec.server;
-    if !crate::build::uses_redis(server.storage.as_ref()) {
+    if !uses_redis(server.storage.as_ref()) {
         if server.replicas.is_some_and(|r| r > 1) {
             return Err(ValidationError::new(
                 "spec.server.replicas",
@@ -87,136 +217,6 @@ fn check_server(spec: &McpTenantSpec) -> Result<(), ValidationError> {
         }
     }
     Ok(())
-}
-
-/// The quota must admit the server at its largest, or pods silently fail to be created.
-fn check_quota(spec: &McpTenantSpec) -> Result<(), ValidationError> {
-    let server = &spec.server;
-    let redis = crate::build::uses_redis(server.storage.as_ref());
-    let most = server
-        .autoscaling
-        .as_ref()
-        .map_or(server.replicas.unwrap_or(1), |a| a.max_replicas);
-    // A Deployment rollout adds one pod (maxSurge 1); a StatefulSet replaces its pod in place.
-    let peak = most + i32::from(redis);
-    let pods = spec.quota.pods.unwrap_or(defaults::QUOTA_PODS);
-    if peak > pods {
-        return Err(ValidationError::new(
-            "spec.quota.pods",
-            format!("{pods} is fewer than the {peak} server pods that can run at once"),
-        ));
-    }
-    let resources = server.resources.as_ref();
-    for (resource, default_limit, quota, default_quota) in [
-        (
-            "cpu",
-            defaults::CPU_LIMIT,
-            spec.quota.cpu.as_ref(),
-            defaults::QUOTA_CPU,
-        ),
-        (
-            "memory",
-            defaults::MEMORY_LIMIT,
-            spec.quota.memory.as_ref(),
-            defaults::QUOTA_MEMORY,
-        ),
-    ] {
-        let limit_field = format!("spec.server.resources.limits.{resource}");
-        let limit = resources
-            .and_then(|r| r.limits.as_ref())
-            .and_then(|l| l.get(resource));
-        let limit_text = limit.map_or(default_limit, |q| q.0.as_str());
-        let limit = quantity(&limit_field, limit_text)?;
-        let request_field = format!("spec.server.resources.requests.{resource}");
-        if let Some(request) = resources
-            .and_then(|r| r.requests.as_ref())
-            .and_then(|r| r.get(resource))
-            && quantity(&request_field, &request.0)? > limit * (1.0 + TOLERANCE)
-        {
-            return Err(ValidationError::new(
-                request_field,
-                format!("must not exceed the limit {limit_text}"),
-            ));
-        }
-        let quota_field = format!("spec.quota.{resource}");
-        let quota_text = quota.map_or(default_quota, |q| q.0.as_str());
-        if limit * f64::from(peak) > quantity(&quota_field, quota_text)? * (1.0 + TOLERANCE) {
-            return Err(ValidationError::new(
-                quota_field,
-                format!(
-                    "{quota_text} is less than the {peak} × {limit_text} the server pods can use at once"
-                ),
-            ));
-        }
-    }
-    if !redis {
-        let size = server
-            .storage
-            .as_ref()
-            .and_then(|s| s.embedded.as_ref())
-            .and_then(|e| e.size.as_ref());
-        let size_text = size.map_or(defaults::STORE_SIZE, |q| q.0.as_str());
-        let quota_text = spec
-            .quota
-            .storage
-            .as_ref()
-            .map_or(defaults::QUOTA_STORAGE, |q| q.0.as_str());
-        if quantity("spec.server.storage.embedded.size", size_text)?
-            > quantity("spec.quota.storage", quota_text)? * (1.0 + TOLERANCE)
-        {
-            return Err(ValidationError::new(
-                "spec.quota.storage",
-                format!("{quota_text} is less than the embedded store's {size_text} volume"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Relative error allowed when comparing quantities as floats: larger than the CRD's quota rule
-/// allows (1e-12), so that what the API server accepts is accepted here too.
-const TOLERANCE: f64 = 1e-9;
-
-/// A Kubernetes quantity in base units (cores, bytes); precise enough to compare sizes.
-fn quantity(field: &str, text: &str) -> Result<f64, ValidationError> {
-    let invalid = || {
-        ValidationError::new(
-            field,
-            format!("{text:?} is not a Kubernetes quantity (e.g. 500m, 2, 256Mi)"),
-        )
-    };
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let number: f64 = number.parse().map_err(|_| invalid())?;
-    let binary = |power: i32| 1024f64.powi(power);
-    let factor = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => binary(1),
-        "Mi" => binary(2),
-        "Gi" => binary(3),
-        "Ti" => binary(4),
-        "Pi" => binary(5),
-        "Ei" => binary(6),
-        exponent => match exponent.strip_prefix(['e', 'E']).map(str::parse::<i32>) {
-            Some(Ok(e)) => 10f64.powi(e),
-            _ => return Err(invalid()),
-        },
-    };
-    if number < 0.0 {
-        return Err(invalid());
-    }
-    Ok(number * factor)
 }
 
 fn check_access(spec: &McpTenantSpec) -> Result<(), ValidationError> {
@@ -371,7 +371,7 @@ impl From<ConfigError> for ValidationError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{quota::quantity, *};
 
     fn mk_tenant(spec_yaml: &str) -> McpTenant {
         let base = "
