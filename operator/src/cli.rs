@@ -7,15 +7,16 @@ use std::{
     process::ExitCode,
 };
 
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kube::CustomResourceExt;
+use mcp_tenancy_config::{Cidr, default_trusted_proxies};
+
 use crate::{
     api::McpTenant,
     controller::runtime::{self, LeaderElection, Settings},
     defaults::{self, OperatorDefaults},
     render,
 };
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use kube::CustomResourceExt;
-use mcp_tenancy_config::{Cidr, default_trusted_proxies};
 
 /// Kubernetes operator that gives every tenant its own isolated remote MCP server for Microsoft 365.
 #[derive(Parser, Debug)]

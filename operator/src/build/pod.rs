@@ -17,8 +17,6 @@ use mcp_tenancy_config::{
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 
-use crate::{api::McpTenantSpec, defaults, validate::uses_redis};
-
 use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
     SECRETS_CHECKSUM_ANNOTATION,
@@ -27,6 +25,7 @@ use super::{
     },
     meta::{CONTAINER_NAME, Context, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER, SERVER_NAME},
 };
+use crate::{api::McpTenantSpec, defaults, validate::uses_redis};
 
 /// Digests on the pod template: a change to either rolls the pods.
 pub(crate) struct Checksums<'a> {

@@ -8,12 +8,11 @@ use k8s_openapi::{
     apimachinery::pkg::api::resource::Quantity,
 };
 
-use crate::defaults;
-
 use super::{
     BuildError, Child, ChildRole,
     meta::{Context, ISOLATION, typed_child},
 };
+use crate::defaults;
 
 const QUOTA_NAME: &str = "mcp-tenant-quota";
 const LIMIT_RANGE_NAME: &str = "mcp-tenant-limits";

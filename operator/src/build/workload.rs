@@ -21,13 +21,12 @@ use k8s_openapi::{
 };
 use kube::core::ApiResource;
 
-use crate::defaults;
-
 use super::{
     BuildError, Child, ChildRole, OperatorDefaults,
     meta::{Context, SERVER, SERVER_NAME, typed_child},
     pod::{self, Checksums, runs_several},
 };
+use crate::defaults;
 use crate::{
     api::{DeletionPolicy, McpTenantSpec},
     validate::uses_redis,

@@ -8,7 +8,6 @@ mod quota;
 use std::collections::BTreeSet;
 
 use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
-
 use url::Url;
 
 use crate::api::{

@@ -4,7 +4,7 @@
 use http::request::Parts;
 use rmcp::model::ProtocolVersion;
 
-use super::jsonrpc::{self, Message, session_header, session_post_headers_ok};
+use super::jsonrpc::{Message, session_header, session_post_headers_ok};
 use crate::tools::registry::ToolRegistry;
 
 /// The destination of one message.
@@ -72,6 +72,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::mcp::jsonrpc;
 
     fn parts(headers: &[(&str, &str)]) -> Parts {
         let mut request = http::Request::post("/mcp");
