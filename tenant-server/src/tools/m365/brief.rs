@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::{
     M365Deps, M365Tool, bounded,
-    calendar::{EVENT_FIELDS, EventSummary, GEvent},
-    directory::{GPerson, PEOPLE_FIELDS, RelevantPerson},
+    calendar::{CALENDAR_VIEW, EVENT, EVENT_FIELDS, EventSummary, GEvent},
+    directory::{GPerson, PEOPLE, PEOPLE_FIELDS, RelevantPerson},
+    mail::MESSAGES,
     model::{GMessage, MessageSummary},
     triage::cached,
 };
@@ -24,6 +25,8 @@ use crate::{
     },
     tools::{ToolContext, ToolError},
 };
+
+const SHARED_INSIGHTS: Endpoint = Endpoint::new("/me/insights/shared");
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -104,11 +107,10 @@ impl M365Tool for MeetingBrief {
         let per = bounded("mail_per_attendee", a.mail_per_attendee, 3, 10)?;
         let max_attendees = bounded("max_attendees", a.max_attendees, 8, 10)? as usize;
         let event_req = match &a.event_id {
-            Some(id) => GraphRequest::get(Endpoint::Event, &["me", "events", id.as_str()])?
-                .query(Query::new().select(EVENT_FIELDS)),
+            Some(id) => GraphRequest::get(EVENT, &[id.as_str()])?.query(Query::new().select(EVENT_FIELDS)),
             None => {
                 let now = Timestamp::now();
-                GraphRequest::get(Endpoint::CalendarView, &["me", "calendarView"])?.query(
+                GraphRequest::get(CALENDAR_VIEW, &[])?.query(
                     Query::new()
                         .param("startDateTime", datetime_literal(now))
                         .param(
@@ -124,10 +126,14 @@ impl M365Tool for MeetingBrief {
         .header("Prefer", "outlook.timezone=\"UTC\"");
         let event_fut = async {
             match &a.event_id {
-                Some(_) => deps.graph.send_as::<GEvent>(ctx, &event_req).await.map(Some),
+                Some(_) => deps
+                    .graph
+                    .send_as::<GEvent>(ctx.into(), &event_req)
+                    .await
+                    .map(Some),
                 None => deps
                     .graph
-                    .list::<GEvent>(ctx, &event_req, 1)
+                    .list::<GEvent>(ctx.into(), &event_req, 1)
                     .await
                     .map(|p| p.items.into_iter().next()),
             }
@@ -200,7 +206,7 @@ impl M365Tool for MeetingBrief {
             .map(|(i, x)| {
                 Ok(BatchItem {
                     id: format!("p{i}"),
-                    request: GraphRequest::get(Endpoint::People, &["me", "people"])?
+                    request: GraphRequest::get(PEOPLE, &[])?
                         .query(Query::new().search(&x.address).select(PEOPLE_FIELDS).top(1)),
                 })
             })
@@ -211,7 +217,7 @@ impl M365Tool for MeetingBrief {
             .map(|(i, x)| {
                 Ok(BatchItem {
                     id: format!("m{i}"),
-                    request: GraphRequest::get(Endpoint::Messages, &["me", "messages"])?.query(
+                    request: GraphRequest::get(MESSAGES, &[])?.query(
                         Query::new()
                             .search(&format!("participants:{}", x.address))
                             .select(&[
@@ -230,21 +236,20 @@ impl M365Tool for MeetingBrief {
                 })
             })
             .collect::<Result<Vec<_>, GraphError>>()?;
-        let files_req = GraphRequest::get(Endpoint::SharedInsights, &["me", "insights", "shared"])?
-            .query(Query::new().top(50));
+        let files_req = GraphRequest::get(SHARED_INSIGHTS, &[])?.query(Query::new().top(50));
 
         let mut parts: FuturesUnordered<PartFuture<'_>> = FuturesUnordered::new();
         if !attendees.is_empty() {
             parts.push(Box::pin(async {
-                Part::People(deps.graph.batch(ctx, &people_items).await)
+                Part::People(deps.graph.batch(ctx.into(), &people_items).await)
             }));
             parts.push(Box::pin(async {
-                Part::Mail(deps.graph.batch(ctx, &mail_items).await)
+                Part::Mail(deps.graph.batch(ctx.into(), &mail_items).await)
             }));
             parts.push(Box::pin(async {
                 Part::Files(
                     deps.graph
-                        .list::<Value>(ctx, &files_req, 50)
+                        .list::<Value>(ctx.into(), &files_req, 50)
                         .await
                         .map(|p| p.items),
                 )
@@ -276,7 +281,7 @@ impl M365Tool for MeetingBrief {
                             Err(e) => gaps.push(format!(
                                 "people data for {}: {}",
                                 attendees[i].address,
-                                e.into_tool_error()
+                                ToolError::from(e)
                             )),
                         }
                     }
@@ -298,7 +303,7 @@ impl M365Tool for MeetingBrief {
                             Err(e) => gaps.push(format!(
                                 "recent mail with {}: {}",
                                 attendees[i].address,
-                                e.into_tool_error()
+                                ToolError::from(e)
                             )),
                         }
                     }
@@ -308,7 +313,7 @@ impl M365Tool for MeetingBrief {
                     match r {
                         Ok(items) => files = shared_with(&items, &attendees),
                         Err(GraphError::Cancelled) => return Err(ToolError::Cancelled),
-                        Err(e) => gaps.push(format!("shared files: {}", e.into_tool_error())),
+                        Err(e) => gaps.push(format!("shared files: {}", ToolError::from(e))),
                     }
                     "shared files"
                 }
@@ -361,7 +366,7 @@ fn answers(
         Ok(a) => Ok(a),
         Err(GraphError::Cancelled) => Err(ToolError::Cancelled),
         Err(e) => {
-            gaps.push(format!("{what}: {}", e.into_tool_error()));
+            gaps.push(format!("{what}: {}", ToolError::from(e)));
             Ok(Vec::new())
         }
     }

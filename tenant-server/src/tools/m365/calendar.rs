@@ -11,11 +11,16 @@ use super::{
 };
 use crate::{
     graph::{
-        Endpoint, GraphRequest,
+        Endpoint, GraphError, GraphRequest,
         odata::{Query, datetime_literal},
     },
     tools::{ToolContext, ToolError},
 };
+
+pub(super) const CALENDAR_VIEW: Endpoint = Endpoint::new("/me/calendarView");
+pub(super) const EVENT: Endpoint = Endpoint::new("/me/events/{id}");
+const EVENTS: Endpoint = Endpoint::new("/me/events");
+const FIND_MEETING_TIMES: Endpoint = Endpoint::new("/me/findMeetingTimes");
 
 /// Longest calendar window read or searched at once.
 pub const MAX_WINDOW_DAYS: i64 = 31;
@@ -236,7 +241,7 @@ impl M365Tool for ListEvents {
         let count = bounded("count", a.count, 20, 50)?;
         let (start, end) = window(a.start.as_deref(), a.end.as_deref(), 7)?;
         let tz = time_zone(a.time_zone.as_deref())?;
-        let req = GraphRequest::get(Endpoint::CalendarView, &["me", "calendarView"])?
+        let req = GraphRequest::get(CALENDAR_VIEW, &[])?
             .query(
                 Query::new()
                     .param("startDateTime", datetime_literal(start))
@@ -246,7 +251,10 @@ impl M365Tool for ListEvents {
                     .top(count),
             )
             .header("Prefer", format!("outlook.timezone=\"{tz}\""));
-        let page = deps.graph.list::<GEvent>(ctx, &req, count as usize).await?;
+        let page = deps
+            .graph
+            .list::<GEvent>(ctx.into(), &req, count as usize)
+            .await?;
         let list = EventList {
             events: page.items.into_iter().map(EventSummary::from).collect(),
             more: page.more,
@@ -353,8 +361,8 @@ impl M365Tool for CreateEvent {
         if let Some(b) = &a.body {
             body["body"] = json!({"contentType": "text", "content": b});
         }
-        let req = GraphRequest::post(Endpoint::Events, &["me", "events"], body)?;
-        let e: GEvent = deps.graph.send_as(ctx, &req).await?;
+        let req = GraphRequest::post(EVENTS, &[], body)?;
+        let e: GEvent = deps.graph.send_as(ctx.into(), &req).await?;
         let s = EventSummary::from(e);
         let text = format!("Created \"{}\" (id {}).", a.subject, s.id);
         Ok((
@@ -450,13 +458,13 @@ impl M365Tool for FindMeetingTimes {
             "maxCandidates": max,
             "returnSuggestionReasons": true,
         });
-        let req = GraphRequest::post(Endpoint::FindMeetingTimes, &["me", "findMeetingTimes"], body)?;
-        let v: serde_json::Value = deps.graph.send(ctx, &req).await?;
+        let req = GraphRequest::post(FIND_MEETING_TIMES, &[], body)?;
+        let v: serde_json::Value = deps.graph.send(ctx.into(), &req).await?;
         let suggestions: Vec<Suggestion> = v
             .get("meetingTimeSuggestions")
             .and_then(|s| s.as_array())
             .ok_or_else(|| {
-                ToolError::from(crate::graph::GraphError::Malformed(
+                ToolError::from(GraphError::Malformed(
                     "findMeetingTimes returned no suggestions array".into(),
                 ))
             })?

@@ -13,6 +13,10 @@ use crate::{
     tools::{ToolContext, ToolError},
 };
 
+const CONTACTS: Endpoint = Endpoint::new("/me/contacts");
+pub(super) const PEOPLE: Endpoint = Endpoint::new("/me/people");
+const SEARCH_QUERY: Endpoint = Endpoint::new("/search/query");
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SearchArgs {
@@ -87,7 +91,7 @@ impl M365Tool for ContactsSearch {
             .or(Filter::starts_with("givenName", q))
             .or(Filter::starts_with("surname", q))
             .or(Filter::any_starts_with("emailAddresses", "address", q));
-        let req = GraphRequest::get(Endpoint::Contacts, &["me", "contacts"])?.query(
+        let req = GraphRequest::get(CONTACTS, &[])?.query(
             Query::new()
                 .filter(&filter)
                 .select(&[
@@ -101,7 +105,10 @@ impl M365Tool for ContactsSearch {
                 ])
                 .top(count),
         );
-        let page = deps.graph.list::<GContact>(ctx, &req, count as usize).await?;
+        let page = deps
+            .graph
+            .list::<GContact>(ctx.into(), &req, count as usize)
+            .await?;
         let contacts: Vec<Contact> = page
             .items
             .into_iter()
@@ -219,9 +226,12 @@ impl M365Tool for PeopleSearch {
     ) -> Result<(PeopleList, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
         let kql = kql_terms(&a.query).map_err(invalid)?;
-        let req = GraphRequest::get(Endpoint::People, &["me", "people"])?
-            .query(Query::new().search(&kql).select(PEOPLE_FIELDS).top(count));
-        let page = deps.graph.list::<GPerson>(ctx, &req, count as usize).await?;
+        let req =
+            GraphRequest::get(PEOPLE, &[])?.query(Query::new().search(&kql).select(PEOPLE_FIELDS).top(count));
+        let page = deps
+            .graph
+            .list::<GPerson>(ctx.into(), &req, count as usize)
+            .await?;
         let people: Vec<RelevantPerson> = page.items.into_iter().map(RelevantPerson::from).collect();
         let mut text = format!("{} person(s)", people.len());
         for p in &people {
@@ -270,11 +280,11 @@ impl M365Tool for FilesSearch {
         let count = bounded("count", a.count, 10, 50)?;
         let kql = kql_terms(&a.query).map_err(invalid)?;
         let req = GraphRequest::post(
-            Endpoint::SearchQuery,
-            &["search", "query"],
+            SEARCH_QUERY,
+            &[],
             json!({"requests": [{"entityTypes": ["driveItem"], "query": {"queryString": kql}, "from": 0, "size": count}]}),
         )?;
-        let v = deps.graph.send(ctx, &req).await?;
+        let v = deps.graph.send(ctx.into(), &req).await?;
         let container = v.pointer("/value/0/hitsContainers/0").ok_or_else(|| {
             ToolError::from(GraphError::Malformed("search returned no hitsContainers".into()))
         })?;

@@ -17,6 +17,13 @@ use crate::{
     tools::{ToolContext, ToolError},
 };
 
+pub(super) const MESSAGES: Endpoint = Endpoint::new("/me/messages");
+pub(super) const MESSAGES_OF_FOLDER: Endpoint = Endpoint::new("/me/mailFolders/{id}/messages");
+const MESSAGE: Endpoint = Endpoint::new("/me/messages/{id}");
+const SEND_MAIL: Endpoint = Endpoint::new("/me/sendMail");
+const REPLY: Endpoint = Endpoint::new("/me/messages/{id}/reply");
+const REPLY_ALL: Endpoint = Endpoint::new("/me/messages/{id}/replyAll");
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Folder {
@@ -92,12 +99,11 @@ impl M365Tool for ListMessages {
             }
             query = query.filter(&f);
         }
-        let req = GraphRequest::get(
-            Endpoint::FolderMessages,
-            &["me", "mailFolders", a.folder.id(), "messages"],
-        )?
-        .query(query);
-        let page = deps.graph.list::<GMessage>(ctx, &req, count as usize).await?;
+        let req = GraphRequest::get(MESSAGES_OF_FOLDER, &[a.folder.id()])?.query(query);
+        let page = deps
+            .graph
+            .list::<GMessage>(ctx.into(), &req, count as usize)
+            .await?;
         let list = MessageList {
             messages: page.items.into_iter().map(MessageSummary::from).collect(),
             more: page.more,
@@ -142,13 +148,16 @@ impl M365Tool for Search {
             Some(from) => format!("from:{} {terms}", plain_address(from.trim()).map_err(invalid)?),
             None => terms,
         };
-        let req = GraphRequest::get(Endpoint::Messages, &["me", "messages"])?.query(
+        let req = GraphRequest::get(MESSAGES, &[])?.query(
             Query::new()
                 .search(&kql)
                 .select(MESSAGE_SUMMARY_FIELDS)
                 .top(count),
         );
-        let page = deps.graph.list::<GMessage>(ctx, &req, count as usize).await?;
+        let page = deps
+            .graph
+            .list::<GMessage>(ctx.into(), &req, count as usize)
+            .await?;
         let list = MessageList {
             messages: page.items.into_iter().map(MessageSummary::from).collect(),
             more: page.more,
@@ -182,7 +191,7 @@ impl M365Tool for GetMessage {
         ctx: &ToolContext,
         a: GetArgs,
     ) -> Result<(MessageDetail, String), ToolError> {
-        let req = GraphRequest::get(Endpoint::Message, &["me", "messages", a.id.as_str()])?.query(
+        let req = GraphRequest::get(MESSAGE, &[a.id.as_str()])?.query(
             Query::new()
                 .select(&[
                     "id",
@@ -199,7 +208,7 @@ impl M365Tool for GetMessage {
                 ])
                 .expand("attachments($select=name,size,contentType,isInline)"),
         );
-        let m: GMessage = deps.graph.send_as(ctx, &req).await?;
+        let m: GMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let d = MessageDetail::from(m);
         let from = d.from.as_ref().map(|p| p.label()).unwrap_or_default();
         let text = format!("From {from}: {}\n\n{}", d.subject, d.body);
@@ -321,11 +330,11 @@ impl M365Tool for Send {
             a.importance,
         )?;
         let req = GraphRequest::post(
-            Endpoint::SendMail,
-            &["me", "sendMail"],
+            SEND_MAIL,
+            &[],
             json!({"message": message, "saveToSentItems": true}),
         )?;
-        deps.graph.send(ctx, &req).await?;
+        deps.graph.send(ctx.into(), &req).await?;
         let n = a.to.len() + a.cc.len() + a.bcc.len();
         Ok((
             SendResult {
@@ -372,17 +381,9 @@ impl M365Tool for Reply {
         ctx: &ToolContext,
         a: ReplyArgs,
     ) -> Result<(ReplyResult, String), ToolError> {
-        let (endpoint, action) = if a.reply_all {
-            (Endpoint::ReplyAll, "replyAll")
-        } else {
-            (Endpoint::Reply, "reply")
-        };
-        let req = GraphRequest::post(
-            endpoint,
-            &["me", "messages", a.id.as_str(), action],
-            json!({"comment": a.comment}),
-        )?;
-        deps.graph.send(ctx, &req).await?;
+        let endpoint = if a.reply_all { REPLY_ALL } else { REPLY };
+        let req = GraphRequest::post(endpoint, &[a.id.as_str()], json!({"comment": a.comment}))?;
+        deps.graph.send(ctx.into(), &req).await?;
         let who = if a.reply_all { "everyone" } else { "the sender" };
         Ok((
             ReplyResult {
@@ -447,8 +448,8 @@ impl M365Tool for CreateDraft {
             a.body_format,
             a.importance,
         )?;
-        let req = GraphRequest::post(Endpoint::Messages, &["me", "messages"], message)?;
-        let created: GMessage = deps.graph.send_as(ctx, &req).await?;
+        let req = GraphRequest::post(MESSAGES, &[], message)?;
+        let created: GMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let text = format!("Draft \"{}\" saved (id {}).", a.subject, created.id);
         Ok((
             DraftResult {

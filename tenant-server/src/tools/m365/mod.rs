@@ -10,6 +10,7 @@ mod model;
 mod teams;
 mod text;
 mod triage;
+mod upstream;
 
 use std::{marker::PhantomData, sync::Arc, time::Duration};
 

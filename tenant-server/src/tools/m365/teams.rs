@@ -11,6 +11,11 @@ use crate::{
     tools::{ToolContext, ToolError},
 };
 
+const JOINED_TEAMS: Endpoint = Endpoint::new("/me/joinedTeams");
+const CHANNELS: Endpoint = Endpoint::new("/teams/{id}/channels");
+const CHANNEL_MESSAGES: Endpoint = Endpoint::new("/teams/{id}/channels/{id}/messages");
+const ONLINE_MEETINGS: Endpoint = Endpoint::new("/me/onlineMeetings");
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GNamed {
@@ -85,9 +90,15 @@ impl M365Tool for ListTeams {
         a: ListTeamsArgs,
     ) -> Result<(TeamList, String), ToolError> {
         let count = bounded("count", a.count, 50, 50)?;
-        let req = GraphRequest::get(Endpoint::JoinedTeams, &["me", "joinedTeams"])?
-            .query(Query::new().select(&["id", "displayName", "description"]));
-        let page = deps.graph.list::<GNamed>(ctx, &req, count as usize).await?;
+        let req = GraphRequest::get(JOINED_TEAMS, &[])?.query(Query::new().select(&[
+            "id",
+            "displayName",
+            "description",
+        ]));
+        let page = deps
+            .graph
+            .list::<GNamed>(ctx.into(), &req, count as usize)
+            .await?;
         let teams: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
         let text = listing("team(s)", &teams);
         Ok((
@@ -129,9 +140,13 @@ impl M365Tool for ListChannels {
         ctx: &ToolContext,
         a: ListChannelsArgs,
     ) -> Result<(ChannelList, String), ToolError> {
-        let req = GraphRequest::get(Endpoint::Channels, &["teams", a.team_id.as_str(), "channels"])?
-            .query(Query::new().select(&["id", "displayName", "description", "membershipType"]));
-        let page = deps.graph.list::<GNamed>(ctx, &req, 200).await?;
+        let req = GraphRequest::get(CHANNELS, &[a.team_id.as_str()])?.query(Query::new().select(&[
+            "id",
+            "displayName",
+            "description",
+            "membershipType",
+        ]));
+        let page = deps.graph.list::<GNamed>(ctx.into(), &req, 200).await?;
         let channels: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
         let text = listing("channel(s)", &channels);
         Ok((
@@ -196,17 +211,11 @@ impl M365Tool for SendChannelMessage {
             BodyFormat::Html => "html",
         };
         let req = GraphRequest::post(
-            Endpoint::ChannelMessages,
-            &[
-                "teams",
-                a.team_id.as_str(),
-                "channels",
-                a.channel_id.as_str(),
-                "messages",
-            ],
+            CHANNEL_MESSAGES,
+            &[a.team_id.as_str(), a.channel_id.as_str()],
             json!({"body": {"contentType": content_type, "content": a.message}}),
         )?;
-        let m: GChatMessage = deps.graph.send_as(ctx, &req).await?;
+        let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let text = format!("Posted message {}.", m.id);
         Ok((
             PostedMessage {
@@ -265,11 +274,11 @@ impl M365Tool for CreateOnlineMeeting {
             return Err(invalid("`end` must be after `start`, within 24 hours"));
         }
         let req = GraphRequest::post(
-            Endpoint::OnlineMeetings,
-            &["me", "onlineMeetings"],
+            ONLINE_MEETINGS,
+            &[],
             json!({"subject": a.subject, "startDateTime": start.to_string(), "endDateTime": end.to_string()}),
         )?;
-        let m: GOnlineMeeting = deps.graph.send_as(ctx, &req).await?;
+        let m: GOnlineMeeting = deps.graph.send_as(ctx.into(), &req).await?;
         let join_url = m.join_web_url.unwrap_or_default();
         let text = format!("Teams meeting \"{}\": {join_url}", a.subject);
         Ok((OnlineMeeting { id: m.id, join_url }, text))

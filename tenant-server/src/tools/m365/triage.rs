@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use super::{
     M365Deps, M365Tool, bounded,
+    directory::PEOPLE,
+    mail::MESSAGES_OF_FOLDER,
     model::{GMessage, Person},
 };
 use crate::{
@@ -21,6 +23,9 @@ use crate::{
     },
     tools::{ToolContext, ToolError},
 };
+
+const ME: Endpoint = Endpoint::new("/me");
+const MANAGER: Endpoint = Endpoint::new("/me/manager");
 
 /// What the user's own data says about who and what matters to them.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -264,25 +269,25 @@ impl Signals {
 
 fn signal_request(kind: CacheKind) -> Result<GraphRequest, GraphError> {
     Ok(match kind {
-        CacheKind::Profile => GraphRequest::get(Endpoint::Me, &["me"])?.query(Query::new().select(&[
+        CacheKind::Profile => GraphRequest::get(ME, &[])?.query(Query::new().select(&[
             "id",
             "displayName",
             "givenName",
             "mail",
             "userPrincipalName",
         ])),
-        CacheKind::Manager => GraphRequest::get(Endpoint::Manager, &["me", "manager"])?
-            .query(Query::new().select(&["id", "displayName", "mail", "userPrincipalName"])),
-        CacheKind::People => GraphRequest::get(Endpoint::People, &["me", "people"])?.query(
+        CacheKind::Manager => GraphRequest::get(MANAGER, &[])?.query(Query::new().select(&[
+            "id",
+            "displayName",
+            "mail",
+            "userPrincipalName",
+        ])),
+        CacheKind::People => GraphRequest::get(PEOPLE, &[])?.query(
             Query::new()
                 .select(&["displayName", "scoredEmailAddresses"])
                 .top(25),
         ),
-        CacheKind::SentItems => GraphRequest::get(
-            Endpoint::FolderMessages,
-            &["me", "mailFolders", "sentitems", "messages"],
-        )?
-        .query(
+        CacheKind::SentItems => GraphRequest::get(MESSAGES_OF_FOLDER, &["sentitems"])?.query(
             Query::new()
                 .select(&["toRecipients", "ccRecipients", "conversationId"])
                 .top(100),
@@ -309,7 +314,7 @@ pub(crate) async fn cached(
     }
     let results: Vec<(CacheKind, Result<Value, GraphError>)> = match missing.as_slice() {
         [] => Vec::new(),
-        [k] => vec![(*k, deps.graph.send(ctx, &signal_request(*k)?).await)],
+        [k] => vec![(*k, deps.graph.send(ctx.into(), &signal_request(*k)?).await)],
         many => {
             let items = many
                 .iter()
@@ -320,7 +325,7 @@ pub(crate) async fn cached(
                     })
                 })
                 .collect::<Result<Vec<_>, GraphError>>()?;
-            let answers = deps.graph.batch(ctx, &items).await?;
+            let answers = deps.graph.batch(ctx.into(), &items).await?;
             many.iter()
                 .copied()
                 .zip(answers.into_iter().map(|a| a.into_result()))
@@ -393,11 +398,7 @@ impl M365Tool for InboxTriage {
     ) -> Result<(TriageResult, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
         let scan = bounded("scan", a.scan, 200, 500)?;
-        let unread_req = GraphRequest::get(
-            Endpoint::FolderMessages,
-            &["me", "mailFolders", "inbox", "messages"],
-        )?
-        .query(
+        let unread_req = GraphRequest::get(MESSAGES_OF_FOLDER, &["inbox"])?.query(
             Query::new()
                 .filter(
                     &Filter::ge_datetime("receivedDateTime", jiff::Timestamp::UNIX_EPOCH)
@@ -427,7 +428,8 @@ impl M365Tool for InboxTriage {
         ];
         let (signals, unread) = tokio::join!(
             cached(deps, ctx, &kinds),
-            deps.graph.list::<GMessage>(ctx, &unread_req, scan as usize)
+            deps.graph
+                .list::<GMessage>(ctx.into(), &unread_req, scan as usize)
         );
         let (signals, unread) = (signals?, unread?);
         let get = |k| signals.get(&k).map(|v| v.as_ref().clone()).unwrap_or(Value::Null);
