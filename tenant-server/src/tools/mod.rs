@@ -124,3 +124,4 @@ pub mod conformance;
 pub mod core;
 pub mod m365;
 pub mod registry;
+pub mod typed;

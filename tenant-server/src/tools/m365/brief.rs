@@ -2,7 +2,7 @@
 //! people data says of them, recent mail with them, and files they shared. Lookups go out as
 //! `$batch`es in parallel; progress is reported as each part completes; cancellation is honoured.
 
-use std::{future::Future, pin::Pin};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 use futures::{StreamExt, stream::FuturesUnordered};
 use jiff::{SignedDuration, Timestamp};
@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    M365Deps, M365Tool, bounded,
+    M365Deps, Tool, TypedTool, bounded,
     calendar::{CALENDAR_VIEW, EVENT, EVENT_FIELDS, EventSummary, GEvent},
     directory::{GPerson, PEOPLE, PEOPLE_FIELDS, RelevantPerson},
     mail::MESSAGES,
     model::{GMessage, MessageSummary},
     triage::cached,
+    typed,
 };
 use crate::{
     graph::{
@@ -93,7 +94,8 @@ pub struct MeetingBrief;
 const TOTAL_STEPS: f64 = 4.0;
 
 #[async_trait::async_trait]
-impl M365Tool for MeetingBrief {
+impl TypedTool for MeetingBrief {
+    type Deps = M365Deps;
     type Args = BriefArgs;
     type Output = Brief;
     const NAME: &'static str = "meeting_brief";
@@ -101,7 +103,6 @@ impl M365Tool for MeetingBrief {
     const DESCRIPTION: &'static str = "Prepare the user for their next meeting (or the event id given): the \
         attendees and what the user's people data says of them, recent mail with each attendee, and files \
         they recently shared with the user. Reports progress while it gathers.";
-    const WRITES: bool = false;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: BriefArgs) -> Result<(Brief, String), ToolError> {
         let per = bounded("mail_per_attendee", a.mail_per_attendee, 3, 10)?;
@@ -409,4 +410,9 @@ fn shared_with(items: &[Value], attendees: &[AttendeeBrief]) -> Vec<SharedFile> 
             })
         })
         .collect()
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![typed::<MeetingBrief>(deps.clone())]
 }

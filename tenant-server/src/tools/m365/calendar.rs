@@ -1,13 +1,16 @@
 //! Calendar: list events (calendarView), create events, find meeting times.
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp, civil::DateTime};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    M365Deps, M365Tool, bounded, invalid,
+    M365Deps, Tool, TypedTool, bounded, invalid,
     model::{GRecipient, Person, recipients},
+    typed,
 };
 use crate::{
     graph::{
@@ -227,7 +230,8 @@ pub struct EventList {
 pub struct ListEvents;
 
 #[async_trait::async_trait]
-impl M365Tool for ListEvents {
+impl TypedTool for ListEvents {
+    type Deps = M365Deps;
     type Args = ListArgs;
     type Output = EventList;
     const NAME: &'static str = "calendar_list_events";
@@ -235,7 +239,6 @@ impl M365Tool for ListEvents {
     const DESCRIPTION: &'static str = "List the user's calendar events (recurring ones expanded) in a time window \
         of at most 31 days (default: the next 7 days), in the time zone asked for. Returns subject, start, end, \
         location, organizer, attendees and online meeting link.";
-    const WRITES: bool = false;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: ListArgs) -> Result<(EventList, String), ToolError> {
         let count = bounded("count", a.count, 20, 50)?;
@@ -316,14 +319,14 @@ fn civil(name: &str, s: &str) -> Result<DateTime, ToolError> {
 pub struct CreateEvent;
 
 #[async_trait::async_trait]
-impl M365Tool for CreateEvent {
+impl TypedTool for CreateEvent {
+    type Deps = M365Deps;
     type Args = CreateArgs;
     type Output = CreatedEvent;
     const NAME: &'static str = "calendar_create_event";
     const TITLE: &'static str = "Create calendar event";
     const DESCRIPTION: &'static str = "Create an event in the user's calendar and send invitations to the attendees, \
         optionally with a Teams meeting link. Times are local to time_zone. Confirm with the user first.";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -421,14 +424,14 @@ pub struct Suggestions {
 pub struct FindMeetingTimes;
 
 #[async_trait::async_trait]
-impl M365Tool for FindMeetingTimes {
+impl TypedTool for FindMeetingTimes {
+    type Deps = M365Deps;
     type Args = FindArgs;
     type Output = Suggestions;
     const NAME: &'static str = "calendar_find_meeting_times";
     const TITLE: &'static str = "Find meeting times";
     const DESCRIPTION: &'static str = "Suggest times when the user and the given attendees are free for a meeting \
         of the given length within a window (default: the next 7 days, at most 31). Does not book anything.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -523,4 +526,13 @@ impl M365Tool for FindMeetingTimes {
             text,
         ))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ListEvents>(deps.clone()),
+        typed::<CreateEvent>(deps.clone()),
+        typed::<FindMeetingTimes>(deps.clone()),
+    ]
 }

@@ -1,10 +1,12 @@
 //! Contacts, relevant people and file search.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{M365Deps, M365Tool, bounded, invalid};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, typed};
 use crate::{
     graph::{
         Endpoint, GraphError, GraphRequest,
@@ -66,14 +68,14 @@ pub struct ContactList {
 pub struct ContactsSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for ContactsSearch {
+impl TypedTool for ContactsSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = ContactList;
     const NAME: &'static str = "contacts_search";
     const TITLE: &'static str = "Search contacts";
     const DESCRIPTION: &'static str = "Find people in the user's Outlook contacts whose name or e-mail address \
         starts with the query. Returns names, addresses, phones and company.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -210,14 +212,14 @@ pub struct PeopleList {
 pub struct PeopleSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for PeopleSearch {
+impl TypedTool for PeopleSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = PeopleList;
     const NAME: &'static str = "people_search";
     const TITLE: &'static str = "Search people";
     const DESCRIPTION: &'static str = "Find people relevant to the user (colleagues and frequent contacts, ranked by \
         how much they work together) by name or address. Returns name, address, job title and department.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -267,14 +269,14 @@ pub struct FileList {
 pub struct FilesSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for FilesSearch {
+impl TypedTool for FilesSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = FileList;
     const NAME: &'static str = "files_search";
     const TITLE: &'static str = "Search files";
     const DESCRIPTION: &'static str = "Search the OneDrive and SharePoint documents the user can open, by words in \
         their name or content. Returns names, links, sizes, authors and a matching snippet.";
-    const WRITES: bool = false;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: SearchArgs) -> Result<(FileList, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
@@ -319,4 +321,13 @@ impl M365Tool for FilesSearch {
         }
         Ok((FileList { files, more }, text))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ContactsSearch>(deps.clone()),
+        typed::<PeopleSearch>(deps.clone()),
+        typed::<FilesSearch>(deps.clone()),
+    ]
 }

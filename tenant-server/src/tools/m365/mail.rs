@@ -1,13 +1,16 @@
 //! Mail: list, search, read, send, reply, drafts.
 
+use std::sync::Arc;
+
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{
-    M365Deps, M365Tool, bounded, invalid,
+    M365Deps, Tool, TypedTool, bounded, invalid,
     model::{GMessage, MESSAGE_SUMMARY_FIELDS, MessageDetail, MessageList, MessageSummary, recipients},
+    typed,
 };
 use crate::{
     graph::{
@@ -66,7 +69,8 @@ pub struct ListArgs {
 pub struct ListMessages;
 
 #[async_trait::async_trait]
-impl M365Tool for ListMessages {
+impl TypedTool for ListMessages {
+    type Deps = M365Deps;
     type Args = ListArgs;
     type Output = MessageList;
     const NAME: &'static str = "mail_list_messages";
@@ -74,7 +78,6 @@ impl M365Tool for ListMessages {
     const DESCRIPTION: &'static str = "List the user's recent email in a folder (default inbox), newest first. \
         Filter to unread and/or messages since a time. Returns id, subject, sender, time, read state, \
         importance and a preview; use mail_get_message with an id for the full text.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -128,14 +131,14 @@ pub struct SearchArgs {
 pub struct Search;
 
 #[async_trait::async_trait]
-impl M365Tool for Search {
+impl TypedTool for Search {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = MessageList;
     const NAME: &'static str = "mail_search";
     const TITLE: &'static str = "Search mail";
     const DESCRIPTION: &'static str = "Search all of the user's mail folders by words (subject, body, sender, recipients), \
         optionally only from one sender address. Returns matching messages, most relevant first.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -177,14 +180,14 @@ pub struct GetArgs {
 pub struct GetMessage;
 
 #[async_trait::async_trait]
-impl M365Tool for GetMessage {
+impl TypedTool for GetMessage {
+    type Deps = M365Deps;
     type Args = GetArgs;
     type Output = MessageDetail;
     const NAME: &'static str = "mail_get_message";
     const TITLE: &'static str = "Read a message";
     const DESCRIPTION: &'static str = "Read one email by id: sender, recipients, time, the body as plain text \
         (HTML converted), and attachments by name and size.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -307,14 +310,14 @@ pub struct SendResult {
 pub struct Send;
 
 #[async_trait::async_trait]
-impl M365Tool for Send {
+impl TypedTool for Send {
+    type Deps = M365Deps;
     type Args = SendArgs;
     type Output = SendResult;
     const NAME: &'static str = "mail_send";
     const TITLE: &'static str = "Send mail";
     const DESCRIPTION: &'static str = "Send an email now as the user (saved to Sent Items). Confirm recipients and \
         content with the user first; to prepare without sending use mail_create_draft.";
-    const WRITES: bool = true;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: SendArgs) -> Result<(SendResult, String), ToolError> {
         if a.to.is_empty() {
@@ -367,14 +370,14 @@ pub struct ReplyResult {
 pub struct Reply;
 
 #[async_trait::async_trait]
-impl M365Tool for Reply {
+impl TypedTool for Reply {
+    type Deps = M365Deps;
     type Args = ReplyArgs;
     type Output = ReplyResult;
     const NAME: &'static str = "mail_reply";
     const TITLE: &'static str = "Reply to mail";
     const DESCRIPTION: &'static str = "Reply to an email now (to the sender, or to all with reply_all). \
         Sends immediately; confirm the text with the user first.";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -425,14 +428,14 @@ pub struct DraftResult {
 pub struct CreateDraft;
 
 #[async_trait::async_trait]
-impl M365Tool for CreateDraft {
+impl TypedTool for CreateDraft {
+    type Deps = M365Deps;
     type Args = DraftArgs;
     type Output = DraftResult;
     const NAME: &'static str = "mail_create_draft";
     const TITLE: &'static str = "Draft mail";
     const DESCRIPTION: &'static str = "Save an email as a draft in the user's Drafts folder without sending it; \
         returns its id and a link to open it in Outlook.";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -459,4 +462,16 @@ impl M365Tool for CreateDraft {
             text,
         ))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ListMessages>(deps.clone()),
+        typed::<Search>(deps.clone()),
+        typed::<GetMessage>(deps.clone()),
+        typed::<Send>(deps.clone()),
+        typed::<Reply>(deps.clone()),
+        typed::<CreateDraft>(deps.clone()),
+    ]
 }

@@ -1,11 +1,13 @@
 //! Teams: teams, channels, channel messages, online meetings.
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{M365Deps, M365Tool, bounded, invalid, mail::BodyFormat};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, mail::BodyFormat, typed};
 use crate::{
     graph::{Endpoint, GraphRequest, odata::Query},
     tools::{ToolContext, ToolError},
@@ -75,14 +77,14 @@ pub struct TeamList {
 pub struct ListTeams;
 
 #[async_trait::async_trait]
-impl M365Tool for ListTeams {
+impl TypedTool for ListTeams {
+    type Deps = M365Deps;
     type Args = ListTeamsArgs;
     type Output = TeamList;
     const NAME: &'static str = "teams_list_teams";
     const TITLE: &'static str = "List my teams";
     const DESCRIPTION: &'static str =
         "List the Microsoft Teams teams the user is a member of, with their ids (needed for channels).";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -127,13 +129,13 @@ pub struct ChannelList {
 pub struct ListChannels;
 
 #[async_trait::async_trait]
-impl M365Tool for ListChannels {
+impl TypedTool for ListChannels {
+    type Deps = M365Deps;
     type Args = ListChannelsArgs;
     type Output = ChannelList;
     const NAME: &'static str = "teams_list_channels";
     const TITLE: &'static str = "List team channels";
     const DESCRIPTION: &'static str = "List the channels of one team (by team id), with their ids.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -189,14 +191,14 @@ pub struct PostedMessage {
 pub struct SendChannelMessage;
 
 #[async_trait::async_trait]
-impl M365Tool for SendChannelMessage {
+impl TypedTool for SendChannelMessage {
+    type Deps = M365Deps;
     type Args = SendArgs;
     type Output = PostedMessage;
     const NAME: &'static str = "teams_send_channel_message";
     const TITLE: &'static str = "Post to a Teams channel";
     const DESCRIPTION: &'static str = "Post a new message in a Teams channel as the user (visible to the whole \
         channel). Confirm the text with the user first.";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -254,14 +256,14 @@ pub struct OnlineMeeting {
 pub struct CreateOnlineMeeting;
 
 #[async_trait::async_trait]
-impl M365Tool for CreateOnlineMeeting {
+impl TypedTool for CreateOnlineMeeting {
+    type Deps = M365Deps;
     type Args = MeetingArgs;
     type Output = OnlineMeeting;
     const NAME: &'static str = "teams_create_online_meeting";
     const TITLE: &'static str = "Create a Teams meeting link";
     const DESCRIPTION: &'static str = "Create a standalone Microsoft Teams meeting and return its join link \
         (no calendar invitation; use calendar_create_event with online_meeting for that).";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -283,4 +285,14 @@ impl M365Tool for CreateOnlineMeeting {
         let text = format!("Teams meeting \"{}\": {join_url}", a.subject);
         Ok((OnlineMeeting { id: m.id, join_url }, text))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ListTeams>(deps.clone()),
+        typed::<ListChannels>(deps.clone()),
+        typed::<SendChannelMessage>(deps.clone()),
+        typed::<CreateOnlineMeeting>(deps.clone()),
+    ]
 }

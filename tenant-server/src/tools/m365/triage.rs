@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    M365Deps, M365Tool, bounded,
+    M365Deps, Tool, TypedTool, bounded,
     directory::PEOPLE,
     mail::MESSAGES_OF_FOLDER,
     model::{GMessage, Person},
+    typed,
 };
 use crate::{
     graph::{
@@ -381,7 +382,8 @@ pub struct TriageResult {
 pub struct InboxTriage;
 
 #[async_trait::async_trait]
-impl M365Tool for InboxTriage {
+impl TypedTool for InboxTriage {
+    type Deps = M365Deps;
     type Args = TriageArgs;
     type Output = TriageResult;
     const NAME: &'static str = "inbox_triage";
@@ -389,7 +391,6 @@ impl M365Tool for InboxTriage {
     const DESCRIPTION: &'static str = "Rank the user's unread inbox mail by what matters to this user: mail from \
         their manager or people they often write to, sent directly to them, flagged or high importance, \
         @-mentions, deadline words, and threads they take part in. Each result explains its score.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -479,6 +480,11 @@ impl M365Tool for InboxTriage {
             text,
         ))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![typed::<InboxTriage>(deps.clone())]
 }
 
 #[cfg(test)]
