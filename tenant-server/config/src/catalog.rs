@@ -34,6 +34,7 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("whoami", ToolGroup::Core, false),
     tool("server_info", ToolGroup::Core, false),
     tool("mail_list_messages", ToolGroup::Mail, false),
+    tool("mail_list_folders", ToolGroup::Mail, false),
     tool("mail_search", ToolGroup::Mail, false),
     tool("mail_get_message", ToolGroup::Mail, false),
     tool("mail_send", ToolGroup::Mail, true),

@@ -22,6 +22,7 @@ use crate::{
 
 pub(super) const MESSAGES: Endpoint = Endpoint::new("/me/messages");
 pub(super) const MESSAGES_OF_FOLDER: Endpoint = Endpoint::new("/me/mailFolders/{id}/messages");
+const MAIL_FOLDERS: Endpoint = Endpoint::new("/me/mailFolders");
 const MESSAGE: Endpoint = Endpoint::new("/me/messages/{id}");
 const SEND_MAIL: Endpoint = Endpoint::new("/me/sendMail");
 const REPLY: Endpoint = Endpoint::new("/me/messages/{id}/reply");
@@ -464,10 +465,111 @@ impl TypedTool for CreateDraft {
     }
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListFoldersArgs {
+    /// Most folders (1-100, default 50).
+    #[schemars(range(min = 1, max = 100))]
+    pub count: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GMailFolder {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    unread_item_count: Option<u64>,
+    #[serde(default)]
+    total_item_count: Option<u64>,
+    #[serde(default)]
+    child_folder_count: Option<u64>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct MailFolder {
+    pub id: String,
+    pub name: String,
+    pub unread: u64,
+    pub total: u64,
+    /// Folders inside this one (not listed here).
+    pub child_folders: u64,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FolderList {
+    pub folders: Vec<MailFolder>,
+    /// More folders exist than were returned.
+    pub more: bool,
+}
+
+pub struct ListFolders;
+
+#[async_trait::async_trait]
+impl TypedTool for ListFolders {
+    type Deps = M365Deps;
+    type Args = ListFoldersArgs;
+    type Output = FolderList;
+    const NAME: &'static str = "mail_list_folders";
+    const TITLE: &'static str = "List mail folders";
+    const DESCRIPTION: &'static str = "List the user's top-level mail folders (Inbox, Sent Items, Archive, their own \
+        folders) with how many messages each holds and how many are unread. Returns names, ids and counts.";
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ListFoldersArgs,
+    ) -> Result<(FolderList, String), ToolError> {
+        let count = bounded("count", a.count, 50, 100)?;
+        let req = GraphRequest::get(MAIL_FOLDERS, &[])?.query(
+            Query::new()
+                .select(&[
+                    "id",
+                    "displayName",
+                    "unreadItemCount",
+                    "totalItemCount",
+                    "childFolderCount",
+                ])
+                .top(count),
+        );
+        let page = deps
+            .graph
+            .list::<GMailFolder>(ctx.into(), &req, count as usize)
+            .await?;
+        let folders: Vec<MailFolder> = page
+            .items
+            .into_iter()
+            .map(|f| MailFolder {
+                id: f.id,
+                name: f.display_name.unwrap_or_default(),
+                unread: f.unread_item_count.unwrap_or(0),
+                total: f.total_item_count.unwrap_or(0),
+                child_folders: f.child_folder_count.unwrap_or(0),
+            })
+            .collect();
+        let mut text = format!("{} folder(s)", folders.len());
+        for f in &folders {
+            text.push_str(&format!(
+                "\n- {}: {} unread of {} (id {})",
+                f.name, f.unread, f.total, f.id
+            ));
+        }
+        Ok((
+            FolderList {
+                folders,
+                more: page.more,
+            },
+            text,
+        ))
+    }
+}
+
 /// The tools of this module.
 pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
     vec![
         typed::<ListMessages>(deps.clone()),
+        typed::<ListFolders>(deps.clone()),
         typed::<Search>(deps.clone()),
         typed::<GetMessage>(deps.clone()),
         typed::<Send>(deps.clone()),
