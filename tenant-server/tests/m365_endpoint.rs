@@ -262,6 +262,29 @@ fn cases(now: Timestamp) -> Vec<Case> {
             }),
         },
         Case {
+            tool: "mail_list_folders",
+            args: json!({"count": 5}),
+            text: &["5 folder(s)", "- Inbox: 512 unread of 640 (id AAMk"],
+            requests: vec![
+                get("/me/mailFolders")
+                    .q("$select", "id,displayName,unreadItemCount,totalItemCount,childFolderCount")
+                    .q("$top", "5"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    strings(&out["folders"], "/name"),
+                    ["Inbox", "Drafts", "Sent Items", "Deleted Items", "Junk Email"]
+                );
+                // Four in five of the 640 seeded inbox messages are unread; sent mail is read.
+                let inbox = &out["folders"][0];
+                assert_eq!((inbox["unread"].as_u64(), inbox["total"].as_u64()), (Some(512), Some(640)));
+                assert!(inbox["id"].as_str().unwrap().ends_with("-inbox"));
+                assert_eq!((out["folders"][2]["unread"].as_u64(), out["folders"][2]["total"].as_u64()), (Some(0), Some(60)));
+                // Twelve folders, five asked for: Graph has a next page.
+                assert_eq!(out["more"], true);
+            }),
+        },
+        Case {
             tool: "mail_search",
             args: json!({"query": "design sync", "from": "alex@contoso.example", "count": 3}),
             text: &["3 matching message(s) (more available)"],

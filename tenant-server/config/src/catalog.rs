@@ -34,6 +34,7 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("whoami", ToolGroup::Core, false),
     tool("server_info", ToolGroup::Core, false),
     tool("mail_list_messages", ToolGroup::Mail, false),
+    tool("mail_list_folders", ToolGroup::Mail, false),
     tool("mail_search", ToolGroup::Mail, false),
     tool("mail_get_message", ToolGroup::Mail, false),
     tool("mail_send", ToolGroup::Mail, true),
@@ -52,6 +53,39 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("people_search", ToolGroup::Contacts, false),
     tool("files_search", ToolGroup::Files, false),
 ];
+
+/// The entry of `name`, for use in constants: a name outside the catalog fails the build
+/// (`const { entry(NAME) }`), so a tool cannot be written without its catalog entry.
+#[allow(
+    clippy::panic,
+    reason = "evaluated at compile time, where a panic is a build error"
+)]
+pub const fn entry(name: &str) -> ToolEntry {
+    let mut i = 0;
+    while i < TOOL_CATALOG.len() {
+        if same_name(TOOL_CATALOG[i].name, name) {
+            return TOOL_CATALOG[i];
+        }
+        i += 1;
+    }
+    panic!("the tool is not in the tool catalog")
+}
+
+/// `a == b`, in a `const fn`.
+const fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// Looks a tool up by its exact name.
 pub fn find_tool(name: &str) -> Option<&'static ToolEntry> {
@@ -96,5 +130,13 @@ mod tests {
         assert!(pattern_is_known("teams_*"));
         assert!(!pattern_is_known("mial_*"));
         assert!(!pattern_is_known("mail_delete"));
+    }
+
+    #[test]
+    fn entries_are_found_by_exact_name_in_constants() {
+        const SEND: ToolEntry = entry("mail_send");
+        const { assert!(SEND.writes) };
+        assert_eq!(entry("whoami").group, ToolGroup::Core);
+        assert!(!same_name("mail_send", "mail_sen") && !same_name("mail_send", "MAIL_SEND"));
     }
 }

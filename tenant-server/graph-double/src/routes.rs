@@ -62,6 +62,7 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             let all: Vec<Value> = d.inbox.iter().chain(&d.sent).chain(&d.drafts).cloned().collect();
             list_messages(req, all)
         }
+        ("GET", ["me", "mailFolders"]) => page(req, mail_folders(d), 10),
         ("GET", ["me", "mailFolders", folder, "messages"]) => match folder.to_ascii_lowercase().as_str() {
             "inbox" => list_messages(req, d.inbox.clone()),
             "sentitems" => list_messages(req, d.sent.clone()),
@@ -125,6 +126,41 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             ),
         ),
     }
+}
+
+/// The top-level folders: the well-known ones with the messages the double holds, and a few of the
+/// user's own (empty). Graph pages `mailFolders` by 10 unless `$top` says otherwise.
+fn mail_folders(d: &Data) -> Vec<Value> {
+    let none: &[Value] = &[];
+    let folders = [
+        ("inbox", "Inbox", &d.inbox[..]),
+        ("drafts", "Drafts", &d.drafts[..]),
+        ("sentitems", "Sent Items", &d.sent[..]),
+        ("deleteditems", "Deleted Items", none),
+        ("junkemail", "Junk Email", none),
+        ("archive", "Archive", none),
+        ("outbox", "Outbox", none),
+        ("conversationhistory", "Conversation History", none),
+        ("projects", "Projects", none),
+        ("customers", "Customers", none),
+        ("finance", "Finance", none),
+        ("newsletters", "Newsletters", none),
+    ];
+    folders
+        .iter()
+        .map(|(id, name, items)| {
+            json!({
+                "id": format!("AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OAAuAAAAAAAiQ8W967B7TKBjgx9rVEURAQAiIsqMbYjsT5e-T7KzowPTAAAA-{id}"),
+                "displayName": name,
+                "parentFolderId": "AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OAAuAAAAAAAiQ8W967B7TKBjgx9rVEURAQAiIsqMbYjsT5e-T7KzowPTAAAAAAEIAAA=",
+                "childFolderCount": 0,
+                "unreadItemCount": items.iter().filter(|m| m["isRead"] == false).count(),
+                "totalItemCount": items.len(),
+                "sizeInBytes": items.len() * 4096,
+                "isHidden": false,
+            })
+        })
+        .collect()
 }
 
 fn find_message(d: &Data, id: &str) -> Option<Value> {

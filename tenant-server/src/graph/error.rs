@@ -1,8 +1,10 @@
-//! Graph failures, and how tools report them.
+//! Graph failures. The tools layer turns them into tool results.
 
 use std::time::Duration;
 
-use crate::{graph::TokenError, tools::ToolError};
+use serde_json::Value;
+
+use super::TokenError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -40,54 +42,32 @@ pub enum GraphError {
     Cancelled,
 }
 
-impl GraphError {
-    /// The tool result for this failure: clear, never a protocol error, never a token.
-    pub fn into_tool_error(self) -> ToolError {
-        let upstream = |code: &str, message: String| ToolError::Upstream {
-            service: "graph",
-            code: code.to_string(),
-            message,
-        };
-        match self {
-            Self::Token(TokenError::NoDelegatedIdentity) => ToolError::SignInRequired(
-                "Microsoft 365 tools need a signed-in user; this caller has no delegated identity".into(),
-            ),
-            Self::Token(e @ TokenError::Rejected { .. }) => ToolError::SignInRequired(e.to_string()),
-            Self::Token(TokenError::Unavailable(m)) => ToolError::Upstream {
-                service: "identity",
-                code: "unavailable".into(),
-                message: m,
-            },
-            Self::Api { code, message, .. } => upstream(&code, message),
-            Self::Unauthorized => ToolError::SignInRequired(
-                "Microsoft Graph refused the user's delegated token; sign in again".into(),
-            ),
-            Self::Throttled { status, retry_after } => upstream(
-                if status == 429 { "throttled" } else { "unavailable" },
-                match retry_after {
-                    Some(d) => format!(
-                        "Microsoft Graph is busy (HTTP {status}); try again in {} seconds",
-                        d.as_secs().max(1)
-                    ),
-                    None => format!("Microsoft Graph is busy (HTTP {status}); try again shortly"),
-                },
-            ),
-            Self::Malformed(m) => upstream("malformedResponse", m),
-            Self::Timeout => upstream("timeout", "Microsoft Graph did not answer in time".into()),
-            Self::Transport(m) => upstream("unreachable", m),
-            Self::UntrustedLink => upstream(
-                "untrustedNextLink",
-                "Microsoft Graph returned a paging link outside the configured Graph host; not followed"
-                    .into(),
-            ),
-            Self::InvalidRequest(m) => ToolError::InvalidArguments(m),
-            Self::Cancelled => ToolError::Cancelled,
-        }
+/// Graph's `{"error": {"code", "message"}}`, or the status when the body has none.
+pub(super) fn error_document(body: &Value, status: u16) -> (String, String) {
+    let code = body.pointer("/error/code").and_then(Value::as_str);
+    let message = body.pointer("/error/message").and_then(Value::as_str);
+    match (code, message) {
+        (Some(c), m) => (c.to_string(), m.unwrap_or("").chars().take(500).collect()),
+        _ => (
+            format!("http{status}"),
+            format!("Microsoft Graph answered HTTP {status}"),
+        ),
     }
 }
 
-impl From<GraphError> for ToolError {
-    fn from(e: GraphError) -> Self {
-        e.into_tool_error()
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn error_documents_are_read_or_replaced() {
+        let body = json!({"error": {"code": "ErrorItemNotFound", "message": "not found"}});
+        assert_eq!(
+            error_document(&body, 404),
+            ("ErrorItemNotFound".into(), "not found".into())
+        );
+        assert_eq!(error_document(&Value::Null, 500).0, "http500");
     }
 }

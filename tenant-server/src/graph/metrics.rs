@@ -1,62 +1,8 @@
-//! Graph request metrics, labelled by a fixed set of route templates (never raw paths).
+//! Graph request metrics, labelled by endpoint templates (a fixed set, never raw paths).
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
-/// The Graph routes this server calls, as metric labels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Endpoint {
-    Me,
-    Manager,
-    Messages,
-    FolderMessages,
-    Message,
-    MessageAttachments,
-    SendMail,
-    Reply,
-    ReplyAll,
-    CalendarView,
-    Events,
-    Event,
-    FindMeetingTimes,
-    People,
-    Contacts,
-    JoinedTeams,
-    Channels,
-    ChannelMessages,
-    OnlineMeetings,
-    SearchQuery,
-    SharedInsights,
-    Batch,
-}
-
-impl Endpoint {
-    pub const fn label(self) -> &'static str {
-        match self {
-            Self::Me => "/me",
-            Self::Manager => "/me/manager",
-            Self::Messages => "/me/messages",
-            Self::FolderMessages => "/me/mailFolders/{id}/messages",
-            Self::Message => "/me/messages/{id}",
-            Self::MessageAttachments => "/me/messages/{id}/attachments",
-            Self::SendMail => "/me/sendMail",
-            Self::Reply => "/me/messages/{id}/reply",
-            Self::ReplyAll => "/me/messages/{id}/replyAll",
-            Self::CalendarView => "/me/calendarView",
-            Self::Events => "/me/events",
-            Self::Event => "/me/events/{id}",
-            Self::FindMeetingTimes => "/me/findMeetingTimes",
-            Self::People => "/me/people",
-            Self::Contacts => "/me/contacts",
-            Self::JoinedTeams => "/me/joinedTeams",
-            Self::Channels => "/teams/{id}/channels",
-            Self::ChannelMessages => "/teams/{id}/channels/{id}/messages",
-            Self::OnlineMeetings => "/me/onlineMeetings",
-            Self::SearchQuery => "/search/query",
-            Self::SharedInsights => "/me/insights/shared",
-            Self::Batch => "/$batch",
-        }
-    }
-}
+use super::Endpoint;
 
 /// `graph_requests_total{endpoint,status}` and `graph_request_duration_seconds{endpoint}`.
 #[derive(Clone)]

@@ -1,196 +1,164 @@
 //! The core tools, always on: `whoami` (the caller as this server sees them) and `server_info`.
 
-use std::sync::Arc;
+use std::{borrow::Cow, sync::Arc};
 
-use async_trait::async_trait;
 use mcp_tenancy_config::TenantConfig;
-use rmcp::model::ToolAnnotations;
-use serde_json::{Map, Value, json};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+use serde_json::{Map, Value};
 
-use super::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult};
+use super::{
+    Tool, ToolContext, ToolError,
+    typed::{TypedTool, typed},
+};
 
-fn object(value: Value) -> Arc<Map<String, Value>> {
-    match value {
-        Value::Object(map) => Arc::new(map),
-        _ => Arc::new(Map::new()),
+/// The arguments of a tool that takes none: an empty object, and a clear error otherwise.
+pub struct NoArguments;
+
+impl<'de> Deserialize<'de> for NoArguments {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match Map::<String, Value>::deserialize(deserializer)?.keys().next() {
+            Some(key) => Err(D::Error::custom(format!(
+                "this tool takes no arguments (got {key:?})"
+            ))),
+            None => Ok(Self),
+        }
     }
 }
 
-fn no_arguments() -> Arc<Map<String, Value>> {
-    object(json!({"type": "object", "properties": {}, "additionalProperties": false}))
-}
+impl JsonSchema for NoArguments {
+    fn schema_name() -> Cow<'static, str> {
+        "NoArguments".into()
+    }
 
-fn read_only(title: &str) -> ToolAnnotations {
-    ToolAnnotations::with_title(title)
-        .read_only(true)
-        .destructive(false)
-        .idempotent(true)
-        .open_world(false)
-}
-
-fn reject_arguments(arguments: &Map<String, Value>) -> Result<(), ToolError> {
-    match arguments.keys().next() {
-        Some(key) => Err(ToolError::InvalidArguments(format!(
-            "this tool takes no arguments (got {key:?})"
-        ))),
-        None => Ok(()),
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "object", "properties": {}, "additionalProperties": false})
     }
 }
 
 /// `whoami`: the verified identity, roles, tiers and MFA state of the caller.
-pub struct WhoAmI {
-    definition: ToolDefinition,
+pub struct WhoAmI;
+
+#[derive(Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    subject: String,
+    object_id: Option<String>,
+    tenant_id: Option<String>,
+    name: Option<String>,
+    client_id: Option<String>,
+    service_account: Option<String>,
+    roles: Vec<String>,
+    tiers: Vec<String>,
+    mfa: bool,
 }
 
-impl WhoAmI {
-    pub fn new() -> Self {
-        let definition = ToolDefinition {
-            name: "whoami",
-            title: "Who am I",
-            description: "Shows who you are signed in as on this server: user id, tenant, client \
-                application, roles, access tiers and whether you signed in with multi-factor \
-                authentication. Use it to explain why a tool is or is not available.",
-            input_schema: no_arguments(),
-            output_schema: object(json!({
-                "type": "object",
-                "properties": {
-                    "subject": {"type": "string"},
-                    "objectId": {"type": ["string", "null"]},
-                    "tenantId": {"type": ["string", "null"]},
-                    "name": {"type": ["string", "null"]},
-                    "clientId": {"type": ["string", "null"]},
-                    "serviceAccount": {"type": ["string", "null"]},
-                    "roles": {"type": "array", "items": {"type": "string"}},
-                    "tiers": {"type": "array", "items": {"type": "string"}},
-                    "mfa": {"type": "boolean"}
-                },
-                "required": ["subject", "roles", "tiers", "mfa"]
-            })),
-            annotations: read_only("Who am I"),
-        };
-        Self { definition }
-    }
-}
+#[async_trait::async_trait]
+impl TypedTool for WhoAmI {
+    type Deps = ();
+    type Args = NoArguments;
+    type Output = Identity;
+    const NAME: &'static str = "whoami";
+    const TITLE: &'static str = "Who am I";
+    const DESCRIPTION: &'static str = "Shows who you are signed in as on this server: user id, tenant, client \
+        application, roles, access tiers and whether you signed in with multi-factor \
+        authentication. Use it to explain why a tool is or is not available.";
+    const SCHEMA_TITLES: bool = false;
 
-impl Default for WhoAmI {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[async_trait]
-impl Tool for WhoAmI {
-    fn definition(&self) -> &ToolDefinition {
-        &self.definition
-    }
-
-    async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult {
-        reject_arguments(&arguments)?;
+    async fn run(_: &(), ctx: &ToolContext, _: NoArguments) -> Result<(Identity, String), ToolError> {
         let c = &ctx.caller;
-        let structured = json!({
-            "subject": c.subject,
-            "objectId": c.object_id,
-            "tenantId": c.tenant_id,
-            "name": c.name,
-            "clientId": c.client_id,
-            "serviceAccount": c.service_account,
-            "roles": c.roles,
-            "tiers": c.tiers,
-            "mfa": c.mfa,
-        });
         let who = c.name.as_deref().unwrap_or(&c.subject);
-        let tiers = if c.tiers.is_empty() {
-            "none".to_owned()
-        } else {
-            c.tiers.join(", ")
-        };
-        let text = format!(
-            "Signed in as {who}; roles: {}; tiers: {tiers}; MFA: {}",
-            if c.roles.is_empty() {
+        let listed = |v: &[String]| {
+            if v.is_empty() {
                 "none".to_owned()
             } else {
-                c.roles.join(", ")
-            },
+                v.join(", ")
+            }
+        };
+        let text = format!(
+            "Signed in as {who}; roles: {}; tiers: {}; MFA: {}",
+            listed(&c.roles),
+            listed(&c.tiers),
             if c.mfa { "yes" } else { "no" }
         );
-        Ok(ToolOutput { structured, text })
+        let identity = Identity {
+            subject: c.subject.clone(),
+            object_id: c.object_id.clone(),
+            tenant_id: c.tenant_id.clone(),
+            name: c.name.clone(),
+            client_id: c.client_id.clone(),
+            service_account: c.service_account.clone(),
+            roles: c.roles.clone(),
+            tiers: c.tiers.clone(),
+            mfa: c.mfa,
+        };
+        Ok((identity, text))
     }
 }
 
 /// `server_info`: which tenant this server belongs to and what it speaks.
-pub struct ServerInfo {
-    definition: ToolDefinition,
-    info: Value,
+pub struct ServerInfo;
+
+#[derive(Clone, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerDescription {
+    tenant: String,
+    display_name: Option<String>,
+    version: String,
+    environment: String,
+    mcp_endpoint: String,
+    protocol_versions: Vec<String>,
 }
 
-impl ServerInfo {
+impl ServerDescription {
     pub fn new(config: &TenantConfig) -> Self {
-        let definition = ToolDefinition {
-            name: "server_info",
-            title: "Server information",
-            description: "Describes this MCP server: the organisation (tenant) it serves, its \
-                version, its public endpoint and the MCP protocol versions it supports.",
-            input_schema: no_arguments(),
-            output_schema: object(json!({
-                "type": "object",
-                "properties": {
-                    "tenant": {"type": "string"},
-                    "displayName": {"type": ["string", "null"]},
-                    "version": {"type": "string"},
-                    "environment": {"type": "string"},
-                    "mcpEndpoint": {"type": "string"},
-                    "protocolVersions": {"type": "array", "items": {"type": "string"}}
-                },
-                "required": ["tenant", "version", "environment", "mcpEndpoint", "protocolVersions"]
-            })),
-            annotations: read_only("Server information"),
-        };
-        let versions: Vec<String> = rmcp::model::ProtocolVersion::KNOWN_VERSIONS
-            .iter()
-            .map(|v| v.as_str().to_owned())
-            .collect();
-        let info = json!({
-            "tenant": config.tenant.name,
-            "displayName": config.tenant.display_name,
-            "version": env!("CARGO_PKG_VERSION"),
-            "environment": match config.environment {
+        Self {
+            tenant: config.tenant.name.clone(),
+            display_name: config.tenant.display_name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            environment: match config.environment {
                 mcp_tenancy_config::Environment::Production => "production",
                 mcp_tenancy_config::Environment::Development => "development",
-            },
-            "mcpEndpoint": config.mcp_url(),
-            "protocolVersions": versions,
-        });
-        Self { definition, info }
+            }
+            .to_owned(),
+            mcp_endpoint: config.mcp_url(),
+            protocol_versions: rmcp::model::ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .map(|v| v.as_str().to_owned())
+                .collect(),
+        }
     }
 }
 
-#[async_trait]
-impl Tool for ServerInfo {
-    fn definition(&self) -> &ToolDefinition {
-        &self.definition
-    }
+#[async_trait::async_trait]
+impl TypedTool for ServerInfo {
+    type Deps = ServerDescription;
+    type Args = NoArguments;
+    type Output = ServerDescription;
+    const NAME: &'static str = "server_info";
+    const TITLE: &'static str = "Server information";
+    const DESCRIPTION: &'static str = "Describes this MCP server: the organisation (tenant) it serves, its \
+        version, its public endpoint and the MCP protocol versions it supports.";
+    const SCHEMA_TITLES: bool = false;
 
-    async fn call(&self, _ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult {
-        reject_arguments(&arguments)?;
-        let tenant = self
-            .info
-            .get("displayName")
-            .and_then(Value::as_str)
-            .or_else(|| self.info["tenant"].as_str());
+    async fn run(
+        info: &ServerDescription,
+        _: &ToolContext,
+        _: NoArguments,
+    ) -> Result<(ServerDescription, String), ToolError> {
+        let tenant = info.display_name.as_deref().unwrap_or(&info.tenant);
         let text = format!(
-            "MCP server for {} (version {}), endpoint {}",
-            tenant.unwrap_or("this tenant"),
-            env!("CARGO_PKG_VERSION"),
-            self.info["mcpEndpoint"].as_str().unwrap_or_default()
+            "MCP server for {tenant} (version {}), endpoint {}",
+            info.version, info.mcp_endpoint
         );
-        Ok(ToolOutput {
-            structured: self.info.clone(),
-            text,
-        })
+        Ok((info.clone(), text))
     }
 }
 
 /// The core tools for a config.
 pub fn tools(config: &TenantConfig) -> Vec<Arc<dyn Tool>> {
-    vec![Arc::new(WhoAmI::new()), Arc::new(ServerInfo::new(config))]
+    vec![
+        typed::<WhoAmI>(()),
+        typed::<ServerInfo>(ServerDescription::new(config)),
+    ]
 }

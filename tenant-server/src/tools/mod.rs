@@ -129,3 +129,4 @@ pub mod conformance;
 pub mod core;
 pub mod m365;
 pub mod registry;
+pub mod typed;

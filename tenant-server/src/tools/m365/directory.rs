@@ -1,10 +1,12 @@
 //! Contacts, relevant people and file search.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{M365Deps, M365Tool, bounded, invalid};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, typed};
 use crate::{
     graph::{
         Endpoint, GraphError, GraphRequest,
@@ -12,6 +14,10 @@ use crate::{
     },
     tools::{ToolContext, ToolError},
 };
+
+const CONTACTS: Endpoint = Endpoint::new("/me/contacts");
+pub(super) const PEOPLE: Endpoint = Endpoint::new("/me/people");
+const SEARCH_QUERY: Endpoint = Endpoint::new("/search/query");
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -62,14 +68,14 @@ pub struct ContactList {
 pub struct ContactsSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for ContactsSearch {
+impl TypedTool for ContactsSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = ContactList;
     const NAME: &'static str = "contacts_search";
     const TITLE: &'static str = "Search contacts";
     const DESCRIPTION: &'static str = "Find people in the user's Outlook contacts whose name or e-mail address \
         starts with the query. Returns names, addresses, phones and company.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -87,7 +93,7 @@ impl M365Tool for ContactsSearch {
             .or(Filter::starts_with("givenName", q))
             .or(Filter::starts_with("surname", q))
             .or(Filter::any_starts_with("emailAddresses", "address", q));
-        let req = GraphRequest::get(Endpoint::Contacts, &["me", "contacts"])?.query(
+        let req = GraphRequest::get(CONTACTS, &[])?.query(
             Query::new()
                 .filter(&filter)
                 .select(&[
@@ -101,7 +107,10 @@ impl M365Tool for ContactsSearch {
                 ])
                 .top(count),
         );
-        let page = deps.graph.list::<GContact>(ctx, &req, count as usize).await?;
+        let page = deps
+            .graph
+            .list::<GContact>(ctx.into(), &req, count as usize)
+            .await?;
         let contacts: Vec<Contact> = page
             .items
             .into_iter()
@@ -203,14 +212,14 @@ pub struct PeopleList {
 pub struct PeopleSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for PeopleSearch {
+impl TypedTool for PeopleSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = PeopleList;
     const NAME: &'static str = "people_search";
     const TITLE: &'static str = "Search people";
     const DESCRIPTION: &'static str = "Find people relevant to the user (colleagues and frequent contacts, ranked by \
         how much they work together) by name or address. Returns name, address, job title and department.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -219,9 +228,12 @@ impl M365Tool for PeopleSearch {
     ) -> Result<(PeopleList, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
         let kql = kql_terms(&a.query).map_err(invalid)?;
-        let req = GraphRequest::get(Endpoint::People, &["me", "people"])?
-            .query(Query::new().search(&kql).select(PEOPLE_FIELDS).top(count));
-        let page = deps.graph.list::<GPerson>(ctx, &req, count as usize).await?;
+        let req =
+            GraphRequest::get(PEOPLE, &[])?.query(Query::new().search(&kql).select(PEOPLE_FIELDS).top(count));
+        let page = deps
+            .graph
+            .list::<GPerson>(ctx.into(), &req, count as usize)
+            .await?;
         let people: Vec<RelevantPerson> = page.items.into_iter().map(RelevantPerson::from).collect();
         let mut text = format!("{} person(s)", people.len());
         for p in &people {
@@ -257,24 +269,24 @@ pub struct FileList {
 pub struct FilesSearch;
 
 #[async_trait::async_trait]
-impl M365Tool for FilesSearch {
+impl TypedTool for FilesSearch {
+    type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = FileList;
     const NAME: &'static str = "files_search";
     const TITLE: &'static str = "Search files";
     const DESCRIPTION: &'static str = "Search the OneDrive and SharePoint documents the user can open, by words in \
         their name or content. Returns names, links, sizes, authors and a matching snippet.";
-    const WRITES: bool = false;
 
     async fn run(deps: &M365Deps, ctx: &ToolContext, a: SearchArgs) -> Result<(FileList, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
         let kql = kql_terms(&a.query).map_err(invalid)?;
         let req = GraphRequest::post(
-            Endpoint::SearchQuery,
-            &["search", "query"],
+            SEARCH_QUERY,
+            &[],
             json!({"requests": [{"entityTypes": ["driveItem"], "query": {"queryString": kql}, "from": 0, "size": count}]}),
         )?;
-        let v = deps.graph.send(ctx, &req).await?;
+        let v = deps.graph.send(ctx.into(), &req).await?;
         let container = v.pointer("/value/0/hitsContainers/0").ok_or_else(|| {
             ToolError::from(GraphError::Malformed("search returned no hitsContainers".into()))
         })?;
@@ -309,4 +321,13 @@ impl M365Tool for FilesSearch {
         }
         Ok((FileList { files, more }, text))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ContactsSearch>(deps.clone()),
+        typed::<PeopleSearch>(deps.clone()),
+        typed::<FilesSearch>(deps.clone()),
+    ]
 }

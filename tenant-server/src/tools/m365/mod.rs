@@ -10,22 +10,21 @@ mod model;
 mod teams;
 mod text;
 mod triage;
+mod upstream;
 
-use std::{marker::PhantomData, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use mcp_tenancy_config::GraphConfig;
 use prometheus::Registry;
-use rmcp::model::ToolAnnotations;
-use schemars::JsonSchema;
-use serde::{Serialize, de::DeserializeOwned};
-use serde_json::{Map, Value};
 
 pub use triage::{Scored, Signals, TriageMessage, score_message};
 
 use crate::{
     graph::{GraphClient, GraphClientConfig, GraphError, GraphMetrics, GraphTokenProvider, UserCache},
-    tools::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult},
+    tools::{
+        Tool, ToolError,
+        typed::{TypedTool, typed},
+    },
 };
 
 /// What the Microsoft 365 tools share: the Graph client (which holds the token provider) and
@@ -68,116 +67,20 @@ impl M365Deps {
     }
 }
 
-/// Every Microsoft 365 tool, in catalog order. The server filters them by config (groups,
-/// read-only drops the tools whose catalog entry `writes`, disabled names) and by role.
+/// Every Microsoft 365 tool. The registry orders them by the catalog and filters them by config
+/// (groups, read-only drops the tools whose catalog entry `writes`, disabled names) and by role.
 pub fn m365_tools(deps: M365Deps) -> Vec<Arc<dyn Tool>> {
-    vec![
-        adapt::<mail::ListMessages>(&deps),
-        adapt::<mail::Search>(&deps),
-        adapt::<mail::GetMessage>(&deps),
-        adapt::<mail::Send>(&deps),
-        adapt::<mail::Reply>(&deps),
-        adapt::<mail::CreateDraft>(&deps),
-        adapt::<triage::InboxTriage>(&deps),
-        adapt::<calendar::ListEvents>(&deps),
-        adapt::<calendar::CreateEvent>(&deps),
-        adapt::<calendar::FindMeetingTimes>(&deps),
-        adapt::<brief::MeetingBrief>(&deps),
-        adapt::<teams::ListTeams>(&deps),
-        adapt::<teams::ListChannels>(&deps),
-        adapt::<teams::SendChannelMessage>(&deps),
-        adapt::<teams::CreateOnlineMeeting>(&deps),
-        adapt::<directory::ContactsSearch>(&deps),
-        adapt::<directory::PeopleSearch>(&deps),
-        adapt::<directory::FilesSearch>(&deps),
+    [
+        mail::tools,
+        triage::tools,
+        calendar::tools,
+        brief::tools,
+        teams::tools,
+        directory::tools,
     ]
-}
-
-/// A typed Microsoft 365 tool; [`Adapter`] turns it into a [`Tool`].
-#[async_trait]
-trait M365Tool: Send + Sync + 'static {
-    type Args: DeserializeOwned + JsonSchema + Send;
-    type Output: Serialize + JsonSchema;
-    const NAME: &'static str;
-    const TITLE: &'static str;
-    const DESCRIPTION: &'static str;
-    /// Whether it sends, creates or changes anything (then it is marked destructive).
-    const WRITES: bool;
-
-    /// Runs with validated arguments; returns the structured result and a one-line summary.
-    async fn run(
-        deps: &M365Deps,
-        ctx: &ToolContext,
-        args: Self::Args,
-    ) -> Result<(Self::Output, String), ToolError>;
-}
-
-struct Adapter<T: M365Tool> {
-    deps: M365Deps,
-    definition: ToolDefinition,
-    _tool: PhantomData<fn() -> T>,
-}
-
-fn object_schema<T: JsonSchema>() -> Arc<Map<String, Value>> {
-    let mut v = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
-    match v.as_object_mut() {
-        Some(o) => {
-            o.remove("$schema");
-            Arc::new(std::mem::take(o))
-        }
-        None => Arc::new(Map::from_iter([(
-            "type".to_string(),
-            Value::String("object".into()),
-        )])),
-    }
-}
-
-fn adapt<T: M365Tool>(deps: &M365Deps) -> Arc<dyn Tool> {
-    let annotations = if T::WRITES {
-        ToolAnnotations::with_title(T::TITLE)
-            .read_only(false)
-            .destructive(true)
-            .idempotent(false)
-            .open_world(true)
-    } else {
-        ToolAnnotations::with_title(T::TITLE)
-            .read_only(true)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(true)
-    };
-    Arc::new(Adapter::<T> {
-        deps: deps.clone(),
-        definition: ToolDefinition {
-            name: T::NAME,
-            title: T::TITLE,
-            description: T::DESCRIPTION,
-            input_schema: object_schema::<T::Args>(),
-            output_schema: object_schema::<T::Output>(),
-            annotations,
-        },
-        _tool: PhantomData,
-    })
-}
-
-#[async_trait]
-impl<T: M365Tool> Tool for Adapter<T> {
-    fn definition(&self) -> &ToolDefinition {
-        &self.definition
-    }
-
-    async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult {
-        let args: T::Args = serde_json::from_value(Value::Object(arguments))
-            .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
-        let (output, text) = T::run(&self.deps, ctx, args).await?;
-        let structured = serde_json::to_value(output).map_err(|e| {
-            tracing::error!(tool = T::NAME, error = %e, "tool output did not serialize");
-            ToolError::Internal {
-                request_id: ctx.request_id.clone(),
-            }
-        })?;
-        Ok(ToolOutput { structured, text })
-    }
+    .iter()
+    .flat_map(|tools| tools(&deps))
+    .collect()
 }
 
 /// `value` (default `default`) within `1..=max`, or an error naming the argument.
@@ -198,6 +101,8 @@ fn invalid(e: impl std::fmt::Display) -> ToolError {
 
 #[cfg(test)]
 mod tests {
+    use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
+
     use super::*;
 
     #[tokio::test]
@@ -211,7 +116,8 @@ mod tests {
         );
         let registry = Registry::new();
         let deps = M365Deps::new(&graph, tokens.clone(), &registry).unwrap();
-        assert_eq!(m365_tools(deps).len(), 18);
+        let m365 = TOOL_CATALOG.iter().filter(|t| t.group != ToolGroup::Core);
+        assert_eq!(m365_tools(deps).len(), m365.count());
         assert!(matches!(
             M365Deps::new(&graph, tokens, &registry),
             Err(M365SetupError::Metrics(_))

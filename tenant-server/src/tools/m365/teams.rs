@@ -1,15 +1,22 @@
 //! Teams: teams, channels, channel messages, online meetings.
 
+use std::sync::Arc;
+
 use jiff::{SignedDuration, Timestamp};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{M365Deps, M365Tool, bounded, invalid, mail::BodyFormat};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, mail::BodyFormat, typed};
 use crate::{
     graph::{Endpoint, GraphRequest, odata::Query},
     tools::{ToolContext, ToolError},
 };
+
+const JOINED_TEAMS: Endpoint = Endpoint::new("/me/joinedTeams");
+const CHANNELS: Endpoint = Endpoint::new("/teams/{id}/channels");
+const CHANNEL_MESSAGES: Endpoint = Endpoint::new("/teams/{id}/channels/{id}/messages");
+const ONLINE_MEETINGS: Endpoint = Endpoint::new("/me/onlineMeetings");
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -70,14 +77,14 @@ pub struct TeamList {
 pub struct ListTeams;
 
 #[async_trait::async_trait]
-impl M365Tool for ListTeams {
+impl TypedTool for ListTeams {
+    type Deps = M365Deps;
     type Args = ListTeamsArgs;
     type Output = TeamList;
     const NAME: &'static str = "teams_list_teams";
     const TITLE: &'static str = "List my teams";
     const DESCRIPTION: &'static str =
         "List the Microsoft Teams teams the user is a member of, with their ids (needed for channels).";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
@@ -85,9 +92,15 @@ impl M365Tool for ListTeams {
         a: ListTeamsArgs,
     ) -> Result<(TeamList, String), ToolError> {
         let count = bounded("count", a.count, 50, 50)?;
-        let req = GraphRequest::get(Endpoint::JoinedTeams, &["me", "joinedTeams"])?
-            .query(Query::new().select(&["id", "displayName", "description"]));
-        let page = deps.graph.list::<GNamed>(ctx, &req, count as usize).await?;
+        let req = GraphRequest::get(JOINED_TEAMS, &[])?.query(Query::new().select(&[
+            "id",
+            "displayName",
+            "description",
+        ]));
+        let page = deps
+            .graph
+            .list::<GNamed>(ctx.into(), &req, count as usize)
+            .await?;
         let teams: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
         let text = listing("team(s)", &teams);
         Ok((
@@ -116,22 +129,26 @@ pub struct ChannelList {
 pub struct ListChannels;
 
 #[async_trait::async_trait]
-impl M365Tool for ListChannels {
+impl TypedTool for ListChannels {
+    type Deps = M365Deps;
     type Args = ListChannelsArgs;
     type Output = ChannelList;
     const NAME: &'static str = "teams_list_channels";
     const TITLE: &'static str = "List team channels";
     const DESCRIPTION: &'static str = "List the channels of one team (by team id), with their ids.";
-    const WRITES: bool = false;
 
     async fn run(
         deps: &M365Deps,
         ctx: &ToolContext,
         a: ListChannelsArgs,
     ) -> Result<(ChannelList, String), ToolError> {
-        let req = GraphRequest::get(Endpoint::Channels, &["teams", a.team_id.as_str(), "channels"])?
-            .query(Query::new().select(&["id", "displayName", "description", "membershipType"]));
-        let page = deps.graph.list::<GNamed>(ctx, &req, 200).await?;
+        let req = GraphRequest::get(CHANNELS, &[a.team_id.as_str()])?.query(Query::new().select(&[
+            "id",
+            "displayName",
+            "description",
+            "membershipType",
+        ]));
+        let page = deps.graph.list::<GNamed>(ctx.into(), &req, 200).await?;
         let channels: Vec<NamedItem> = page.items.into_iter().map(NamedItem::from).collect();
         let text = listing("channel(s)", &channels);
         Ok((
@@ -174,14 +191,14 @@ pub struct PostedMessage {
 pub struct SendChannelMessage;
 
 #[async_trait::async_trait]
-impl M365Tool for SendChannelMessage {
+impl TypedTool for SendChannelMessage {
+    type Deps = M365Deps;
     type Args = SendArgs;
     type Output = PostedMessage;
     const NAME: &'static str = "teams_send_channel_message";
     const TITLE: &'static str = "Post to a Teams channel";
     const DESCRIPTION: &'static str = "Post a new message in a Teams channel as the user (visible to the whole \
         channel). Confirm the text with the user first.";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -196,17 +213,11 @@ impl M365Tool for SendChannelMessage {
             BodyFormat::Html => "html",
         };
         let req = GraphRequest::post(
-            Endpoint::ChannelMessages,
-            &[
-                "teams",
-                a.team_id.as_str(),
-                "channels",
-                a.channel_id.as_str(),
-                "messages",
-            ],
+            CHANNEL_MESSAGES,
+            &[a.team_id.as_str(), a.channel_id.as_str()],
             json!({"body": {"contentType": content_type, "content": a.message}}),
         )?;
-        let m: GChatMessage = deps.graph.send_as(ctx, &req).await?;
+        let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let text = format!("Posted message {}.", m.id);
         Ok((
             PostedMessage {
@@ -245,14 +256,14 @@ pub struct OnlineMeeting {
 pub struct CreateOnlineMeeting;
 
 #[async_trait::async_trait]
-impl M365Tool for CreateOnlineMeeting {
+impl TypedTool for CreateOnlineMeeting {
+    type Deps = M365Deps;
     type Args = MeetingArgs;
     type Output = OnlineMeeting;
     const NAME: &'static str = "teams_create_online_meeting";
     const TITLE: &'static str = "Create a Teams meeting link";
     const DESCRIPTION: &'static str = "Create a standalone Microsoft Teams meeting and return its join link \
         (no calendar invitation; use calendar_create_event with online_meeting for that).";
-    const WRITES: bool = true;
 
     async fn run(
         deps: &M365Deps,
@@ -265,13 +276,23 @@ impl M365Tool for CreateOnlineMeeting {
             return Err(invalid("`end` must be after `start`, within 24 hours"));
         }
         let req = GraphRequest::post(
-            Endpoint::OnlineMeetings,
-            &["me", "onlineMeetings"],
+            ONLINE_MEETINGS,
+            &[],
             json!({"subject": a.subject, "startDateTime": start.to_string(), "endDateTime": end.to_string()}),
         )?;
-        let m: GOnlineMeeting = deps.graph.send_as(ctx, &req).await?;
+        let m: GOnlineMeeting = deps.graph.send_as(ctx.into(), &req).await?;
         let join_url = m.join_web_url.unwrap_or_default();
         let text = format!("Teams meeting \"{}\": {join_url}", a.subject);
         Ok((OnlineMeeting { id: m.id, join_url }, text))
     }
+}
+
+/// The tools of this module.
+pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
+    vec![
+        typed::<ListTeams>(deps.clone()),
+        typed::<ListChannels>(deps.clone()),
+        typed::<SendChannelMessage>(deps.clone()),
+        typed::<CreateOnlineMeeting>(deps.clone()),
+    ]
 }

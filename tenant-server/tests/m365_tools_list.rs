@@ -1,0 +1,58 @@
+//! What `tools/list` shows of every tool (name, title, description, schemas, annotations) is
+//! pinned by a snapshot, so refactoring how tools are written cannot change it unnoticed. After an
+//! intended change, regenerate with `UPDATE_SNAPSHOTS=1 cargo nextest run -p mcp-tenant-server
+//! --test m365_tools_list` and review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{path::PathBuf, sync::Arc};
+
+use mcp_tenancy_config::Environment;
+use mcp_tenant_server::{
+    graph::{DevTokenProvider, GraphTokenProvider},
+    tools::{
+        Tool, core,
+        m365::{M365Deps, m365_tools},
+    },
+};
+use prometheus::Registry;
+use serde_json::{Value, json};
+
+fn listing(tools: &[Arc<dyn Tool>]) -> Value {
+    let mut defs: Vec<Value> = tools
+        .iter()
+        .map(|t| {
+            let d = t.definition();
+            json!({
+                "name": d.name,
+                "title": d.title,
+                "description": d.description,
+                "inputSchema": *d.input_schema,
+                "outputSchema": *d.output_schema,
+                "annotations": d.annotations,
+            })
+        })
+        .collect();
+    defs.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+    Value::Array(defs)
+}
+
+#[test]
+fn tool_definitions_match_the_snapshot() {
+    let config = mcp_tenant_server::dev::default_config(0).unwrap();
+    let tokens: Arc<dyn GraphTokenProvider> =
+        Arc::new(DevTokenProvider::new(Environment::Development).unwrap());
+    let deps = M365Deps::new(&config.graph, tokens, &Registry::new()).unwrap();
+    let mut tools = core::tools(&config);
+    tools.extend(m365_tools(deps));
+    let actual = serde_json::to_string_pretty(&listing(&tools)).unwrap() + "\n";
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/tools_list.json");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &actual).unwrap();
+    }
+    let expected = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        expected == actual,
+        "tools/list definitions differ from {}; rerun with UPDATE_SNAPSHOTS=1 and review the diff",
+        path.display()
+    );
+}
