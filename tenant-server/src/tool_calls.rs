@@ -112,9 +112,9 @@ impl ToolCalls {
     }
 
     /// The decision carried with the request for this tool, else a new one.
-    pub fn decision(&self, carried: Option<&Authorized>, caller: &Caller, name: &str) -> Decision<'static> {
+    pub fn decision(&self, carried: Option<Authorized>, caller: &Caller, name: &str) -> Decision<'static> {
         match carried {
-            Some(authorized) if authorized.tool == name => authorized.decision.clone(),
+            Some(authorized) if authorized.tool == name => authorized.decision,
             _ => self.authorize(caller, name),
         }
     }

@@ -96,16 +96,30 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
         Ok(message) => message,
         Err(refusal) => return refusal.into_response(),
     };
-    if let Some(name) = message.tool_name() {
-        let Some(authorized) = mcp.authorize(&caller, &parts, &message, name) else {
-            let metadata = mcp.config.resource_metadata_url();
-            return jsonrpc::insufficient_scope(&metadata, message.id.as_ref(), MFA_REQUIRED);
-        };
-        parts.extensions.insert(authorized);
-    }
+    let authorized = match message.tool_name() {
+        None => None,
+        Some(name) => match mcp.authorize(&caller, &parts, &message, name) {
+            Some(authorized) => Some(authorized),
+            None => {
+                let metadata = mcp.config.resource_metadata_url();
+                return jsonrpc::insufficient_scope(&metadata, message.id.as_ref(), MFA_REQUIRED);
+            }
+        },
+    };
     match route(&parts, &message, &mcp.calls.registry) {
+        Route::Answer => {
+            // Cancelled if the client goes away (the response future is dropped).
+            let cancel = CancellationToken::new();
+            let _cancel_on_drop = cancel.clone().drop_guard();
+            json_response(mcp.answer(&caller, &parts, &message, cancel, authorized).await)
+        }
         Route::Session { id, answer_here } => {
-            in_session(&mcp, &caller, parts, &message, bytes, &id, answer_here).await
+            let admitted = Admitted {
+                parts,
+                bytes,
+                authorized,
+            };
+            in_session(&mcp, &caller, admitted, &message, &id, answer_here).await
         }
         Route::Initialize => {
             let user = caller.user_key();
@@ -116,13 +130,8 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
             }
             response
         }
-        Route::Answer => {
-            // Cancelled if the client goes away (the response future is dropped).
-            let cancel = CancellationToken::new();
-            let _cancel_on_drop = cancel.clone().drop_guard();
-            json_response(mcp.answer(&caller, &parts, &message, cancel).await)
-        }
         Route::Stateless => {
+            carry(&mut parts, authorized);
             // Plain JSON-RPC callers may accept only JSON, which this transport answers with
             // unless the tool streams progress.
             if !jsonrpc::accepts_sse(&parts.headers) {
@@ -137,15 +146,33 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
 
 /// A POST of the session `id`, once the session admits it (its owner, not idle, a request id
 /// not already in flight).
+/// A POSTed message with its decision, if it is a `tools/call`.
+struct Admitted {
+    parts: Parts,
+    bytes: Bytes,
+    authorized: Option<Authorized>,
+}
+
+/// The decision goes along to the rmcp handler in the request's extensions.
+fn carry(parts: &mut Parts, authorized: Option<Authorized>) {
+    if let Some(authorized) = authorized {
+        parts.extensions.insert(authorized);
+    }
+}
+
 async fn in_session(
     mcp: &McpState,
     caller: &Arc<Caller>,
-    parts: Parts,
+    admitted: Admitted,
     message: &Message,
-    bytes: Bytes,
     id: &str,
     answer_here: bool,
 ) -> Response {
+    let Admitted {
+        mut parts,
+        bytes,
+        authorized,
+    } = admitted;
     let key = message
         .is_request()
         .then(|| message.id.as_ref().map(Value::to_string))
@@ -166,7 +193,9 @@ async fn in_session(
     if let Some(guard) = &guard
         && answer_here
     {
-        let reply = mcp.answer(caller, &parts, message, guard.cancel.clone()).await;
+        let reply = mcp
+            .answer(caller, &parts, message, guard.cancel.clone(), authorized)
+            .await;
         return sse_response((!guard.cancel.is_cancelled()).then_some(reply));
     }
     if message.method() == Some("notifications/cancelled")
@@ -174,6 +203,7 @@ async fn in_session(
     {
         mcp.sessions.cancel(id, &request.to_string());
     }
+    carry(&mut parts, authorized);
     forward(mcp.services.sessions.clone(), parts, bytes, guard).await
 }
 
@@ -259,6 +289,7 @@ impl McpState {
         parts: &Parts,
         message: &Message,
         cancel: CancellationToken,
+        authorized: Option<Authorized>,
     ) -> Vec<u8> {
         let id = message.id.as_ref().unwrap_or(&Value::Null);
         match message.method() {
@@ -275,14 +306,12 @@ impl McpState {
                         Err(ErrorData::invalid_params(format!("invalid params: {e}"), None)),
                     ),
                     Ok(params) => {
-                        let decision =
-                            self.calls
-                                .decision(parts.extensions.get::<Authorized>(), caller, &params.name);
+                        let decision = self.calls.decision(authorized, caller, &params.name);
                         let call = ToolCall {
                             caller: caller.clone(),
                             request_id: RequestId::of(&parts.extensions),
                             name: &params.name,
-                            arguments: params.arguments.clone().unwrap_or_default(),
+                            arguments: params.arguments.unwrap_or_default(),
                             cancel,
                             channels: CallChannels::default(),
                         };

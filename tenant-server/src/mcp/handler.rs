@@ -220,7 +220,7 @@ impl ServerHandler for McpHandler {
         let identity = request_identity(&context)?;
         let decision = self
             .calls
-            .decision(identity.authorized, &identity.caller, &request.name);
+            .decision(identity.authorized.cloned(), &identity.caller, &request.name);
         let progress = context.meta.get_progress_token().map(|token| {
             Arc::new(PeerProgress {
                 peer: context.peer.clone(),
