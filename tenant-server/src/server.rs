@@ -58,11 +58,11 @@ pub async fn serve(
             }
             signalled.cancel();
             tracing::info!(
-                in_flight = state.inflight.count(),
+                in_flight = state.mcp.calls.inflight.count(),
                 "shutting down: finishing tool calls in progress"
             );
             let grace = state.config.server.request_timeout.as_duration();
-            if tokio::time::timeout(grace, state.inflight.wait_idle())
+            if tokio::time::timeout(grace, state.mcp.calls.inflight.wait_idle())
                 .await
                 .is_err()
             {

@@ -57,7 +57,6 @@ pub struct AppInner {
     pub gate: Arc<Gate>,
     /// `/mcp`: sessions, the rmcp transports and the tool-call pipeline.
     pub mcp: Arc<McpState>,
-    pub inflight: Arc<InFlight>,
     /// Cancelling it ends every MCP session and stream (the last step of shutdown).
     pub sessions_shutdown: CancellationToken,
     /// Development mode only: the JWKS of the local signing key, served at `/dev/jwks.json`.
@@ -113,12 +112,11 @@ impl AppState {
         dev_jwks: Option<Value>,
     ) -> Result<Self, StateError> {
         let config = Arc::new(config);
-        let inflight = Arc::new(InFlight::default());
         let calls = Arc::new(ToolCalls {
             config: config.clone(),
             registry: Arc::new(ToolRegistry::new(tools, &config.tools)?),
             metrics: metrics.clone(),
-            inflight: inflight.clone(),
+            inflight: Arc::new(InFlight::default()),
         });
 
         // Idle sessions are ended by the registry, which also sees the requests answered
@@ -169,7 +167,6 @@ impl AppState {
         });
         Ok(Self(Arc::new(AppInner {
             mcp: Arc::new(McpState {
-                config: config.clone(),
                 calls,
                 sessions,
                 services,
@@ -178,7 +175,6 @@ impl AppState {
             metrics,
             store,
             gate,
-            inflight,
             sessions_shutdown,
             dev_jwks,
         })))

@@ -16,7 +16,6 @@ use axum::{
 use futures::StreamExt;
 use http::{HeaderValue, Method, StatusCode, header, request::Parts};
 use http_body_util::{BodyExt, Full};
-use mcp_tenancy_config::TenantConfig;
 use rmcp::transport::streamable_http_server::{
     SessionManager, StreamableHttpService,
     session::{local::LocalSessionManager, never::NeverSessionManager},
@@ -51,9 +50,8 @@ pub struct McpServices {
     pub stateless: StreamableHttpService<McpHandler, NeverSessionManager>,
 }
 
-/// What `/mcp` needs.
+/// What `/mcp` needs; the config is the pipeline's (`calls.config`).
 pub struct McpState {
-    pub config: Arc<TenantConfig>,
     pub calls: Arc<ToolCalls>,
     pub sessions: Arc<SessionRegistry>,
     pub services: McpServices,
@@ -82,7 +80,7 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
     if parts.method != Method::POST {
         return without_body(&mcp, &caller, parts).await;
     }
-    let limit = mcp.config.server.max_request_body_bytes;
+    let limit = mcp.calls.config.server.max_request_body_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         let message = format!("request body is larger than {limit} bytes");
         return jsonrpc::error(
@@ -101,7 +99,7 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
         Some(name) => match mcp.authorize(&caller, &parts, &message, name) {
             Some(authorized) => Some(authorized),
             None => {
-                let metadata = mcp.config.resource_metadata_url();
+                let metadata = mcp.calls.config.resource_metadata_url();
                 return jsonrpc::insufficient_scope(&metadata, message.id.as_ref(), MFA_REQUIRED);
             }
         },
@@ -264,7 +262,7 @@ impl McpState {
         let decision = self.calls.authorize(caller, name);
         if decision.verdict == Verdict::MfaRequired && self.calls.registry.get(name).is_some() {
             let record = ToolCallRecord {
-                tenant: &self.config.tenant.name,
+                tenant: &self.calls.config.tenant.name,
                 caller,
                 tool: name,
                 arguments_sha256: &audit::arguments_hash(&message.tool_arguments()),
