@@ -1,62 +1,487 @@
-//! The store backends behave alike: embedded (a file) and Redis (a real redis-server on
-//! 127.0.0.1, started here; skipped with a message when redis-server is not installed).
+//! The store backends behave alike: one suite of behaviours runs against the embedded store (a
+//! journal file, and in memory) and Redis (a real redis-server on 127.0.0.1, started here; skipped
+//! with a message when redis-server is not installed). Then what only the embedded journal does:
+//! restarts, torn and corrupt records, the old format, compaction.
 
 // A test crate: helpers fail loudly like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{process::Stdio, time::Duration};
+use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
 
-use mcp_tenant_server::store::{EmbeddedStore, RedisStore, Store};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use mcp_tenant_server::store::{
+    EmbeddedStore, MAX_KEY_BYTES, MAX_SET_MEMBERS, MAX_VALUE_BYTES, RedisStore, Store, StoreError,
+};
 
-async fn exercise(store: &dyn Store) {
-    store.ping().await.unwrap();
-    store
-        .put("code/a", b"one".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(store.get("code/a").await.unwrap().as_deref(), Some(&b"one"[..]));
-    store
-        .put("code/a", b"two".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
-    assert_eq!(store.take("code/a").await.unwrap().as_deref(), Some(&b"two"[..]));
-    assert_eq!(store.take("code/a").await.unwrap(), None, "take is single use");
-    store
-        .put("gone", b"x".to_vec(), Duration::from_secs(60))
-        .await
-        .unwrap();
-    store.delete("gone").await.unwrap();
-    assert_eq!(store.get("gone").await.unwrap(), None);
-    store
-        .put("short", b"x".to_vec(), Duration::from_secs(1))
-        .await
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert_eq!(store.get("short").await.unwrap(), None, "expired");
+const MINUTE: Duration = Duration::from_secs(60);
+const SHORT: Duration = Duration::from_millis(300);
+/// Long enough for a `SHORT` TTL to run out.
+const PAST_SHORT: Duration = Duration::from_millis(500);
+
+fn too_large(result: Result<impl std::fmt::Debug, StoreError>, limit: &str) {
+    match result {
+        Err(StoreError::TooLarge(message)) => assert!(message.contains(limit), "{message}"),
+        other => panic!("expected TooLarge naming {limit}, got {other:?}"),
+    }
 }
 
-#[tokio::test]
+async fn sorted_members(store: &dyn Store, key: &str) -> Vec<String> {
+    let mut members = store.set_members(key).await.unwrap();
+    members.sort();
+    members
+}
+
+/// Every behaviour of the `Store` contract, on a fresh store.
+async fn behaviours(store: Arc<dyn Store>) {
+    store.ping().await.unwrap();
+    values(&*store).await;
+    put_new(&*store).await;
+    take_is_single_use(&store).await;
+    expiry(&*store).await;
+    sets(&*store).await;
+    set_limit(&*store).await;
+    kinds_share_one_key_space(&*store).await;
+    oversize_is_refused(&*store).await;
+}
+
+async fn values(store: &dyn Store) {
+    assert_eq!(store.get("v/absent").await.unwrap(), None);
+    store.put("v/a", b"one".to_vec(), MINUTE).await.unwrap();
+    assert_eq!(store.get("v/a").await.unwrap().as_deref(), Some(&b"one"[..]));
+    store.put("v/a", b"two".to_vec(), MINUTE).await.unwrap();
+    assert_eq!(store.get("v/a").await.unwrap().as_deref(), Some(&b"two"[..]));
+    store.put("v/binary", vec![0, 255, 10, 13], MINUTE).await.unwrap();
+    assert_eq!(store.get("v/binary").await.unwrap(), Some(vec![0, 255, 10, 13]));
+    store.put("v/empty", Vec::new(), MINUTE).await.unwrap();
+    assert_eq!(store.get("v/empty").await.unwrap(), Some(Vec::new()));
+    store.delete("v/a").await.unwrap();
+    assert_eq!(store.get("v/a").await.unwrap(), None);
+    store.delete("v/a").await.unwrap();
+    store.delete("v/never").await.unwrap();
+}
+
+async fn put_new(store: &dyn Store) {
+    assert!(store.put_new("n/a", b"first".to_vec(), SHORT).await.unwrap());
+    assert!(!store.put_new("n/a", b"second".to_vec(), SHORT).await.unwrap());
+    assert_eq!(store.get("n/a").await.unwrap().as_deref(), Some(&b"first"[..]));
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(
+        store.put_new("n/a", b"third".to_vec(), MINUTE).await.unwrap(),
+        "an expired key holds nothing"
+    );
+    assert_eq!(store.get("n/a").await.unwrap().as_deref(), Some(&b"third"[..]));
+    store.delete("n/a").await.unwrap();
+    assert!(store.put_new("n/a", b"fourth".to_vec(), MINUTE).await.unwrap());
+}
+
+async fn take_is_single_use(store: &Arc<dyn Store>) {
+    store.put("t/a", b"code".to_vec(), MINUTE).await.unwrap();
+    assert_eq!(store.take("t/a").await.unwrap().as_deref(), Some(&b"code"[..]));
+    assert_eq!(store.take("t/a").await.unwrap(), None, "take is single use");
+    assert_eq!(store.get("t/a").await.unwrap(), None);
+    assert_eq!(store.take("t/never").await.unwrap(), None);
+
+    // Fifty concurrent redemptions of one code: exactly one wins.
+    for round in 0..3 {
+        let key = format!("t/race/{round}");
+        store.put(&key, b"once".to_vec(), MINUTE).await.unwrap();
+        let takers = (0..50)
+            .map(|_| {
+                let store = Arc::clone(store);
+                let key = key.clone();
+                tokio::spawn(async move { store.take(&key).await.unwrap() })
+            })
+            .collect::<Vec<_>>();
+        let mut winners = 0;
+        for taker in takers {
+            if let Some(value) = taker.await.unwrap() {
+                assert_eq!(value, b"once");
+                winners += 1;
+            }
+        }
+        assert_eq!(winners, 1, "round {round}");
+    }
+}
+
+async fn expiry(store: &dyn Store) {
+    store.put("e/short", b"x".to_vec(), SHORT).await.unwrap();
+    store.put("e/long", b"y".to_vec(), MINUTE).await.unwrap();
+    store.put("e/take", b"z".to_vec(), SHORT).await.unwrap();
+    assert!(store.get("e/short").await.unwrap().is_some());
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(store.get("e/short").await.unwrap(), None, "expired");
+    assert_eq!(store.take("e/take").await.unwrap(), None, "expired, not taken");
+    assert_eq!(store.get("e/long").await.unwrap().as_deref(), Some(&b"y"[..]));
+    // A put resets the TTL.
+    store.put("e/long", b"y".to_vec(), SHORT).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(store.get("e/long").await.unwrap(), None);
+}
+
+async fn sets(store: &dyn Store) {
+    assert!(store.set_members("s/absent").await.unwrap().is_empty());
+    store.set_add("s/a", "one", MINUTE).await.unwrap();
+    store.set_add("s/a", "two", MINUTE).await.unwrap();
+    store.set_add("s/a", "two", MINUTE).await.unwrap();
+    store.set_add("s/a", "", MINUTE).await.unwrap();
+    assert_eq!(sorted_members(store, "s/a").await, ["", "one", "two"]);
+    store.set_remove("s/a", "one").await.unwrap();
+    store.set_remove("s/a", "never").await.unwrap();
+    store.set_remove("s/absent", "one").await.unwrap();
+    assert_eq!(sorted_members(store, "s/a").await, ["", "two"]);
+    store.set_remove("s/a", "").await.unwrap();
+    store.set_remove("s/a", "two").await.unwrap();
+    assert!(store.set_members("s/a").await.unwrap().is_empty());
+    // The emptied set is gone: a put_new finds the key free.
+    assert!(store.put_new("s/a", b"v".to_vec(), MINUTE).await.unwrap());
+    store.delete("s/a").await.unwrap();
+
+    // A set expires.
+    store.set_add("s/short", "m", SHORT).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    assert!(store.set_members("s/short").await.unwrap().is_empty());
+    // An add to an expired set starts a new one, without the old members.
+    store.set_add("s/short", "fresh", MINUTE).await.unwrap();
+    assert_eq!(sorted_members(store, "s/short").await, ["fresh"]);
+
+    // The TTL only grows: a shorter add keeps the longer expiry, a longer add extends it.
+    store.set_add("s/kept", "a", MINUTE).await.unwrap();
+    store.set_add("s/kept", "b", SHORT).await.unwrap();
+    store.set_add("s/extended", "a", SHORT).await.unwrap();
+    store.set_add("s/extended", "b", MINUTE).await.unwrap();
+    store.set_add("s/short-again", "a", SHORT).await.unwrap();
+    store.set_add("s/short-again", "b", SHORT).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(sorted_members(store, "s/kept").await, ["a", "b"]);
+    assert_eq!(sorted_members(store, "s/extended").await, ["a", "b"]);
+    assert!(store.set_members("s/short-again").await.unwrap().is_empty());
+}
+
+async fn set_limit(store: &dyn Store) {
+    for i in 0..MAX_SET_MEMBERS {
+        store.set_add("l/full", &format!("m{i}"), MINUTE).await.unwrap();
+    }
+    too_large(
+        store.set_add("l/full", "one-more", MINUTE).await,
+        &format!("MAX_SET_MEMBERS ({MAX_SET_MEMBERS})"),
+    );
+    // A member already there is no new member; a removal makes room.
+    store.set_add("l/full", "m0", MINUTE).await.unwrap();
+    store.set_remove("l/full", "m1").await.unwrap();
+    store.set_add("l/full", "one-more", MINUTE).await.unwrap();
+    let members = store.set_members("l/full").await.unwrap();
+    assert_eq!(members.len(), MAX_SET_MEMBERS);
+    assert!(members.iter().any(|m| m == "one-more"));
+    assert!(!members.iter().any(|m| m == "m1"));
+    store.delete("l/full").await.unwrap();
+    assert!(store.set_members("l/full").await.unwrap().is_empty());
+}
+
+async fn kinds_share_one_key_space(store: &dyn Store) {
+    store.set_add("k/a", "m", MINUTE).await.unwrap();
+    assert_eq!(store.get("k/a").await.unwrap(), None, "a set is no value");
+    assert_eq!(store.take("k/a").await.unwrap(), None);
+    assert_eq!(sorted_members(store, "k/a").await, ["m"], "take leaves a set");
+    assert!(!store.put_new("k/a", b"v".to_vec(), MINUTE).await.unwrap());
+    store.put("k/a", b"v".to_vec(), MINUTE).await.unwrap();
+    assert!(
+        store.set_members("k/a").await.unwrap().is_empty(),
+        "a put replaces a set"
+    );
+    assert_eq!(store.get("k/a").await.unwrap().as_deref(), Some(&b"v"[..]));
+    store.set_remove("k/a", "v").await.unwrap();
+    assert_eq!(store.get("k/a").await.unwrap().as_deref(), Some(&b"v"[..]));
+    store.set_add("k/a", "n", MINUTE).await.unwrap();
+    assert_eq!(store.get("k/a").await.unwrap(), None, "an add replaces a value");
+    assert_eq!(sorted_members(store, "k/a").await, ["n"]);
+    store.delete("k/a").await.unwrap();
+    assert!(store.set_members("k/a").await.unwrap().is_empty());
+}
+
+async fn oversize_is_refused(store: &dyn Store) {
+    let key_limit = format!("MAX_KEY_BYTES ({MAX_KEY_BYTES})");
+    let value_limit = format!("MAX_VALUE_BYTES ({MAX_VALUE_BYTES})");
+    let longest = "k".repeat(MAX_KEY_BYTES);
+    let too_long = "k".repeat(MAX_KEY_BYTES + 1);
+    store
+        .put(&longest, vec![7; MAX_VALUE_BYTES], MINUTE)
+        .await
+        .unwrap();
+    assert_eq!(store.get(&longest).await.unwrap().unwrap().len(), MAX_VALUE_BYTES);
+    too_large(store.put(&too_long, b"v".to_vec(), MINUTE).await, &key_limit);
+    too_large(store.put_new(&too_long, b"v".to_vec(), MINUTE).await, &key_limit);
+    too_large(store.get(&too_long).await, &key_limit);
+    too_large(store.take(&too_long).await, &key_limit);
+    too_large(store.delete(&too_long).await, &key_limit);
+    too_large(store.set_add(&too_long, "m", MINUTE).await, &key_limit);
+    too_large(store.set_members(&too_long).await, &key_limit);
+    too_large(store.set_add("o/set", &too_long, MINUTE).await, &key_limit);
+    too_large(store.set_remove("o/set", &too_long).await, &key_limit);
+    too_large(
+        store.put("o/big", vec![0; MAX_VALUE_BYTES + 1], MINUTE).await,
+        &value_limit,
+    );
+    too_large(
+        store.put_new("o/big", vec![0; MAX_VALUE_BYTES + 1], MINUTE).await,
+        &value_limit,
+    );
+    assert_eq!(store.get("o/big").await.unwrap(), None, "nothing was stored");
+    // The message never quotes the key (keys embed codes).
+    let Err(err) = store.put(&too_long, b"v".to_vec(), MINUTE).await else {
+        unreachable!()
+    };
+    assert!(!err.to_string().contains(&too_long));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn embedded_store() {
     let dir = tempfile::tempdir().unwrap();
-    exercise(&EmbeddedStore::open(&dir.path().join("store.json")).await.unwrap()).await;
+    let store = EmbeddedStore::open(&dir.path().join("store")).await.unwrap();
+    behaviours(Arc::new(store)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_memory_store() {
+    behaviours(Arc::new(EmbeddedStore::in_memory())).await;
+}
+
+// ---- The embedded journal ----
+
+async fn open(path: &Path) -> EmbeddedStore {
+    EmbeddedStore::open(path).await.unwrap()
+}
+
+/// The size of a put record in the journal: length, checksum, op, expiry, key length, key, value.
+fn put_record_len(key: &str, value: &[u8]) -> usize {
+    4 + 8 + 1 + 8 + 2 + key.len() + value.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_acknowledged_write_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = Arc::new(open(&path).await);
+    store.put("kept", b"v1".to_vec(), MINUTE).await.unwrap();
+    store.put("kept", b"v2".to_vec(), MINUTE).await.unwrap();
+    store.put("taken", b"x".to_vec(), MINUTE).await.unwrap();
+    assert!(store.take("taken").await.unwrap().is_some());
+    store.put("deleted", b"x".to_vec(), MINUTE).await.unwrap();
+    store.delete("deleted").await.unwrap();
+    assert!(store.put_new("new", b"n".to_vec(), MINUTE).await.unwrap());
+    store.put("short", b"x".to_vec(), SHORT).await.unwrap();
+    store.set_add("set", "a", MINUTE).await.unwrap();
+    store.set_add("set", "b", MINUTE).await.unwrap();
+    store.set_add("set", "c", SHORT).await.unwrap();
+    store.set_remove("set", "a").await.unwrap();
+    store.set_add("short-set", "a", SHORT).await.unwrap();
+    // Concurrent writers (they share fsyncs) are each durable once answered.
+    let writers = (0..200)
+        .map(|i| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .put(&format!("many/{i}"), i.to_string().into_bytes(), MINUTE)
+                    .await
+                    .unwrap();
+            })
+        })
+        .collect::<Vec<_>>();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    drop(store);
+    tokio::time::sleep(PAST_SHORT).await;
+
+    let store = open(&path).await;
+    assert_eq!(store.get("kept").await.unwrap().as_deref(), Some(&b"v2"[..]));
+    assert_eq!(store.get("taken").await.unwrap(), None, "a take is durable");
+    assert_eq!(store.get("deleted").await.unwrap(), None);
+    assert_eq!(store.get("new").await.unwrap().as_deref(), Some(&b"n"[..]));
+    assert_eq!(store.get("short").await.unwrap(), None, "expired while down");
+    assert_eq!(sorted_members(&store, "set").await, ["b", "c"]);
+    assert!(store.set_members("short-set").await.unwrap().is_empty());
+    for i in 0..200 {
+        let value = store.get(&format!("many/{i}")).await.unwrap();
+        assert_eq!(value, Some(i.to_string().into_bytes()), "many/{i}");
+    }
+    // Expired entries are gone from the file too: reopening rewrote it without them.
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.starts_with(b"MCPKVJ01"));
+    assert!(!bytes.windows(9).any(|w| w == b"short-set"));
+    store.ping().await.unwrap();
 }
 
 #[tokio::test]
-async fn redis_store() {
+async fn a_torn_last_record_is_dropped_and_the_journal_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = open(&path).await;
+    store.put("a", b"1".to_vec(), MINUTE).await.unwrap();
+    store.put("b", b"2".to_vec(), MINUTE).await.unwrap();
+    drop(store);
+    // A crash in the middle of appending a record: its length and part of the rest.
+    let mut bytes = std::fs::read(&path).unwrap();
+    let whole = bytes.len();
+    bytes.extend_from_slice(&40u32.to_le_bytes());
+    bytes.extend_from_slice(&[0xab; 9]);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let store = open(&path).await;
+    assert_eq!(store.get("a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(store.get("b").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(
+        std::fs::metadata(&path).unwrap().len() <= whole as u64,
+        "tail cut"
+    );
+    store.put("c", b"3".to_vec(), MINUTE).await.unwrap();
+    drop(store);
+    let store = open(&path).await;
+    assert_eq!(store.get("c").await.unwrap().as_deref(), Some(&b"3"[..]));
+}
+
+#[tokio::test]
+async fn a_corrupt_record_before_the_end_names_the_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = open(&path).await;
+    store.put("first", b"value-1".to_vec(), MINUTE).await.unwrap();
+    store.put("second", b"value-2".to_vec(), MINUTE).await.unwrap();
+    store.put("third", b"value-3".to_vec(), MINUTE).await.unwrap();
+    drop(store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(7).position(|w| w == b"value-2").unwrap();
+    bytes[at] ^= 0x20;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let Err(err) = EmbeddedStore::open(&path).await else {
+        panic!("a corrupt journal opened")
+    };
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    let offset = 8 + put_record_len("first", b"value-1");
+    let text = err.to_string();
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert!(text.contains(&format!("byte offset {offset}")), "{text}");
+    assert!(text.contains("checksum"), "{text}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a corrupt file is left alone"
+    );
+}
+
+#[tokio::test]
+async fn a_file_in_neither_format_is_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    std::fs::write(&path, b"not a store").unwrap();
+    let Err(err) = EmbeddedStore::open(&path).await else {
+        panic!("garbage opened")
+    };
+    assert!(matches!(err, StoreError::Corrupt(_)), "{err:?}");
+    assert!(err.to_string().contains(&path.display().to_string()));
+}
+
+#[tokio::test]
+async fn the_old_json_format_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.json");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let legacy = serde_json::json!({
+        "code/old": {"value": STANDARD.encode(b"legacy"), "expires_at": now + 3600},
+        "code/camel": {"value": STANDARD.encode([0u8, 255]), "expiresAt": now + 3600},
+        "code/expired": {"value": STANDARD.encode(b"gone"), "expires_at": now - 1},
+    });
+    std::fs::write(&path, serde_json::to_vec(&legacy).unwrap()).unwrap();
+
+    let store = open(&path).await;
+    assert_eq!(
+        store.get("code/old").await.unwrap().as_deref(),
+        Some(&b"legacy"[..])
+    );
+    assert_eq!(store.get("code/camel").await.unwrap(), Some(vec![0, 255]));
+    assert_eq!(store.get("code/expired").await.unwrap(), None);
+    store.put("code/new", b"n".to_vec(), MINUTE).await.unwrap();
+    drop(store);
+    assert!(
+        std::fs::read(&path).unwrap().starts_with(b"MCPKVJ01"),
+        "rewritten"
+    );
+    let store = open(&path).await;
+    assert_eq!(
+        store.get("code/old").await.unwrap().as_deref(),
+        Some(&b"legacy"[..])
+    );
+    assert_eq!(store.get("code/new").await.unwrap().as_deref(), Some(&b"n"[..]));
+
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, br#"{"k": {"value": "not base64!", "expires_at": 1}}"#).unwrap();
+    let Err(err) = EmbeddedStore::open(&bad).await else {
+        panic!("bad base64 opened")
+    };
+    assert!(err.to_string().contains("base64"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compaction_shrinks_the_journal_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let store = open(&path).await;
+    let value = |round: usize, key: usize| vec![u8::try_from((round + key) % 251).unwrap(); 8192];
+    let rounds = 50;
+    // 4 live keys of 8 KiB, overwritten: 1.6 MiB written, 32 KiB live.
+    for round in 0..rounds {
+        for key in 0..4 {
+            store
+                .put(&format!("k{key}"), value(round, key), MINUTE)
+                .await
+                .unwrap();
+        }
+    }
+    store.set_add("set", "member", MINUTE).await.unwrap();
+    let written = rounds * 4 * put_record_len("k0", &[0; 8192]);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(written > 1024 * 1024);
+    assert!(
+        size < 1024 * 1024,
+        "compacted: {size} bytes after {written} written"
+    );
+    for key in 0..4 {
+        let got = store.get(&format!("k{key}")).await.unwrap();
+        assert_eq!(got, Some(value(rounds - 1, key)), "k{key}");
+    }
+    drop(store);
+    let store = open(&path).await;
+    for key in 0..4 {
+        let got = store.get(&format!("k{key}")).await.unwrap();
+        assert_eq!(got, Some(value(rounds - 1, key)), "k{key} after a restart");
+    }
+    assert_eq!(sorted_members(&store, "set").await, ["member"]);
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(size < 4 * 8192 + 1024, "reopening compacts: {size} bytes");
+}
+
+// ---- Redis ----
+
+/// A redis-server on a free loopback port, killed on drop; None (after a message) when
+/// redis-server is not installed.
+async fn redis_server() -> Option<(tokio::process::Child, String)> {
     if std::process::Command::new("redis-server")
         .arg("--version")
         .output()
         .is_err()
     {
         eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-        return;
+        return None;
     }
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut server = tokio::process::Command::new("redis-server")
+    let server = tokio::process::Command::new("redis-server")
         .args([
             "--port",
             &port.to_string(),
@@ -71,24 +496,62 @@ async fn redis_store() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let url = format!("redis://127.0.0.1:{port}");
-    let mut store = None;
+    Some((server, format!("redis://127.0.0.1:{port}")))
+}
+
+async fn connect(url: &str, tenant: &str) -> RedisStore {
     for _ in 0..50 {
-        if let Ok(s) = RedisStore::connect(&url, "contoso").await {
-            store = Some(s);
-            break;
+        if let Ok(store) = RedisStore::connect(url, tenant).await {
+            return store;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let store = store.expect("redis-server accepts connections within 5 s");
-    exercise(&store).await;
-    // Keys are namespaced by tenant.
-    let other = RedisStore::connect(&url, "fabrikam").await.unwrap();
+    panic!("redis-server accepts connections within 5 s")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_store() {
+    let Some((mut server, url)) = redis_server().await else {
+        return;
+    };
+    let store = Arc::new(connect(&url, "contoso").await);
+    behaviours(store.clone()).await;
+
+    // Keys are namespaced by tenant: values, sets, put_new and take.
+    let other = connect(&url, "fabrikam").await;
     store
-        .put("shared-name", b"contoso".to_vec(), Duration::from_secs(60))
+        .put("shared-name", b"contoso".to_vec(), MINUTE)
         .await
         .unwrap();
+    store.set_add("shared-set", "contoso", MINUTE).await.unwrap();
     assert_eq!(other.get("shared-name").await.unwrap(), None);
+    assert_eq!(other.take("shared-name").await.unwrap(), None);
+    assert!(other.set_members("shared-set").await.unwrap().is_empty());
+    assert!(
+        other
+            .put_new("shared-name", b"fabrikam".to_vec(), MINUTE)
+            .await
+            .unwrap()
+    );
+    other.delete("shared-set").await.unwrap();
+    assert_eq!(
+        store.get("shared-name").await.unwrap().as_deref(),
+        Some(&b"contoso"[..])
+    );
+    assert_eq!(sorted_members(&*store, "shared-set").await, ["contoso"]);
+    // … under the documented prefix, with Redis's own expiry.
+    let mut raw = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL")
+        .arg("mcp-tenant:contoso:shared-set")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!((1..=60_000).contains(&ttl), "{ttl}");
+
     server.kill().await.unwrap();
     assert!(store.ping().await.is_err(), "a stopped Redis is not ready");
 }
