@@ -1,5 +1,5 @@
-//! Wall-clock time as the protocols count it: seconds since the Unix epoch (token `exp`/`iat`,
-//! store expiry).
+//! Wall-clock time as the protocols count it: seconds since the Unix epoch (token `exp`/`iat`),
+//! and milliseconds for store expiry.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
