@@ -55,8 +55,9 @@ impl fmt::Debug for Caller {
     }
 }
 
-/// A string that must never be printed.
-#[derive(Clone, PartialEq, Eq)]
+/// A string that must never be printed. Serializable only to be sealed (the vault's records).
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Secret(String);
 
 impl Secret {

@@ -16,6 +16,7 @@ pub mod inflight;
 pub mod logs;
 pub mod mcp;
 pub mod metrics;
+pub mod oauth;
 pub mod ratelimit;
 pub mod request_id;
 pub mod server;

@@ -1,5 +1,5 @@
-//! Verifies JWT access tokens against the issuer's JWKS: RS256 and ES256 only, keys cached,
-//! refreshed when a token names an unknown `kid` (at most once per `min_refresh_interval`) and
+//! Verifies JWT access tokens against the issuer's JWKS: RS256 and ES256 only, keys cached
+//! ([`SigningKeys`], also used for the upstream's ID tokens), refreshed when a token names an unknown `kid` (at most once per `min_refresh_interval`) and
 //! when the cached set is older than `max_age`. Only a token whose `kid` is not cached waits for
 //! a fetch; a stale set keeps verifying while one background task refreshes it.
 
@@ -59,19 +59,33 @@ pub enum KeySource {
 }
 
 struct KeySet {
-    keys: HashMap<String, (Algorithm, Arc<DecodingKey>)>,
+    keys: HashMap<String, VerificationKey>,
     fetched_at: Instant,
+}
+
+/// A public key of the issuer and the algorithms it may verify.
+#[derive(Clone)]
+pub struct VerificationKey {
+    /// RS256 and PS256 for an RSA key that declares no `alg`, else the one algorithm it is for.
+    pub algorithms: &'static [Algorithm],
+    pub key: Arc<DecodingKey>,
 }
 
 /// A key found in the cached set, and whether that set is older than `max_age`.
 struct CachedKey {
-    alg: Algorithm,
-    key: Arc<DecodingKey>,
+    key: VerificationKey,
     stale: bool,
 }
 
-pub struct JwksVerifier {
+/// An issuer's signing keys, fetched from its JWKS and cached: refreshed when a token names an
+/// unknown `kid`, and in the background when the set is stale. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct SigningKeys {
     keys: Arc<IssuerKeys>,
+}
+
+pub struct JwksVerifier {
+    keys: SigningKeys,
     issuers: Vec<String>,
     audiences: Vec<String>,
 }
@@ -105,14 +119,24 @@ impl JwksVerifier {
         audiences: Vec<String>,
         options: JwksOptions,
     ) -> Result<Self, reqwest::Error> {
+        // `Url` adds a trailing slash to a bare origin; issuers write theirs either way.
+        let issuer = issuer.as_str().to_owned();
+        let trimmed = issuer.trim_end_matches('/').to_owned();
+        Ok(Self {
+            keys: SigningKeys::new(source, options)?,
+            issuers: vec![issuer, trimmed],
+            audiences,
+        })
+    }
+}
+
+impl SigningKeys {
+    pub fn new(source: KeySource, options: JwksOptions) -> Result<Self, reqwest::Error> {
         let http = options
             .trust
             .apply(reqwest::Client::builder())
             .timeout(options.fetch_timeout)
             .build()?;
-        // `Url` adds a trailing slash to a bare origin; issuers write theirs either way.
-        let issuer = issuer.as_str().to_owned();
-        let trimmed = issuer.trim_end_matches('/').to_owned();
         Ok(Self {
             keys: Arc::new(IssuerKeys {
                 source,
@@ -122,9 +146,35 @@ impl JwksVerifier {
                 last_fetch: Mutex::new(None),
                 refreshing: AtomicBool::new(false),
             }),
-            issuers: vec![issuer, trimmed],
-            audiences,
         })
+    }
+
+    /// The key named `kid`: from the cache (refreshing a stale set in the background), else
+    /// after one rate-limited fetch. `UnknownKey` when the issuer has no such key,
+    /// `KeysUnavailable` when no set could be fetched at all.
+    pub async fn find(&self, kid: &str) -> Result<VerificationKey, AuthFailure> {
+        if let Some(cached) = self.keys.lookup(kid) {
+            if cached.stale {
+                self.refresh_in_background();
+            }
+            return Ok(cached.key);
+        }
+        // A new kid: the issuer may have rotated its keys (or none are cached yet).
+        self.keys.refresh_rate_limited().await;
+        match self.keys.lookup(kid) {
+            Some(cached) => Ok(cached.key),
+            None if !self.keys.has_set() => Err(AuthFailure::KeysUnavailable),
+            None => Err(AuthFailure::UnknownKey),
+        }
+    }
+
+    /// Whether a key set is cached, fetching one if none is.
+    pub async fn ready(&self) -> bool {
+        if self.keys.has_set() {
+            return true;
+        }
+        self.keys.refresh_rate_limited().await;
+        self.keys.has_set()
     }
 
     /// Refreshes a stale set in a background task, so that tokens signed by a cached key are
@@ -193,8 +243,8 @@ impl IssuerKeys {
             let Some(kid) = jwk.common.key_id.clone() else {
                 continue;
             };
-            if let Some((alg, key)) = usable_key(&jwk) {
-                keys.insert(kid, (alg, Arc::new(key)));
+            if let Some(key) = usable_key(&jwk) {
+                keys.insert(kid, key);
             }
         }
         let count = keys.len();
@@ -224,10 +274,8 @@ impl IssuerKeys {
     fn lookup(&self, kid: &str) -> Option<CachedKey> {
         let set = self.set.read().unwrap_or_else(PoisonError::into_inner);
         let set = set.as_ref()?;
-        let (alg, key) = set.keys.get(kid)?;
         Some(CachedKey {
-            alg: *alg,
-            key: key.clone(),
+            key: set.keys.get(kid)?.clone(),
             stale: set.fetched_at.elapsed() > self.options.max_age,
         })
     }
@@ -237,27 +285,29 @@ impl IssuerKeys {
     }
 }
 
-/// The algorithm a JWK is for, if it is an RS256 or ES256 (P-256) signing key.
-fn usable_key(jwk: &Jwk) -> Option<(Algorithm, DecodingKey)> {
+/// The algorithms a JWK may verify, if it is an RSA (RS256, PS256) or P-256 (ES256) signing key.
+/// Access tokens are further limited to RS256 and ES256 by [`JwksVerifier`].
+fn usable_key(jwk: &Jwk) -> Option<VerificationKey> {
     use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, KeyAlgorithm, PublicKeyUse};
     if matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption)) {
         return None;
     }
-    let alg = match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Algorithm::RS256,
-        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => Algorithm::ES256,
+    let rsa = match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => true,
+        AlgorithmParameters::EllipticCurve(ec) if ec.curve == EllipticCurve::P256 => false,
         _ => return None,
     };
-    let declared_ok = match jwk.common.key_algorithm {
-        None => true,
-        Some(KeyAlgorithm::RS256) => alg == Algorithm::RS256,
-        Some(KeyAlgorithm::ES256) => alg == Algorithm::ES256,
-        Some(_) => false,
+    let algorithms: &'static [Algorithm] = match (rsa, jwk.common.key_algorithm) {
+        (true, None) => &[Algorithm::RS256, Algorithm::PS256],
+        (true, Some(KeyAlgorithm::RS256)) => &[Algorithm::RS256],
+        (true, Some(KeyAlgorithm::PS256)) => &[Algorithm::PS256],
+        (false, None | Some(KeyAlgorithm::ES256)) => &[Algorithm::ES256],
+        _ => return None,
     };
-    if !declared_ok {
-        return None;
-    }
-    DecodingKey::from_jwk(jwk).ok().map(|key| (alg, key))
+    DecodingKey::from_jwk(jwk).ok().map(|key| VerificationKey {
+        algorithms,
+        key: Arc::new(key),
+    })
 }
 
 fn map_error(kind: &ErrorKind) -> AuthFailure {
@@ -292,27 +342,11 @@ impl TokenVerifier for JwksVerifier {
             return Err(AuthFailure::Malformed);
         }
         let kid = header.kid.as_deref().ok_or(AuthFailure::UnknownKey)?;
-        let (alg, key) = match self.keys.lookup(kid) {
-            Some(cached) => {
-                if cached.stale {
-                    self.refresh_in_background();
-                }
-                (cached.alg, cached.key)
-            }
-            None => {
-                // A new kid: the issuer may have rotated its keys (or none are cached yet).
-                self.keys.refresh_rate_limited().await;
-                match self.keys.lookup(kid) {
-                    Some(cached) => (cached.alg, cached.key),
-                    None if !self.keys.has_set() => return Err(AuthFailure::KeysUnavailable),
-                    None => return Err(AuthFailure::UnknownKey),
-                }
-            }
-        };
-        if alg != header.alg {
+        let VerificationKey { algorithms, key } = self.keys.find(kid).await?;
+        if !algorithms.contains(&header.alg) {
             return Err(AuthFailure::UnsupportedAlgorithm);
         }
-        let mut validation = Validation::new(alg);
+        let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
         validation.set_issuer(&self.issuers);
@@ -337,11 +371,7 @@ impl TokenVerifier for JwksVerifier {
     }
 
     async fn ready(&self) -> bool {
-        if self.keys.has_set() {
-            return true;
-        }
-        self.keys.refresh_rate_limited().await;
-        self.keys.has_set()
+        self.keys.ready().await
     }
 }
 

@@ -141,3 +141,79 @@ impl Drop for Provider {
         let _ = self.child.start_kill();
     }
 }
+
+/// The tenant server's client at the provider (builtin mode's upstream sign-in).
+pub const TENANT_SERVER_CLIENT: &str = "tenant-server";
+pub const TENANT_SERVER_SECRET: &str = "tenant-server-secret";
+
+impl Provider {
+    /// Registers the tenant server's redirect URIs (its `/oauth/callback`), replacing any given
+    /// before or by `OIDC_REDIRECT_URIS`; the client exists once it has one.
+    pub async fn set_redirect_uris(&self, uris: &[&str]) {
+        let response = self
+            .http
+            .post(format!("{}/__test/redirect_uris", self.issuer))
+            .json(&serde_json::json!({ "redirect_uris": uris }))
+            .send()
+            .await
+            .expect("set the redirect URIs");
+        assert!(response.status().is_success());
+    }
+}
+
+/// Completes an upstream sign-in as `user` without a browser: follows the redirects from
+/// `authorization_url` (keeping the provider's cookies), posts the sign-in form, and returns the
+/// final redirect to the tenant server's callback (with `code` and `state`, or an `error`).
+/// `http` must not follow redirects; cookies are kept here, so it needs no cookie store.
+pub async fn sign_in(http: &reqwest::Client, authorization_url: &str, user: &str) -> String {
+    let mut url = url::Url::parse(authorization_url).expect("an authorization URL");
+    let redirect_uri = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("the authorization URL names its redirect_uri");
+    let mut cookies = std::collections::BTreeMap::<String, String>::new();
+    let mut form: Option<Vec<(&str, &str)>> = None;
+    for _ in 0..10 {
+        let cookie_header = cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let request = match form.take() {
+            Some(fields) => http.post(url.clone()).form(&fields),
+            None => http.get(url.clone()),
+        };
+        let response = request
+            .header(http::header::COOKIE, cookie_header)
+            .send()
+            .await
+            .expect("the provider answers");
+        for value in response.headers().get_all(http::header::SET_COOKIE) {
+            let pair = value.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            cookies.insert(name.trim().to_owned(), value.to_owned());
+        }
+        let status = response.status();
+        if status.is_redirection() {
+            let location = response.headers()[http::header::LOCATION].to_str().unwrap();
+            let next = url.join(location).unwrap();
+            if next.as_str().starts_with(&redirect_uri) {
+                return next.to_string();
+            }
+            url = next;
+            continue;
+        }
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "{url} answered {status}: {body}");
+        // The sign-in page: post its form with the user's login.
+        let action = body
+            .split("action=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no sign-in form at {url}: {body}"));
+        url = url.join(action).unwrap();
+        form = Some(vec![("login", user)]);
+    }
+    panic!("the sign-in did not reach {redirect_uri} within 10 steps");
+}
