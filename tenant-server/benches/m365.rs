@@ -35,6 +35,7 @@ fn ctx(user: &str) -> ToolContext {
             service_account: None,
             tiers: vec![],
             assertion: None,
+            grant_id: None,
         }),
         request_id: "bench".into(),
         cancel: CancellationToken::new(),

@@ -14,7 +14,7 @@ use http::StatusCode;
 use mcp_tenancy_config::{HEALTH_PATH, READY_PATH};
 use tower_http::timeout::TimeoutLayer;
 
-pub use crate::state::{AppState, StateError};
+pub use crate::state::{AppState, Extras, StateError};
 use crate::{
     http::{guards, headers, protect, well_known},
     mcp::endpoint,
@@ -47,13 +47,6 @@ async fn track_http(
     response
 }
 
-async fn dev_jwks(State(state): State<AppState>) -> Response {
-    match &state.dev_jwks {
-        Some(jwks) => Json(jwks.clone()).into_response(),
-        None => StatusCode::NOT_FOUND.into_response(),
-    }
-}
-
 /// The public router: `/mcp` (authenticated) and the RFC 9728 metadata.
 pub fn app(state: AppState) -> Router {
     let mcp = Router::new()
@@ -65,8 +58,14 @@ pub fn app(state: AppState) -> Router {
     let mut public = Router::new()
         .route("/.well-known/oauth-protected-resource", get(well_known::root))
         .route("/.well-known/oauth-protected-resource/mcp", get(well_known::mcp));
-    if state.dev_jwks.is_some() {
-        public = public.route("/dev/jwks.json", get(dev_jwks));
+    if let Some(server) = &state.oauth {
+        public = public.merge(crate::oauth::router(
+            server.clone(),
+            state.mcp.calls.registry.clone(),
+        ));
+    }
+    if let Some(upstream) = &state.dev_sign_in {
+        public = public.merge(crate::dev::sign_in_routes(upstream.clone()));
     }
     let public = public.layer(TimeoutLayer::with_status_code(
         StatusCode::REQUEST_TIMEOUT,

@@ -109,6 +109,20 @@ pub fn auth_failure(tenant: &str, failure: AuthFailure, client_ip: &str, request
     );
 }
 
+/// A refused authorization request: the endpoint, the outcome (an OAuth error code or HTTP
+/// status) and the client, never a code, token or secret.
+pub fn oauth_failure(tenant: &str, endpoint: &str, outcome: &str, client_id: Option<&str>, client_ip: &str) {
+    tracing::warn!(
+        target: "audit",
+        event = "oauth_failure",
+        tenant,
+        endpoint,
+        outcome,
+        client_id,
+        client_ip,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,9 @@ pub struct Caller {
     /// The verified incoming access token, kept only so that an on-behalf-of exchange can use it
     /// as its assertion. Never sent to Graph, never logged.
     pub assertion: Option<Secret>,
+    /// Builtin mode: the grant (`sid` claim) the access token was issued for; its stored upstream
+    /// tokens are the caller's Graph access.
+    pub grant_id: Option<String>,
 }
 
 impl Caller {

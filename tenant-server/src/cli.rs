@@ -4,14 +4,29 @@
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
 use clap::{Parser, Subcommand};
-use mcp_tenancy_config::{IdentityMode, MAX_CONFIG_BYTES, StorageConfig, TenantConfig};
+use mcp_tenancy_config::{Cidr, IdentityMode, MAX_CONFIG_BYTES, StorageConfig, TenantConfig};
 use tokio::net::TcpListener;
 
 use crate::{
-    app::AppState,
-    auth::jwks::{JwksOptions, JwksVerifier, KeySource},
-    crypto, dev, logs,
+    app::{AppState, Extras},
+    auth::{
+        TokenVerifier,
+        jwks::{JwksOptions, JwksVerifier, KeySource},
+    },
+    crypto, dev,
+    graph::GraphTokenProvider,
+    logs,
     metrics::Metrics,
+    oauth::{
+        AuthServer,
+        clients::ClientRegistry,
+        grants::Grants,
+        graph_tokens::StoredGrantProvider,
+        keys::{KeyRing, LocalVerifier},
+        upstream::{OidcUpstream, Upstream},
+        vault::Vault,
+    },
+    ratelimit::Limiter,
     server::{serve, shutdown_signal},
     store::{EmbeddedStore, RedisStore, Store},
     tools::{
@@ -72,11 +87,14 @@ enum RunError {
     GraphTokens(#[from] crate::graph::ProviderSetupError),
     #[error("metrics: {0}")]
     Metrics(#[from] prometheus::Error),
-    #[error(
-        "identity mode Builtin needs the built-in authorization server, which this build does not have yet; \
-         use identity.mode External"
-    )]
-    BuiltinUnavailable,
+    #[error("{0}")]
+    Keys(#[from] crate::oauth::keys::KeyError),
+    #[error("encryption key: {0}")]
+    Vault(#[from] crate::oauth::vault::VaultError),
+    #[error("upstream sign-in: {0}")]
+    Upstream(#[from] crate::oauth::upstream::UpstreamSetupError),
+    #[error("clients: {0}")]
+    Clients(#[from] crate::oauth::clients::ClientSetupError),
     #[error("{0}")]
     Trust(#[from] crate::trust::TrustError),
     #[error("HTTP client: {0}")]
@@ -169,18 +187,53 @@ fn verifier(config: &TenantConfig, trust: &IssuerTrust) -> Result<JwksVerifier, 
     )?)
 }
 
-/// The core tools and the Microsoft 365 tools (Graph tokens on behalf of the caller, or the
-/// development token when Graph is a local double), registering Graph metrics in `metrics`.
+/// Builtin mode's authorization server: the tenant's keys, its clients, and sign-in at
+/// `upstream`; tokens are verified locally.
+fn auth_server(
+    config: &Arc<TenantConfig>,
+    store: Arc<dyn Store>,
+    keys: KeyRing,
+    vault: Vault,
+    upstream: Arc<dyn Upstream>,
+) -> Result<(Arc<AuthServer>, Arc<dyn TokenVerifier>), RunError> {
+    let keys = Arc::new(keys);
+    let verifier = Arc::new(LocalVerifier::new(
+        keys.clone(),
+        config.public_base(),
+        &config.accepted_audiences(),
+    ));
+    let trusted_proxies = config
+        .server
+        .trusted_proxies
+        .iter()
+        .map(|entry| entry.parse())
+        .collect::<Result<Vec<Cidr>, _>>()
+        .map_err(crate::app::StateError::from)?;
+    let server = Arc::new(AuthServer {
+        clients: ClientRegistry::new(config.clone(), store.clone())?,
+        grants: Grants::new(
+            store,
+            Arc::new(vault),
+            &config.tenant.name,
+            config.identity.token_lifetimes.refresh.as_duration(),
+        ),
+        limiter: Limiter::new(config.limits.auth),
+        keys,
+        upstream,
+        trusted_proxies,
+        config: config.clone(),
+    });
+    Ok((server, verifier))
+}
+
+/// The core tools and the Microsoft 365 tools, with Graph tokens from `tokens`, registering
+/// Graph metrics in `metrics`.
 fn all_tools(
     config: &TenantConfig,
-    trust: &IssuerTrust,
+    tokens: Arc<dyn GraphTokenProvider>,
     metrics: &Metrics,
 ) -> Result<Vec<Arc<dyn Tool>>, RunError> {
-    if config.identity.mode == IdentityMode::Builtin {
-        return Err(RunError::BuiltinUnavailable);
-    }
     let mut all = tools::core::tools(config);
-    let tokens = crate::graph::provider_for(config, trust)?;
     all.extend(m365_tools(M365Deps::new(
         &config.graph,
         tokens,
@@ -192,16 +245,40 @@ fn all_tools(
 async fn run(config: TenantConfig) -> Result<(), RunError> {
     let store = open_store(&config).await?;
     let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
-    let verifier = Arc::new(verifier(&config, &trust)?);
     let listener = bind(config.server.listen).await?;
     let ops = bind(config.server.metrics_listen).await?;
     let metrics = Metrics::new()?;
-    let tools = all_tools(&config, &trust, &metrics)?;
-    let state = AppState::build(config, verifier, tools, store, metrics, None)?;
+    let config = Arc::new(config);
+    let (verifier, tokens, extras): (Arc<dyn TokenVerifier>, Arc<dyn GraphTokenProvider>, Extras) =
+        match config.identity.mode {
+            IdentityMode::External => (
+                Arc::new(verifier(&config, &trust)?),
+                crate::graph::provider_for(&config, &trust)?,
+                Extras::default(),
+            ),
+            IdentityMode::Builtin => {
+                let keys = KeyRing::load(&config.keys.signing_keys_file)?;
+                let vault = Vault::load(&config.keys.encryption_key_file)?;
+                let upstream = Arc::new(OidcUpstream::new(&config.identity, trust.clone())?);
+                let (server, verifier) = auth_server(&config, store.clone(), keys, vault, upstream)?;
+                let tokens = Arc::new(StoredGrantProvider::new(server.clone()));
+                (
+                    verifier,
+                    tokens,
+                    Extras {
+                        oauth: Some(server),
+                        dev_sign_in: None,
+                    },
+                )
+            }
+        };
+    let tools = all_tools(&config, tokens, &metrics)?;
+    let state = AppState::build((*config).clone(), verifier, tools, store, metrics, extras)?;
     tracing::info!(
         tenant = %state.config.tenant.name,
         listen = %state.config.server.listen,
         metrics = %state.config.server.metrics_listen,
+        mode = ?state.config.identity.mode,
         tools = state.mcp.calls.registry.len(),
         "serving MCP"
     );
@@ -215,24 +292,34 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
         Some(path) => dev::localize(read_config(&path).await?, port)?,
         None => dev::localize(dev::default_config(port)?, port)?,
     };
-    let issuer = dev::DevIssuer::generate(config.identity.issuer.as_str().trim_end_matches('/'))?;
     let ops = bind(config.server.metrics_listen).await?;
     let metrics_addr = ops.local_addr()?;
-    let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
-    let verifier = Arc::new(verifier(&config, &trust)?);
-    let token = issuer.mint_demo_token(&config.mcp_url(), 3_600)?;
-    let metrics = Metrics::new()?;
-    let tools = dev::tools(all_tools(&config, &trust, &metrics)?);
-    let store = Arc::new(EmbeddedStore::in_memory());
-    let state = AppState::build(
-        config,
-        verifier,
-        tools,
-        store,
-        metrics,
-        Some(issuer.jwks().clone()),
+    let config = Arc::new(config);
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
+    let sign_in = Arc::new(dev::DevUpstream::new(config.public_base()));
+    let mut key = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut key).map_err(|_| dev::DevError::KeyGeneration)?;
+    let (server, verifier) = auth_server(
+        &config,
+        store.clone(),
+        KeyRing::ephemeral()?,
+        Vault::from_keys(&[key])?,
+        sign_in.clone(),
     )?;
-    tracing::warn!("DEVELOPMENT MODE: local issuer, loopback only; never use in production");
+    let token = dev::DevUpstream::demo_token(&server, 3_600).await?;
+    let metrics = Metrics::new()?;
+    // Graph on a loopback double takes the development token; a real Graph the stored grants.
+    let tokens = match crate::graph::provider_for(&config, &IssuerTrust::default()) {
+        Ok(dev_tokens) => dev_tokens,
+        Err(_) => Arc::new(StoredGrantProvider::new(server.clone())),
+    };
+    let tools = dev::tools(all_tools(&config, tokens, &metrics)?);
+    let extras = Extras {
+        oauth: Some(server),
+        dev_sign_in: Some(sign_in),
+    };
+    let state = AppState::build((*config).clone(), verifier, tools, store, metrics, extras)?;
+    tracing::warn!("DEVELOPMENT MODE: local sign-in, loopback only; never use in production");
     eprintln!("{}", dev::banner(&state.config.mcp_url(), &token, metrics_addr));
     Ok(serve(state, listener, ops, shutdown_signal()).await?)
 }

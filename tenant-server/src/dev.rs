@@ -1,18 +1,43 @@
 //! Development mode: a local issuer with an ephemeral ES256 key, so the server runs on a laptop
 //! with no identity provider. Refused when the config says `environment: production`.
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+};
 
+use async_trait::async_trait;
 use aws_lc_rs::{
     rand::SystemRandom,
     signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair},
 };
+use axum::{
+    Form, Router,
+    extract::{Query, State},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use mcp_tenancy_config::{ConfigError, TenantConfig};
 use serde_json::{Value, json};
+use url::Url;
 
-use crate::{clock::now_secs, crypto::sha256, tools::Tool};
+use crate::{
+    caller::Secret,
+    clock::now_secs,
+    crypto::sha256,
+    graph::DEV_GRAPH_TOKEN,
+    oauth::{
+        AuthServer,
+        grants::Grant,
+        pages, random_token,
+        upstream::{SignedIn, Upstream, UpstreamError, UpstreamIdentity, UpstreamRequest, UpstreamTokens},
+    },
+    tools::Tool,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DevError {
@@ -103,6 +128,147 @@ impl DevIssuer {
     }
 }
 
+/// The development stand-in for the upstream OpenID provider: a page on this server with one
+/// button that signs in the demo user. Its "Graph tokens" are the Graph double's development
+/// token. Only `dev` (loopback, refused in production) mounts it.
+pub struct DevUpstream {
+    base: String,
+    /// Codes handed out by the sign-in page and not yet redeemed.
+    codes: Mutex<HashSet<String>>,
+}
+
+/// The demo user: what the development sign-in and the demo token stand for.
+pub fn demo_identity() -> UpstreamIdentity {
+    UpstreamIdentity {
+        subject: "demo-user".into(),
+        object_id: Some("00000000-0000-0000-0000-00000000d3e0".into()),
+        tenant_id: Some("00000000-0000-0000-0000-0000000de7e1".into()),
+        name: Some("Demo User (development)".into()),
+        username: Some("demo@dev.invalid".into()),
+        roles: vec!["Developer".into()],
+        amr: vec!["pwd".into(), "mfa".into()],
+    }
+}
+
+fn dev_tokens() -> UpstreamTokens {
+    UpstreamTokens {
+        access_token: Secret::new(DEV_GRAPH_TOKEN),
+        expires_at: now_secs() + 3_600,
+        refresh_token: Some(Secret::new("dev-refresh")),
+        scope: Some("User.Read".into()),
+    }
+}
+
+impl DevUpstream {
+    pub fn new(base: &str) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_owned(),
+            codes: Mutex::new(HashSet::new()),
+        }
+    }
+
+    fn codes(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.codes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A grant of the demo user for the printed demo token, so that it reaches Graph like a
+    /// signed-in client does.
+    pub async fn demo_token(server: &AuthServer, lifetime_secs: u64) -> Result<String, DevError> {
+        let now = now_secs();
+        let identity = demo_identity();
+        let grant = Grant {
+            id: "demo".into(),
+            user_key: crate::oauth::grants::user_key(&identity),
+            identity,
+            client_id: "dev-client".into(),
+            client_name: Some("Demo token".into()),
+            kind: "browser".into(),
+            resource: server.config.mcp_url(),
+            scope: "mcp".into(),
+            created_at: now,
+            last_used_at: now,
+        };
+        server
+            .grants
+            .insert_grant(&grant, &dev_tokens())
+            .await
+            .map_err(|e| DevError::Signing(e.to_string()))?;
+        server
+            .access_token(&grant, &server.config.mcp_url(), lifetime_secs)
+            .map_err(|e| DevError::Signing(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Upstream for DevUpstream {
+    async fn authorization_url(&self, request: &UpstreamRequest) -> Result<Url, UpstreamError> {
+        let mut url = Url::parse(&format!("{}/dev/sign-in", self.base))
+            .map_err(|e| UpstreamError::Unavailable(e.to_string()))?;
+        url.query_pairs_mut().append_pair("state", &request.state);
+        Ok(url)
+    }
+
+    async fn redeem(&self, code: &str, _request: &UpstreamRequest) -> Result<SignedIn, UpstreamError> {
+        if !self.codes().remove(code) {
+            return Err(UpstreamError::Rejected {
+                code: "invalid_grant".into(),
+                message: "unknown or used development sign-in code".into(),
+            });
+        }
+        Ok(SignedIn {
+            identity: demo_identity(),
+            tokens: dev_tokens(),
+        })
+    }
+
+    async fn refresh(&self, _refresh_token: &Secret) -> Result<UpstreamTokens, UpstreamError> {
+        Ok(dev_tokens())
+    }
+}
+
+type Params = HashMap<String, String>;
+
+async fn sign_in_page(Query(params): Query<Params>) -> Response {
+    let state = params.get("state").map_or("", String::as_str);
+    pages::page(
+        StatusCode::OK,
+        "Development sign-in",
+        &format!(
+            "<p>This stands in for Microsoft sign-in in development mode.</p>\
+             <form method=post action=\"/dev/sign-in\"><input type=hidden name=state value=\"{}\">\
+             <button>Sign in as Demo User</button></form>",
+            pages::escape(state)
+        ),
+    )
+}
+
+async fn sign_in(State(upstream): State<Arc<DevUpstream>>, Form(params): Form<Params>) -> Response {
+    let Some(state) = params.get("state").filter(|s| !s.is_empty()) else {
+        return pages::error(StatusCode::BAD_REQUEST, "state is required");
+    };
+    let Ok(code) = random_token() else {
+        return pages::error(StatusCode::INTERNAL_SERVER_ERROR, "no randomness");
+    };
+    upstream.codes().insert(code.clone());
+    let mut url = format!("{}/oauth/callback?", upstream.base);
+    url.push_str(
+        &url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("code", &code)
+            .append_pair("state", state)
+            .finish(),
+    );
+    Redirect::to(&url).into_response()
+}
+
+/// `/dev/sign-in`: the page and its form.
+pub fn sign_in_routes<S: Clone + Send + Sync + 'static>(upstream: Arc<DevUpstream>) -> Router<S> {
+    Router::new()
+        .route("/dev/sign-in", get(sign_in_page).post(sign_in))
+        .with_state(upstream)
+}
+
 /// The config used by `dev` when none is given: everything local, Graph pointed at a local
 /// double's usual address.
 pub fn default_config(port: u16) -> Result<TenantConfig, DevError> {
@@ -117,9 +283,8 @@ server:
   listen: 127.0.0.1:{port}
   metricsListen: 127.0.0.1:0
 identity:
-  mode: External
+  mode: Builtin
   issuer: http://127.0.0.1:{port}
-  jwksUri: http://127.0.0.1:{port}/dev/jwks.json
   audiences: [http://127.0.0.1:{port}/mcp]
   upstream:
     issuer: http://127.0.0.1:{port}
@@ -140,7 +305,8 @@ keys:
     Ok(TenantConfig::from_yaml(&yaml)?)
 }
 
-/// Makes a (development) config local: loopback only, the local issuer trusted.
+/// Makes a (development) config local: loopback only, Builtin mode with the server as its own
+/// issuer and the development sign-in as its upstream.
 pub fn localize(mut config: TenantConfig, port: u16) -> Result<TenantConfig, DevError> {
     if config.environment == mcp_tenancy_config::Environment::Production {
         return Err(DevError::Production);
@@ -160,8 +326,9 @@ pub fn localize(mut config: TenantConfig, port: u16) -> Result<TenantConfig, Dev
             config.server.allowed_hosts.push(host.into());
         }
     }
+    config.identity.mode = mcp_tenancy_config::IdentityMode::Builtin;
     config.identity.issuer = url("")?;
-    config.identity.jwks_uri = Some(url("/dev/jwks.json")?);
+    config.identity.jwks_uri = None;
     config.validate()?;
     Ok(config)
 }
@@ -181,12 +348,15 @@ pub fn banner(mcp_url: &str, token: &str, metrics: SocketAddr) -> String {
         "\n\
          ==================================================================\n\
          \x20 mcp-tenant-server: DEVELOPMENT MODE. Not for production.\n\
-         \x20 Local issuer with an ephemeral key; listening on 127.0.0.1 only.\n\
+         \x20 Built-in authorization server with an ephemeral key and a local\n\
+         \x20 development sign-in (no Microsoft account); 127.0.0.1 only.\n\
          ==================================================================\n\
          MCP endpoint : {mcp_url}\n\
          Metrics      : http://{metrics}/metrics\n\
          Demo token (valid 1 hour):\n{token}\n\n\
-         Try it:\n\
+         Sign in through OAuth (no token to paste):\n\
+         \x20 npx mcp-remote@0.15.1 {mcp_url}\n\n\
+         Or use the demo token:\n\
          \x20 npx @modelcontextprotocol/inspector@2.12.0 --cli {mcp_url} --transport http \\\n\
          \x20   --header \"Authorization: Bearer {token}\" --method tools/list\n\n\
          \x20 curl -s {mcp_url} -H \"Authorization: Bearer {token}\" \\\n\
@@ -224,10 +394,9 @@ mod tests {
         let config = localize(config, 9000).unwrap();
         assert_eq!(config.server.listen, SocketAddr::from(([127, 0, 0, 1], 9000)));
         assert!(config.server.metrics_listen.ip().is_loopback());
-        assert_eq!(
-            config.identity.jwks_uri.unwrap().as_str(),
-            "http://127.0.0.1:9000/dev/jwks.json"
-        );
+        assert_eq!(config.identity.mode, mcp_tenancy_config::IdentityMode::Builtin);
+        assert_eq!(config.identity.issuer.as_str(), "http://127.0.0.1:9000/");
+        assert_eq!(config.identity.jwks_uri, None);
     }
 
     #[test]

@@ -12,11 +12,11 @@ use rmcp::transport::streamable_http_server::{
         never::NeverSessionManager,
     },
 };
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     auth::{Authenticator, TokenVerifier},
+    dev::DevUpstream,
     http::protect::Gate,
     inflight::InFlight,
     mcp::{
@@ -25,6 +25,7 @@ use crate::{
         sessions::SessionRegistry,
     },
     metrics::Metrics,
+    oauth::AuthServer,
     ratelimit::RateLimiters,
     store::Store,
     tool_calls::ToolCalls,
@@ -59,8 +60,10 @@ pub struct AppInner {
     pub mcp: Arc<McpState>,
     /// Cancelling it ends every MCP session and stream (the last step of shutdown).
     pub sessions_shutdown: CancellationToken,
-    /// Development mode only: the JWKS of the local signing key, served at `/dev/jwks.json`.
-    pub dev_jwks: Option<Value>,
+    /// Builtin mode: the authorization server.
+    pub oauth: Option<Arc<AuthServer>>,
+    /// Development mode only: the local sign-in that stands in for the upstream.
+    pub dev_sign_in: Option<Arc<DevUpstream>>,
 }
 
 impl FromRef<AppState> for Arc<TenantConfig> {
@@ -81,6 +84,13 @@ impl FromRef<AppState> for Arc<McpState> {
     }
 }
 
+/// The optional parts of the public router.
+#[derive(Default)]
+pub struct Extras {
+    pub oauth: Option<Arc<AuthServer>>,
+    pub dev_sign_in: Option<Arc<DevUpstream>>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("metrics: {0}")]
@@ -98,18 +108,18 @@ impl AppState {
         tools: Vec<Arc<dyn Tool>>,
         store: Arc<dyn Store>,
     ) -> Result<Self, StateError> {
-        Self::build(config, verifier, tools, store, Metrics::new()?, None)
+        Self::build(config, verifier, tools, store, Metrics::new()?, Extras::default())
     }
 
     /// The general constructor: `metrics` may already hold the tools' own metrics (Graph), and
-    /// `dev_jwks` (development mode only) is served at `/dev/jwks.json`.
+    /// `extras` are the authorization server (Builtin mode) and the development sign-in.
     pub fn build(
         config: TenantConfig,
         verifier: Arc<dyn TokenVerifier>,
         tools: Vec<Arc<dyn Tool>>,
         store: Arc<dyn Store>,
         metrics: Metrics,
-        dev_jwks: Option<Value>,
+        extras: Extras,
     ) -> Result<Self, StateError> {
         let config = Arc::new(config);
         let calls = Arc::new(ToolCalls {
@@ -176,7 +186,8 @@ impl AppState {
             store,
             gate,
             sessions_shutdown,
-            dev_jwks,
+            oauth: extras.oauth,
+            dev_sign_in: extras.dev_sign_in,
         })))
     }
 }

@@ -43,5 +43,6 @@ pub fn caller(subject: &str) -> Caller {
         service_account: None,
         tiers: vec![],
         assertion: None,
+        grant_id: None,
     }
 }

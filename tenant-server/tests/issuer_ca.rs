@@ -177,6 +177,7 @@ fn caller() -> Caller {
         service_account: None,
         tiers: vec![],
         assertion: Some(Secret::new("incoming-token")),
+        grant_id: None,
     }
 }
 

@@ -119,6 +119,7 @@ fn caller(oid: &str) -> Caller {
         service_account: None,
         tiers: vec![],
         assertion: Some(Secret::new("incoming-client-token-must-not-reach-graph")),
+        grant_id: None,
     }
 }
 

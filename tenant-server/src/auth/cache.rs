@@ -86,6 +86,7 @@ mod tests {
     fn caller(token: &str) -> Arc<Caller> {
         Arc::new(Caller {
             assertion: Some(Secret::new(token)),
+            grant_id: None,
             ..crate::testing::caller("s")
         })
     }

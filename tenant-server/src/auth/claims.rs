@@ -1,6 +1,6 @@
 //! From verified claims to a [`Caller`]: identity, roles, MFA, service account and tiers.
 
-use mcp_tenancy_config::TenantConfig;
+use mcp_tenancy_config::{IdentityMode, TenantConfig};
 use serde_json::{Map, Value};
 
 use super::AuthFailure;
@@ -83,7 +83,11 @@ pub fn caller_from_claims(
             .access
             .service_accounts
             .iter()
-            .find(|sa| sa.client_id.is_some() && sa.client_id == client_id)
+            .find(|sa| match config.identity.mode {
+                // Builtin: the server issued the token; the account's name is its client id.
+                IdentityMode::Builtin => client_id.as_deref() == Some(sa.name.as_str()),
+                IdentityMode::External => sa.client_id.is_some() && sa.client_id == client_id,
+            })
             .ok_or(AuthFailure::UnknownClient)?;
         Some(account.name.clone())
     } else {
@@ -99,6 +103,10 @@ pub fn caller_from_claims(
         service_account,
         tiers: Vec::new(),
         assertion: Some(Secret::new(token)),
+        // Builtin mode: the grant whose stored upstream tokens are this user's Graph access.
+        grant_id: (config.identity.mode == IdentityMode::Builtin)
+            .then(|| string_claim(claims, "sid"))
+            .flatten(),
         subject,
     };
     caller.tiers = authz::tiers_of(&caller, &config.access);
