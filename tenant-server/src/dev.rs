@@ -294,6 +294,7 @@ identity:
 limits:
   perUser: {{requests: 10000, period: 15m}}
   perIp: {{requests: 10000, period: 15m}}
+  auth: {{requests: 10000, period: 15m}}
 storage:
   embedded: {{path: /tmp/mcp-tenant-dev-store.json}}
 graph: {{baseUrl: "http://127.0.0.1:8089", apiVersion: v1.0}}

@@ -111,22 +111,22 @@ async fn sign_in_redeem_and_refresh_with_rotation() {
     let printed = format!("{tokens:?}");
     assert!(!printed.contains(tokens.access_token.expose()) && !printed.contains(refresh.expose()));
 
+    let renewed = upstream.refresh(&refresh).await.unwrap();
+    assert_ne!(renewed.access_token, tokens.access_token);
+    let rotated = renewed.refresh_token.clone().unwrap();
+    assert_ne!(rotated, refresh, "the provider rotates refresh tokens");
+    // The rotated one works; the old refresh token is spent (the provider then revokes the
+    // grant, as it does when a code is replayed, so these come last).
+    upstream.refresh(&rotated).await.unwrap();
+    assert!(matches!(
+        upstream.refresh(&refresh).await,
+        Err(UpstreamError::Rejected { .. })
+    ));
     // The same code twice: refused, the user signs in again.
     assert!(matches!(
         upstream.redeem(&code, &request).await,
         Err(UpstreamError::Rejected { ref code, .. }) if code == "invalid_grant"
     ));
-
-    let renewed = upstream.refresh(&refresh).await.unwrap();
-    assert_ne!(renewed.access_token, tokens.access_token);
-    let rotated = renewed.refresh_token.clone().unwrap();
-    assert_ne!(rotated, refresh, "the provider rotates refresh tokens");
-    // The old refresh token is spent; the rotated one works.
-    assert!(matches!(
-        upstream.refresh(&refresh).await,
-        Err(UpstreamError::Rejected { .. })
-    ));
-    upstream.refresh(&rotated).await.unwrap();
 
     // Each user gets their own token.
     let request = UpstreamRequest::new(CALLBACK).unwrap();

@@ -52,33 +52,28 @@ fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, OAuthError> {
     param(params, name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
-/// Per-IP limit (`limits.auth`) on every authorization endpoint; 429 with Retry-After.
+/// Per-IP limit (`limits.auth`) on the endpoints where guessing or flooding is possible:
+/// registration, authorize, device authorization, device code entry, revocation and the token
+/// endpoint (but for refresh and device polling, which carry an unguessable token and are paced
+/// by expiry and `slow_down`). 429 with Retry-After. Every failure of every endpoint is audited.
 pub async fn rate_limit(State(server): State<Arc<AuthServer>>, request: Request, next: Next) -> Response {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let ip = client_ip(peer, request.headers(), &server.trusted_proxies);
-    if let Err(wait) = server.limiter.check(&ip) {
-        audit::oauth_failure(
-            &server.config.tenant.name,
-            request.uri().path(),
-            "rate_limited",
-            None,
-            &ip,
-        );
-        let mut response = OAuthError::new(
-            "slow_down",
-            "too many authorization requests from this address; retry later",
-        )
-        .into_response();
-        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-        if let Ok(value) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return response;
-    }
     let path = request.uri().path().to_owned();
+    let limited = request.method() == http::Method::POST
+        && matches!(
+            path.as_str(),
+            "/oauth/register" | "/oauth/device_authorization" | "/device" | "/oauth/revoke"
+        )
+        || path == "/oauth/authorize";
+    if limited && let Err(wait) = server.limiter.check(&ip) {
+        return too_many(&server, &path, &ip, wait);
+    }
+    let mut request = request;
+    request.extensions_mut().insert(ClientIp(ip.clone()));
     let response = next.run(request).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         audit::oauth_failure(
@@ -88,6 +83,24 @@ pub async fn rate_limit(State(server): State<Arc<AuthServer>>, request: Request,
             None,
             &ip,
         );
+    }
+    response
+}
+
+/// The client address the rate limit saw, for the token endpoint's own check.
+#[derive(Clone)]
+pub struct ClientIp(String);
+
+fn too_many(server: &AuthServer, path: &str, ip: &str, wait: std::time::Duration) -> Response {
+    audit::oauth_failure(&server.config.tenant.name, path, "rate_limited", None, ip);
+    let mut response = OAuthError::new(
+        "slow_down",
+        "too many authorization requests from this address; retry later",
+    )
+    .into_response();
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    if let Ok(value) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }
@@ -652,9 +665,20 @@ fn token_response(body: Value) -> Response {
 /// `POST /oauth/token`.
 pub async fn token(
     State(server): State<Arc<AuthServer>>,
+    ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
     Form(params): Form<Params>,
 ) -> Response {
+    let paced = matches!(
+        param(&params, "grant_type"),
+        Some("refresh_token" | "urn:ietf:params:oauth:grant-type:device_code")
+    );
+    if !paced
+        && let Some(axum::Extension(ClientIp(ip))) = &ip
+        && let Err(wait) = server.limiter.check(ip)
+    {
+        return too_many(&server, "/oauth/token", ip, wait);
+    }
     match token_grant(&server, &headers, &params).await {
         Ok(body) => token_response(body),
         Err(error) => error.into_response(),

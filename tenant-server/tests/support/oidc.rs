@@ -184,11 +184,14 @@ pub async fn sign_in(http: &reqwest::Client, authorization_url: &str, user: &str
             Some(fields) => http.post(url.clone()).form(&fields),
             None => http.get(url.clone()),
         };
+        // A fresh connection per step: node closes a kept-alive socket after the interaction's
+        // form post, and reqwest would send the next step into the closed socket.
         let response = request
+            .header(http::header::CONNECTION, "close")
             .header(http::header::COOKIE, cookie_header)
             .send()
             .await
-            .expect("the provider answers");
+            .unwrap_or_else(|e| panic!("the provider answers {url} (cookies {cookies:?}): {e}"));
         for value in response.headers().get_all(http::header::SET_COOKIE) {
             let pair = value.to_str().unwrap().split(';').next().unwrap();
             let (name, value) = pair.split_once('=').unwrap();

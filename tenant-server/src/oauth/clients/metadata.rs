@@ -164,10 +164,8 @@ fn check_response_types(obj: &Map<String, Value>, grants: &[GrantType]) -> Resul
             "response_types",
             "grant type authorization_code needs response_types [\"code\"]",
         )),
-        (false, false) => Err(field_error(
-            "response_types",
-            "\"code\" needs grant type authorization_code in grant_types",
-        )),
+        // `code` without the authorization_code grant is inert (mcp-remote registers device
+        // clients so): the client still may not use the code flow.
         _ => Ok(()),
     }
 }
@@ -436,10 +434,6 @@ mod tests {
             (
                 json!({"redirect_uris": uris, "response_types": []}),
                 "needs response_types",
-            ),
-            (
-                json!({"grant_types": ["urn:ietf:params:oauth:grant-type:device_code"], "response_types": ["code"]}),
-                "needs grant type authorization_code",
             ),
             (
                 json!({"grant_types": ["authorization_code"]}),

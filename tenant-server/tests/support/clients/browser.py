@@ -1,6 +1,6 @@
 """A headless stand-in for the user's browser in the OAuth tests: opens a URL, follows redirects
 with a cookie jar, submits each page's form (the sign-in button, then "Allow" on the consent
-page, or the device code), and stops at the first redirect that leaves the server (the client's
+page, or the device code), and stops at a page without a form (the device flow's end), or at the first redirect that leaves the server (the client's
 callback), which it then opens so the client receives the code.
 
   browser.py URL [--deny] [--user-code CODE] [--stop-at PREFIX]
@@ -75,8 +75,12 @@ def main():
         form = Form()
         form.feed(body.decode("utf-8", "replace"))
         if form.action is None:
-            print(f"{status}: {' '.join(''.join(form.text).split())}", file=sys.stderr)
-            sys.exit(1)
+            # A page without a form: the end ("Device connected") or an error page.
+            print(f"{status}: {' '.join(''.join(form.text).split())[-300:]}", file=sys.stderr)
+            if status != 200:
+                sys.exit(1)
+            print(url)
+            return
         fields = dict(form.fields)
         if "user_code" in fields and user_code:
             fields["user_code"] = user_code

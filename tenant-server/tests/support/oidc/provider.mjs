@@ -13,6 +13,10 @@ import http from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import Provider from 'oidc-provider';
 
+// stdout carries only the ready line, and the test stops reading it after that line: the
+// provider's notices (console.info) go to stderr, or their write would kill the process.
+console.info = (...args) => console.error(...args);
+
 const TENANT = '11111111-1111-1111-1111-111111111111';
 const OTHER_TENANT = '22222222-2222-2222-2222-222222222222';
 
