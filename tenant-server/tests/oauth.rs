@@ -619,8 +619,9 @@ async fn service_accounts_get_tokens_with_their_secret() {
     assert_ne!(info["result"]["isError"], json!(true), "{info}");
     assert!(info.get("result").is_some(), "{info}");
     let whoami = server.call_tool(token, "whoami").await;
-    let denied = whoami.get("error").is_some() || whoami["result"]["isError"] == json!(true);
-    assert!(denied, "whoami is not among robot's tools: {whoami}");
+    // Tools outside the account's list do not exist for it.
+    assert_eq!(whoami["error"]["code"], json!(-32602), "{whoami}");
+    assert_eq!(whoami["error"]["message"], json!("Unknown tool: whoami"));
 
     // A public client cannot use client_credentials.
     let public = server.register().await;
@@ -863,4 +864,91 @@ async fn metadata_names_this_server_as_the_authorization_server() {
     let grants = metadata["grant_types_supported"].as_array().unwrap();
     assert!(grants.contains(&json!(DEVICE_GRANT)));
     assert_eq!(get("/.well-known/openid-configuration").await, metadata);
+}
+
+// ---------------------------------------------------------------- confidential clients, ports
+
+#[tokio::test]
+async fn confidential_clients_authenticate_and_loopback_ports_may_differ() {
+    let server = server().await;
+    let response = server
+        .register_raw(&json!({
+            "client_name": "Confidential",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let registered: Value = response.json().await.unwrap();
+    let client_id = str_of(&registered, "client_id").to_owned();
+    let secret = str_of(&registered, "client_secret").to_owned();
+
+    // RFC 8252 §7.3: a loopback redirect URI on another port is the registered one.
+    let other_port = "http://127.0.0.1:45678/callback";
+    let mut browser = Browser::new(&server);
+    let sign_in = browser
+        .authorize(&server.authorize_url(&client_id, &[("redirect_uri", other_port)]))
+        .await;
+    let consent = browser.consent_id(&sign_in).await;
+    let back = location(&browser.answer(&consent, "approve").await);
+    assert!(back.starts_with(&format!("{other_port}?")), "{back}");
+    let code = query_param(&back, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", other_port),
+        ("code_verifier", VERIFIER),
+    ];
+
+    // Without its secret the client is not authenticated (and the code is not spent).
+    let mut public_form = form.to_vec();
+    public_form.push(("client_id", &client_id));
+    assert_error(
+        server.token(&public_form).await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "client secret",
+    )
+    .await;
+    let wrong = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&client_id, Some("wrong"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_error(wrong, StatusCode::UNAUTHORIZED, "invalid_client", "client secret").await;
+    let exchanged = server
+        .http
+        .post(server.url("/oauth/token"))
+        .basic_auth(&client_id, Some(&secret))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(exchanged.status(), StatusCode::OK);
+    let tokens: Value = exchanged.json().await.unwrap();
+    assert_eq!(
+        claims_of(str_of(&tokens, "access_token"))["client_id"],
+        json!(client_id)
+    );
+
+    // A public client presenting a secret is refused too.
+    let public = server.register().await;
+    assert_error(
+        server
+            .token(&[
+                ("grant_type", "refresh_token"),
+                ("client_id", &public),
+                ("client_secret", "s"),
+                ("refresh_token", "r"),
+            ])
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        "client secret",
+    )
+    .await;
 }
