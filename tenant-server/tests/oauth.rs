@@ -952,3 +952,69 @@ async fn confidential_clients_authenticate_and_loopback_ports_may_differ() {
     )
     .await;
 }
+
+// ---------------------------------------------------------------- browser binding, denial
+
+#[tokio::test]
+async fn sign_in_and_consent_are_bound_to_the_browser_and_answered_once() {
+    let server = server().await;
+    let client_id = server.register().await;
+
+    // The sign-in finished in another browser (no flow cookie): refused.
+    let mut browser = Browser::new(&server);
+    let sign_in = browser.authorize(&server.authorize_url(&client_id, &[])).await;
+    let state = query_param(&sign_in, "state").unwrap();
+    let mut stranger = Browser::new(&server);
+    let signed_in = stranger.post("/dev/sign-in", &[("state", &state)]).await;
+    let callback = location(&signed_in);
+    let refused = stranger.get(&callback).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.text().await.unwrap().contains("another browser"));
+    // ... and the pending sign-in is spent: the right browser cannot replay it either.
+    let replay = browser.get(&callback).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        replay
+            .text()
+            .await
+            .unwrap()
+            .contains("expired or was already used")
+    );
+
+    // The consent answered from another browser: refused, and spent.
+    let sign_in = browser.authorize(&server.authorize_url(&client_id, &[])).await;
+    let consent = browser.consent_id(&sign_in).await;
+    let mut stranger = Browser::new(&server);
+    // A browser with a flow cookie of its own.
+    let _ = stranger.authorize(&server.authorize_url(&client_id, &[])).await;
+    let refused = stranger.answer(&consent, "approve").await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(refused.headers().get(header::LOCATION).is_none());
+    assert!(refused.text().await.unwrap().contains("another browser"));
+    let late = browser.answer(&consent, "approve").await;
+    assert_eq!(late.status(), StatusCode::BAD_REQUEST);
+
+    // Denied: back to the client with access_denied, the state and iss; no code.
+    let sign_in = browser.authorize(&server.authorize_url(&client_id, &[])).await;
+    let consent = browser.consent_id(&sign_in).await;
+    let denied = location(&browser.answer(&consent, "deny").await);
+    assert!(denied.starts_with(REDIRECT), "{denied}");
+    assert_eq!(query_param(&denied, "error").as_deref(), Some("access_denied"));
+    assert_eq!(query_param(&denied, "state").as_deref(), Some("st-123"));
+    assert_eq!(query_param(&denied, "iss").as_deref(), Some(server.auth.issuer()));
+    assert_eq!(query_param(&denied, "code"), None);
+    // Answered once: the same consent again is refused.
+    let again = browser.answer(&consent, "approve").await;
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
+
+    // Other authorization request errors go back to the client, naming the parameter.
+    let (error, description) = authorize_error(&server, &client_id, &[("response_type", "token")]).await;
+    assert_eq!(error, "unsupported_response_type");
+    assert!(description.contains("response_type"), "{description}");
+    let (error, description) = authorize_error(&server, &client_id, &[("response_type", "")]).await;
+    assert_eq!(error, "invalid_request");
+    assert!(description.contains("response_type"), "{description}");
+    let (error, description) = authorize_error(&server, &client_id, &[("scope", "mcp admin")]).await;
+    assert_eq!(error, "invalid_scope");
+    assert!(description.contains("admin"), "{description}");
+}
