@@ -364,6 +364,14 @@ async fn refresh_tokens_belong_to_their_client_and_end_when_revoked() {
         "refresh token",
     )
     .await;
+    // The access token lives on for its few minutes, but the grant's Graph tokens are gone.
+    server.graph.clear_requests();
+    let reply = server
+        .call_tool(str_of(&tokens, "access_token"), "mail_list_messages")
+        .await;
+    assert_eq!(reply["result"]["isError"], json!(true), "{reply}");
+    assert!(reply.to_string().contains("sign in again"), "{reply}");
+    assert!(server.graph.requests().is_empty());
     // Unknown tokens are answered 200 as RFC 7009 asks.
     let unknown = server
         .http
@@ -705,7 +713,31 @@ async fn malformed_and_oversized_requests_are_refused_with_the_parameter_named()
     let response = server
         .token(&[("grant_type", "authorization_code"), ("code", &big)])
         .await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(
+        response,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_request",
+        "request body",
+    )
+    .await;
+    // Not a form: an OAuth error in JSON, not the framework's plain text.
+    for path in ["/oauth/token", "/oauth/device_authorization", "/oauth/revoke"] {
+        let response = server
+            .http
+            .post(server.url(path))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(r#"{"grant_type": "client_credentials"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_error(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "application/x-www-form-urlencoded",
+        )
+        .await;
+    }
     let response = server
         .http
         .post(server.url("/oauth/register"))
