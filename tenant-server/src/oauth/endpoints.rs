@@ -8,7 +8,7 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 use axum::{
     Form, Json,
     body::Bytes,
-    extract::{ConnectInfo, Query, Request, State},
+    extract::{ConnectInfo, Query, Request, State, rejection::FormRejection},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -46,6 +46,20 @@ const FLOW_COOKIE: &str = "mcp_flow";
 
 fn param<'a>(params: &'a Params, name: &str) -> Option<&'a str> {
     params.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// The form of a token, device or revocation request; a body that is not one (wrong media
+/// type, too large, unreadable) is an OAuth error in JSON like any other (RFC 6749 §5.2), with
+/// the rejection's status.
+fn form_params(form: Result<Form<Params>, FormRejection>) -> Result<Params, OAuthError> {
+    form.map(|Form(params)| params).map_err(|rejection| OAuthError {
+        status: rejection.status(),
+        ..OAuthError::invalid_request(format!(
+            "the request body must be an application/x-www-form-urlencoded form of at most {} KiB: {}",
+            super::MAX_BODY_BYTES / 1024,
+            rejection.body_text()
+        ))
+    })
 }
 
 fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, OAuthError> {
@@ -667,8 +681,12 @@ pub async fn token(
     State(server): State<Arc<AuthServer>>,
     ip: Option<axum::Extension<ClientIp>>,
     headers: HeaderMap,
-    Form(params): Form<Params>,
+    form: Result<Form<Params>, FormRejection>,
 ) -> Response {
+    let params = match form_params(form) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
     let paced = matches!(
         param(&params, "grant_type"),
         Some("refresh_token" | "urn:ietf:params:oauth:grant-type:device_code")
@@ -872,8 +890,12 @@ async fn device_grant(server: &AuthServer, client: &Client, params: &Params) -> 
 pub async fn device_authorization(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
-    Form(params): Form<Params>,
+    form: Result<Form<Params>, FormRejection>,
 ) -> Response {
+    let params = match form_params(form) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
     let result = async {
         let client = authenticate_client(&server, &headers, &params).await?;
         if !client.allows(GrantType::DeviceCode) {
@@ -957,8 +979,12 @@ pub async fn device_submit(
 pub async fn revoke(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
-    Form(params): Form<Params>,
+    form: Result<Form<Params>, FormRejection>,
 ) -> Response {
+    let params = match form_params(form) {
+        Ok(params) => params,
+        Err(error) => return error.into_response(),
+    };
     let result = async {
         let client = authenticate_client(&server, &headers, &params).await?;
         let token = required(&params, "token")?;

@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     path::{Path, PathBuf},
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 
@@ -56,6 +56,8 @@ struct Loaded {
 pub struct KeyRing {
     path: Option<PathBuf>,
     loaded: RwLock<Arc<Loaded>>,
+    /// When an unknown key id last made the file be read ([`MIN_RELOAD_INTERVAL`]).
+    last_miss: Mutex<Option<Instant>>,
 }
 
 fn file_error(path: &Path, message: impl Into<String>) -> KeyError {
@@ -144,6 +146,7 @@ impl KeyRing {
         Ok(Self {
             loaded: RwLock::new(Arc::new(read(path)?)),
             path: Some(path.to_owned()),
+            last_miss: Mutex::new(None),
         })
     }
 
@@ -165,6 +168,7 @@ impl KeyRing {
         Ok(Self {
             path: None,
             loaded: RwLock::new(Arc::new(loaded)),
+            last_miss: Mutex::new(None),
         })
     }
 
@@ -229,10 +233,19 @@ impl KeyRing {
         if let Some(key) = keys.verifiers.get(kid) {
             return Some(key.clone());
         }
-        self.reload_if_older(MIN_RELOAD_INTERVAL)
-            .verifiers
-            .get(kid)
-            .cloned()
+        // An unknown kid may be a key rotated in since the last read: read the file again,
+        // at most every MIN_RELOAD_INTERVAL however many unknown kids arrive (forged ones).
+        {
+            let mut last_miss = self
+                .last_miss
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last_miss.is_some_and(|at| at.elapsed() < MIN_RELOAD_INTERVAL) {
+                return None;
+            }
+            *last_miss = Some(Instant::now());
+        }
+        self.reload_if_older(Duration::ZERO).verifiers.get(kid).cloned()
     }
 }
 
@@ -388,5 +401,37 @@ mod tests {
         std::fs::write(&path, serde_json::to_vec(&set_of(vec![key], "nope")).unwrap()).unwrap();
         let err = KeyRing::load(&path).err().unwrap().to_string();
         assert!(err.contains("activeKid \"nope\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn unknown_kids_read_the_file_at_most_every_min_reload_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("signing-keys.json");
+        let old = generate_key("2026-01-01T00:00:00Z").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_vec(&set_of(vec![old.clone()], &old.kid)).unwrap(),
+        )
+        .unwrap();
+        let ring = Arc::new(KeyRing::load(&path).unwrap());
+        let verifier = LocalVerifier::new(ring.clone(), "https://t.example", &["a".into()]);
+        let forged = KeyRing::ephemeral().unwrap().sign(&claims("a", 300)).unwrap();
+        assert_eq!(
+            verifier.verify(&forged).await.unwrap_err(),
+            AuthFailure::UnknownKey
+        );
+        // Rotated right after the forged kid made the file be read: not read again yet.
+        let new = generate_key("2026-02-01T00:00:00Z").unwrap();
+        std::fs::write(
+            &path,
+            serde_json::to_vec(&set_of(vec![new.clone(), old], &new.kid)).unwrap(),
+        )
+        .unwrap();
+        let by_new = KeyRing::load(&path).unwrap().sign(&claims("a", 300)).unwrap();
+        assert_eq!(
+            verifier.verify(&by_new).await.unwrap_err(),
+            AuthFailure::UnknownKey
+        );
+        assert_ne!(ring.active_kid(), new.kid);
     }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // dead_code: each test binary uses a part
 
 pub mod m365;
+pub mod oauth;
 pub mod oidc;
 
 use std::{sync::Arc, time::Duration};
