@@ -295,6 +295,8 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let ops = bind(config.server.metrics_listen).await?;
     let metrics_addr = ops.local_addr()?;
     let config = Arc::new(config);
+    // The upstream is the local sign-in, but a bundle the config names must still be usable.
+    let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let sign_in = Arc::new(dev::DevUpstream::new(config.public_base()));
     let mut key = [0u8; 32];
@@ -309,7 +311,7 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let token = dev::DevUpstream::demo_token(&server, 3_600).await?;
     let metrics = Metrics::new()?;
     // Graph on a loopback double takes the development token; a real Graph the stored grants.
-    let tokens = match crate::graph::provider_for(&config, &IssuerTrust::default()) {
+    let tokens = match crate::graph::provider_for(&config, &trust) {
         Ok(dev_tokens) => dev_tokens,
         Err(_) => Arc::new(StoredGrantProvider::new(server.clone())),
     };
