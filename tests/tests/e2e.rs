@@ -320,18 +320,12 @@ mod e2e {
     }
 
     /// The tenant's server pod starts (its startup probe passed), has not restarted, and answers
-    /// `/mcp` without a token with 401 and `WWW-Authenticate`. Builtin
-    /// tenants are reported, not required: that mode's authorization server is not built yet and
-    /// the server refuses to start in it.
+    /// `/mcp` without a token with 401 and `WWW-Authenticate`. A Builtin tenant's pod also becomes
+    /// Ready although its upstream issuer does not resolve (it verifies tokens with its own keys),
+    /// its status names the redirect URI to register upstream, and it serves its authorization
+    /// server metadata with its public URL as issuer.
     async fn wait_server_started(client: &Client, tenant: &McpTenant) {
         let namespace = tenant_namespace(tenant);
-        if tenant.spec.identity.mode == mcp_tenancy_config::IdentityMode::Builtin {
-            println!(
-                "{}: Builtin mode, server pod start not required yet",
-                tenant.name_any()
-            );
-            return;
-        }
         let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
         let selector = format!("{TENANT_LABEL}={}", tenant.name_any());
         let started = wait_for(
@@ -348,7 +342,8 @@ mod e2e {
         )
         .await;
         assert_eq!(started.1, 0, "{} restarted before it started", started.0);
-        let (status, headers) = get_mcp(&pods, &started.0, &tenant.spec.network.host).await;
+        let host = &tenant.spec.network.host;
+        let (status, headers, _) = get(&pods, &started.0, host, "/mcp").await;
         assert!(
             status.starts_with("HTTP/1.1 401"),
             "{}: GET /mcp answered {status}",
@@ -366,17 +361,62 @@ mod e2e {
             tenant.name_any(),
             started.0
         );
+        if tenant.spec.identity.mode == mcp_tenancy_config::IdentityMode::Builtin {
+            wait_builtin_ready(client, tenant, &pods, &started.0).await;
+        }
     }
 
-    /// `GET /mcp` on the pod's MCP port through a port-forward (the kubelet enters the pod's
-    /// network), with the tenant's public host as Host: the status line and the headers.
-    async fn get_mcp(pods: &Api<Pod>, pod: &str, host: &str) -> (String, Vec<String>) {
+    /// The Builtin tenant's pod passes its readiness probe, `status.identity` names the callback,
+    /// and the metadata names the public URL as issuer.
+    async fn wait_builtin_ready(client: &Client, tenant: &McpTenant, pods: &Api<Pod>, pod: &str) {
+        let ready = wait_for(&format!("pod {pod} Ready"), || async {
+            let conditions = pods.get(pod).await.ok()?.status?.conditions?;
+            conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready" && c.status == "True")
+                .map(|c| c.last_transition_time)
+        })
+        .await;
+        let issuer = format!("https://{}", tenant.spec.network.host);
+        let tenants: Api<McpTenant> = Api::all(client.clone());
+        let identity = wait_for(&format!("{} status.identity", tenant.name_any()), || async {
+            tenants.get(&tenant.name_any()).await.ok()?.status?.identity
+        })
+        .await;
+        assert_eq!(identity.redirect_uri, format!("{issuer}/oauth/callback"));
+        assert_eq!(identity.issuer, issuer);
+        let (status, _, body) = get(
+            pods,
+            pod,
+            &tenant.spec.network.host,
+            "/.well-known/oauth-authorization-server",
+        )
+        .await;
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "{pod}: metadata answered {status}"
+        );
+        let json = &body[body.find('{').unwrap_or(0)..=body.rfind('}').unwrap_or(0)];
+        let metadata: serde_json::Value = serde_json::from_str(json).unwrap();
+        assert_eq!(metadata["issuer"], issuer.as_str(), "{pod}: {metadata}");
+        println!(
+            "{}: pod {pod} Ready (since {:?}); status.identity.redirectUri {}; metadata issuer {}",
+            tenant.name_any(),
+            ready.map(|t| t.0),
+            identity.redirect_uri,
+            metadata["issuer"]
+        );
+    }
+
+    /// `GET <path>` on the pod's HTTP port through a port-forward (the kubelet enters the pod's
+    /// network), with the tenant's public host as Host: the status line, the headers and the body.
+    async fn get(pods: &Api<Pod>, pod: &str, host: &str, path: &str) -> (String, Vec<String>, String) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let port = mcp_tenancy_config::HTTP_PORT;
         let mut forward = pods.portforward(pod, &[port]).await.unwrap();
         let mut stream = forward.take_stream(port).unwrap();
-        let request = format!("GET /mcp HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let mut response = Vec::new();
         tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
@@ -386,10 +426,10 @@ mod e2e {
         drop(stream);
         let _ = forward.join().await;
         let text = String::from_utf8_lossy(&response);
-        let head = text.split("\r\n\r\n").next().unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.lines().map(str::to_owned);
         let status = lines.next().unwrap_or_default();
-        (status, lines.collect())
+        (status, lines.collect(), body.to_owned())
     }
 
     fn dynamic(client: &Client, ar: &kube::core::ApiResource, namespace: &str) -> Api<DynamicObject> {

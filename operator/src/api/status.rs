@@ -43,6 +43,21 @@ pub struct McpTenantStatus {
     /// Which signing key is active; never key material.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyStatus>,
+    /// What to register at the upstream OpenID provider (Builtin mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<IdentityStatus>,
+}
+
+/// The tenant server as an OAuth authorization server: the facts the upstream application
+/// registration (Entra ID) and MCP clients need.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IdentityStatus {
+    /// The redirect URI to register (platform Web) at the upstream application.
+    pub redirect_uri: String,
+    /// Issuer of the tokens the server signs; its metadata is at
+    /// `<issuer>/.well-known/oauth-authorization-server`.
+    pub issuer: String,
 }
 
 /// Public facts about the tenant's signing keys.

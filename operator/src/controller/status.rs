@@ -9,12 +9,13 @@ use kube::{
     Api, Resource, ResourceExt,
     api::{Patch, PatchParams},
 };
+use mcp_tenancy_config::IdentityMode;
 use serde_json::{Value, json};
 
 use super::conditions::{self as c, reason};
 use crate::{
-    api::{KeyStatus, McpTenant, McpTenantStatus, Phase},
-    build::FIELD_MANAGER,
+    api::{IdentityStatus, KeyStatus, McpTenant, McpTenantStatus, Phase},
+    build::{FIELD_MANAGER, public_url},
 };
 
 /// The server workload as observed.
@@ -176,6 +177,22 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
             Some(Ok(k)) => Some(k.clone()),
             _ => old.keys.clone(),
         },
+        identity: identity(tenant),
+    }
+}
+
+/// In Builtin mode the server is the authorization server at the public URL, and users come back
+/// from the upstream sign-in to its callback.
+fn identity(tenant: &McpTenant) -> Option<IdentityStatus> {
+    match tenant.spec.identity.mode {
+        IdentityMode::Builtin => {
+            let issuer = public_url(tenant);
+            Some(IdentityStatus {
+                redirect_uri: format!("{issuer}/oauth/callback"),
+                issuer,
+            })
+        }
+        IdentityMode::External => None,
     }
 }
 
@@ -475,6 +492,32 @@ mod tests {
         assert_eq!(get(&status, c::DEGRADED), ("False", reason::AS_EXPECTED));
         assert_eq!(status.ready_replicas, Some(2));
         assert_eq!(status.observed_generation, Some(1));
+    }
+
+    #[test]
+    fn builtin_mode_tells_what_to_register_upstream_and_external_mode_does_not() {
+        let mut tenant = mk_tenant("contoso");
+        let status = desired_status(&tenant, &healthy(), Timestamp::now());
+        assert_eq!(
+            status.identity,
+            Some(IdentityStatus {
+                redirect_uri: "https://contoso.mcp.example.com/oauth/callback".into(),
+                issuer: "https://contoso.mcp.example.com".into(),
+            })
+        );
+
+        tenant.spec.identity.mode = IdentityMode::External;
+        tenant.spec.identity.external = Some(crate::api::ExternalIdentity {
+            issuer: "https://login.microsoftonline.com/00000000-0000-0000-0000-000000000001/v2.0".into(),
+            jwks_uri: None,
+            audiences: vec!["api://app-id".into()],
+        });
+        tenant.status = Some(status);
+        let status = desired_status(&tenant, &healthy(), Timestamp::now());
+        assert_eq!(
+            status.identity, None,
+            "an External tenant registers nothing upstream here"
+        );
     }
 
     #[test]
