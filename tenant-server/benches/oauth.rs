@@ -6,15 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
-
-use support::oauth as server_support;
 
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use mcp_tenancy_config::ServiceAccountConfig;
+
+use crate::support::oauth as server_support;
 
 const CONCURRENCY: usize = 8;
 const CODES: usize = 400;
