@@ -18,7 +18,7 @@ fn string_claim(claims: &Map<String, Value>, name: &str) -> Option<String> {
 }
 
 /// A claim that is an array of strings or one space-separated string (as `scope` is).
-fn string_list_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
+pub fn string_list_claim(claims: &Map<String, Value>, name: &str) -> Vec<String> {
     match claims.get(name) {
         Some(Value::Array(items)) => items
             .iter()

@@ -310,7 +310,8 @@ fn usable_key(jwk: &Jwk) -> Option<VerificationKey> {
     })
 }
 
-fn map_error(kind: &ErrorKind) -> AuthFailure {
+/// The authentication failure a JWT decoding error stands for.
+pub(crate) fn map_error(kind: &ErrorKind) -> AuthFailure {
     match kind {
         ErrorKind::ExpiredSignature => AuthFailure::Expired,
         ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
@@ -359,15 +360,7 @@ impl TokenVerifier for JwksVerifier {
         if data.claims.contains_key("nonce") {
             return Err(AuthFailure::Malformed);
         }
-        let expires_at = data
-            .claims
-            .get("exp")
-            .and_then(Value::as_u64)
-            .ok_or(AuthFailure::Malformed)?;
-        Ok(VerifiedClaims {
-            claims: data.claims,
-            expires_at,
-        })
+        VerifiedClaims::new(data.claims)
     }
 
     async fn ready(&self) -> bool {

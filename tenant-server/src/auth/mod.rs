@@ -13,7 +13,7 @@ use http::HeaderMap;
 use serde_json::{Map, Value};
 
 pub use cache::TokenCache;
-pub use claims::caller_from_claims;
+pub use claims::{caller_from_claims, string_list_claim};
 
 use crate::caller::Caller;
 
@@ -72,6 +72,17 @@ pub struct VerifiedClaims {
     pub claims: Map<String, Value>,
     /// `exp`, seconds since the epoch.
     pub expires_at: u64,
+}
+
+impl VerifiedClaims {
+    /// The claims of a token whose signature and checks passed; `exp` must be a number.
+    pub fn new(claims: Map<String, Value>) -> Result<Self, AuthFailure> {
+        let expires_at = claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .ok_or(AuthFailure::Malformed)?;
+        Ok(Self { claims, expires_at })
+    }
 }
 
 /// Checks a token's signature, issuer, audience, lifetime and tenant.

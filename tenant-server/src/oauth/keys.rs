@@ -19,12 +19,12 @@ use base64::{
     Engine,
     engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
 };
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use mcp_tenancy_config::keys::{SigningKey, SigningKeySet};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    auth::{AuthFailure, TokenVerifier, VerifiedClaims},
+    auth::{AuthFailure, TokenVerifier, VerifiedClaims, jwks::map_error},
     crypto::sha256,
 };
 
@@ -280,26 +280,9 @@ impl TokenVerifier for LocalVerifier {
         }
         let kid = header.kid.ok_or(AuthFailure::UnknownKey)?;
         let key = self.keys.decoding_key(&kid).ok_or(AuthFailure::UnknownKey)?;
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation).map_err(|e| match e
-                .kind()
-            {
-                ErrorKind::ExpiredSignature => AuthFailure::Expired,
-                ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
-                ErrorKind::InvalidIssuer => AuthFailure::WrongIssuer,
-                ErrorKind::InvalidAudience => AuthFailure::WrongAudience,
-                ErrorKind::InvalidSignature => AuthFailure::BadSignature,
-                _ => AuthFailure::Malformed,
-            })?;
-        let expires_at = data
-            .claims
-            .get("exp")
-            .and_then(Value::as_u64)
-            .ok_or(AuthFailure::Malformed)?;
-        Ok(VerifiedClaims {
-            claims: data.claims,
-            expires_at,
-        })
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
+            .map_err(|e| map_error(e.kind()))?;
+        VerifiedClaims::new(data.claims)
     }
 
     async fn ready(&self) -> bool {

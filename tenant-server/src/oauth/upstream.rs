@@ -18,6 +18,7 @@ use crate::{
     auth::{
         AuthFailure,
         jwks::{JwksOptions, KeySource, SigningKeys, VerificationKey},
+        string_list_claim,
     },
     caller::Secret,
     clock::now_secs,
@@ -521,22 +522,9 @@ impl OidcUpstream {
             username: text("preferred_username")
                 .or_else(|| text("email"))
                 .or_else(|| text("upn")),
-            roles: string_list(claims.get(&self.role_claim)),
-            amr: string_list(claims.get("amr")),
+            roles: string_list_claim(claims, &self.role_claim),
+            amr: string_list_claim(claims, "amr"),
         })
-    }
-}
-
-/// An array of strings, or a space-separated string; anything else is empty.
-fn string_list(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-        _ => Vec::new(),
     }
 }
 
