@@ -123,6 +123,21 @@ pub fn oauth_failure(tenant: &str, endpoint: &str, outcome: &str, client_id: Opt
     );
 }
 
+/// A grant ended: whose (the user key), which client held it, and `by` whom: `account` (the
+/// user on the account page), `admin` (an administrator's tool call; `actor` is their subject),
+/// `client` (RFC 7009 revocation) or `reuse` (a refresh token presented twice).
+pub fn grant_revoked(tenant: &str, user: &str, client_id: &str, by: &str, actor: &str) {
+    tracing::info!(
+        target: "audit",
+        event = "grant_revoked",
+        tenant,
+        user,
+        client_id,
+        by,
+        actor,
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

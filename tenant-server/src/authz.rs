@@ -4,7 +4,10 @@
 
 use std::borrow::Cow;
 
-use mcp_tenancy_config::{AccessConfig, catalog::pattern_matches};
+use mcp_tenancy_config::{
+    AccessConfig,
+    catalog::{ADMIN_PREFIX, pattern_matches, tier_pattern_reaches},
+};
 
 use crate::caller::Caller;
 
@@ -60,14 +63,17 @@ pub fn tiers_of(caller: &Caller, access: &AccessConfig) -> Vec<String> {
 }
 
 /// Decides whether `caller` may call `tool`, walking the service account or the caller's tiers
-/// once.
+/// once. The admin tools are stricter: only a tier that requires MFA and names them with an
+/// `admin_` pattern reaches them; no service account and no default (tierless) access does.
 pub fn decide<'a>(caller: &'a Caller, access: &'a AccessConfig, tool: &str) -> Decision<'a> {
+    let admin = tool.starts_with(ADMIN_PREFIX);
     if let Some(name) = &caller.service_account {
-        let listed = access
-            .service_accounts
-            .iter()
-            .find(|sa| &sa.name == name)
-            .is_some_and(|sa| sa.tools.iter().any(|p| pattern_matches(p, tool)));
+        let listed = !admin
+            && access
+                .service_accounts
+                .iter()
+                .find(|sa| &sa.name == name)
+                .is_some_and(|sa| sa.tools.iter().any(|p| pattern_matches(p, tool)));
         return Decision {
             verdict: if listed { Verdict::Allowed } else { Verdict::Denied },
             tier: Cow::Owned(format!("sa:{name}")),
@@ -75,13 +81,17 @@ pub fn decide<'a>(caller: &'a Caller, access: &'a AccessConfig, tool: &str) -> D
     }
     if access.tiers.is_empty() {
         return Decision {
-            verdict: Verdict::Allowed,
-            tier: Cow::Borrowed("default"),
+            verdict: if admin { Verdict::Denied } else { Verdict::Allowed },
+            tier: Cow::Borrowed(if admin { "none" } else { "default" }),
         };
     }
     let mut mfa_tier = None;
-    for tier in access.tiers.iter().filter(|t| caller.tiers.contains(&t.name)) {
-        if tier.tools.iter().any(|p| pattern_matches(p, tool)) {
+    let tiers = access
+        .tiers
+        .iter()
+        .filter(|t| caller.tiers.contains(&t.name) && (t.require_mfa || !admin));
+    for tier in tiers {
+        if tier.tools.iter().any(|p| tier_pattern_reaches(p, tool)) {
             if !tier.require_mfa || caller.mfa {
                 return Decision {
                     verdict: Verdict::Allowed,
@@ -217,5 +227,45 @@ mod tests {
             (decision.verdict, decision.tier.as_ref()),
             (Verdict::Denied, "none")
         );
+    }
+
+    #[test]
+    fn admin_tools_need_an_mfa_tier_that_names_them() {
+        let mut a = access();
+        a.tiers.push(tier("everything", &["Owner"], &["*"], true));
+        a.tiers.push(tier("helpdesk", &["Helpdesk"], &["admin_*"], true));
+        let tool = "admin_revoke_grants";
+        // `*`, even in an MFA tier, does not reach the admin tools.
+        assert_eq!(
+            decide(&caller(&["Owner"], true, &a), &a, tool).verdict,
+            Verdict::Denied
+        );
+        assert_eq!(
+            decide(&caller(&["Helpdesk"], false, &a), &a, tool),
+            Decision {
+                verdict: Verdict::MfaRequired,
+                tier: Cow::Borrowed("helpdesk")
+            }
+        );
+        assert_eq!(
+            decide(&caller(&["Helpdesk"], true, &a), &a, tool).verdict,
+            Verdict::Allowed
+        );
+        // A tier without MFA naming them (the config refuses it) is ignored all the same.
+        a.tiers.push(tier("lax", &["Lax"], &["admin_*"], false));
+        assert_eq!(
+            decide(&caller(&["Lax"], true, &a), &a, tool).verdict,
+            Verdict::Denied
+        );
+        // Neither tierless access nor a service account reaches them.
+        let open = AccessConfig::default();
+        assert_eq!(
+            decide(&caller(&[], true, &open), &open, tool).verdict,
+            Verdict::Denied
+        );
+        a.service_accounts[0].tools = vec!["admin_*".into()];
+        let mut robot = crate::testing::caller("c1");
+        robot.service_account = Some("robot".into());
+        assert_eq!(decide(&robot, &a, tool).verdict, Verdict::Denied);
     }
 }

@@ -22,7 +22,7 @@ use crate::{
         clients::ClientRegistry,
         grants::Grants,
         graph_tokens::StoredGrantProvider,
-        keys::{KeyRing, LocalVerifier},
+        keys::KeyRing,
         upstream::{OidcUpstream, Upstream},
         vault::Vault,
     },
@@ -197,11 +197,6 @@ fn auth_server(
     upstream: Arc<dyn Upstream>,
 ) -> Result<(Arc<AuthServer>, Arc<dyn TokenVerifier>), RunError> {
     let keys = Arc::new(keys);
-    let verifier = Arc::new(LocalVerifier::new(
-        keys.clone(),
-        config.public_base(),
-        &config.accepted_audiences(),
-    ));
     let trusted_proxies = config
         .server
         .trusted_proxies
@@ -223,6 +218,7 @@ fn auth_server(
         trusted_proxies,
         config: config.clone(),
     });
+    let verifier = server.verifier();
     Ok((server, verifier))
 }
 
@@ -272,7 +268,10 @@ async fn run(config: TenantConfig) -> Result<(), RunError> {
                 )
             }
         };
-    let tools = all_tools(&config, tokens, &metrics)?;
+    let mut tools = all_tools(&config, tokens, &metrics)?;
+    if let Some(server) = &extras.oauth {
+        tools.extend(tools::admin::tools(server));
+    }
     let state = AppState::build((*config).clone(), verifier, tools, store, metrics, extras)?;
     tracing::info!(
         tenant = %state.config.tenant.name,
@@ -315,7 +314,8 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
         Ok(dev_tokens) => dev_tokens,
         Err(_) => Arc::new(StoredGrantProvider::new(server.clone())),
     };
-    let tools = dev::tools(all_tools(&config, tokens, &metrics)?);
+    let mut tools = dev::tools(all_tools(&config, tokens, &metrics)?);
+    tools.extend(tools::admin::tools(&server));
     let extras = Extras {
         oauth: Some(server),
         dev_sign_in: Some(sign_in),

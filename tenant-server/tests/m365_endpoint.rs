@@ -14,7 +14,7 @@ use std::{collections::BTreeSet, panic::AssertUnwindSafe};
 use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use mcp_graph_double::{GraphDouble, RecordedRequest, Seed};
-use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
+use mcp_tenancy_config::catalog::TOOL_CATALOG;
 use serde_json::{Value, json};
 use support::{
     Client, LocalIssuer,
@@ -821,7 +821,7 @@ async fn run(env: &Env, client_token: &str, request_id: &str, id: i64, case: &Ca
 fn m365_catalog() -> BTreeSet<&'static str> {
     TOOL_CATALOG
         .iter()
-        .filter(|t| t.group != ToolGroup::Core)
+        .filter(|t| t.group.is_m365())
         .map(|t| t.name)
         .collect()
 }

@@ -16,7 +16,7 @@ use std::{
 
 use async_trait::async_trait;
 use mcp_graph_double::{Fault, FaultRule, GraphDouble, RecordedRequest, Seed};
-use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
+use mcp_tenancy_config::catalog::TOOL_CATALOG;
 use mcp_tenant_server::{
     caller::{Caller, Secret},
     graph::{
@@ -211,12 +211,12 @@ async fn registers_exactly_the_non_core_catalog_with_schemas_and_annotations() {
     names.sort_unstable();
     let mut expected: Vec<&str> = TOOL_CATALOG
         .iter()
-        .filter(|t| t.group != ToolGroup::Core)
+        .filter(|t| t.group.is_m365())
         .map(|t| t.name)
         .collect();
     expected.sort_unstable();
     assert_eq!(names, expected);
-    for entry in TOOL_CATALOG.iter().filter(|t| t.group != ToolGroup::Core) {
+    for entry in TOOL_CATALOG.iter().filter(|t| t.group.is_m365()) {
         let d = env.tools[entry.name].definition();
         let a = &d.annotations;
         assert_eq!(a.read_only_hint, Some(!entry.writes), "{}", d.name);

@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use mcp_graph_double::{Fault, FaultRule, Seed};
-use mcp_tenancy_config::catalog::TOOL_CATALOG;
+use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
 use serde_json::{Value, json};
 use support::{
     Client, LocalIssuer,
@@ -32,7 +32,12 @@ async fn tools_list_and_call_through_mcp_with_on_behalf_of() {
 
     let mut names = client.tool_names().await;
     names.sort();
-    let mut all: Vec<String> = TOOL_CATALOG.iter().map(|t| t.name.to_string()).collect();
+    // External mode: every tool but the admin tools (Builtin mode's grants).
+    let mut all: Vec<String> = TOOL_CATALOG
+        .iter()
+        .filter(|t| t.group != ToolGroup::Admin)
+        .map(|t| t.name.to_string())
+        .collect();
     all.sort();
     assert_eq!(names, all);
 
@@ -115,7 +120,7 @@ async fn read_only_tenants_do_not_offer_writing_tools() {
     let names = client.tool_names().await;
     for entry in TOOL_CATALOG {
         let offered = names.iter().any(|n| n == entry.name);
-        let expected = !entry.writes && !entry.name.starts_with("teams_");
+        let expected = entry.group != ToolGroup::Admin && !entry.writes && !entry.name.starts_with("teams_");
         assert_eq!(offered, expected, "{}", entry.name);
     }
 }

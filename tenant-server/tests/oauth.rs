@@ -364,13 +364,24 @@ async fn refresh_tokens_belong_to_their_client_and_end_when_revoked() {
         "refresh token",
     )
     .await;
-    // The access token lives on for its few minutes, but the grant's Graph tokens are gone.
+    // The grant's access token ends with it (not minutes later), and Graph sees nothing.
     server.graph.clear_requests();
-    let reply = server
-        .call_tool(str_of(&tokens, "access_token"), "mail_list_messages")
+    let refused = server
+        .mcp(
+            str_of(&tokens, "access_token"),
+            None,
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "oauth-test", "version": "1"}}}),
+        )
         .await;
-    assert_eq!(reply["result"]["isError"], json!(true), "{reply}");
-    assert!(reply.to_string().contains("sign in again"), "{reply}");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let challenge = refused.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert!(refused.text().await.unwrap().contains("revoked"));
     assert!(server.graph.requests().is_empty());
     // Unknown tokens are answered 200 as RFC 7009 asks.
     let unknown = server

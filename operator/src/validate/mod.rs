@@ -7,7 +7,10 @@ mod quota;
 
 use std::collections::BTreeSet;
 
-use mcp_tenancy_config::{Cidr, ConfigError, IdentityMode, catalog::pattern_is_known};
+use mcp_tenancy_config::{
+    Cidr, ConfigError, IdentityMode,
+    catalog::{ADMIN_NOT_FOR_SERVICE_ACCOUNTS, ADMIN_TIER_NEEDS_MFA, admin_pattern, pattern_is_known},
+};
 use url::Url;
 
 use crate::api::{
@@ -229,6 +232,14 @@ fn check_access(spec: &McpTenantSpec) -> Result<(), ValidationError> {
             ));
         }
         check_patterns(&format!("{field}.tools"), &tier.tools)?;
+        if let Some(j) = admin_pattern(&tier.tools)
+            && !tier.require_mfa
+        {
+            return Err(ValidationError::new(
+                format!("{field}.tools[{j}]"),
+                ADMIN_TIER_NEEDS_MFA,
+            ));
+        }
     }
     let mut accounts = BTreeSet::new();
     for (i, sa) in spec.access.service_accounts.iter().enumerate() {
@@ -240,6 +251,12 @@ fn check_access(spec: &McpTenantSpec) -> Result<(), ValidationError> {
             ));
         }
         check_patterns(&format!("{field}.tools"), &sa.tools)?;
+        if let Some(j) = admin_pattern(&sa.tools) {
+            return Err(ValidationError::new(
+                format!("{field}.tools[{j}]"),
+                ADMIN_NOT_FOR_SERVICE_ACCOUNTS,
+            ));
+        }
         match spec.identity.mode {
             IdentityMode::Builtin if sa.client_secret_ref.is_none() => {
                 return Err(ValidationError::new(
@@ -409,6 +426,15 @@ network:
             error(accounts),
             r#"spec.access.serviceAccounts[0].tools[0]: "mail_delete" names no known tool"#
         );
+        assert_eq!(
+            error("access:\n  tiers:\n    - {name: ops, roles: [Ops], tools: [whoami, 'admin_*']}\n"),
+            "spec.access.tiers[0].tools[1]: names admin tools, so the tier must set requireMfa: true"
+        );
+        let mfa =
+            "access:\n  tiers:\n    - {name: ops, roles: [Ops], tools: ['admin_*'], requireMfa: true}\n";
+        validate_tenant(&mk_tenant(mfa)).unwrap();
+        let bot = "access:\n  serviceAccounts:\n    - {name: bot, clientSecretRef: {name: s, key: k}, tools: [admin_list_grants]}\n";
+        assert!(error(bot).starts_with("spec.access.serviceAccounts[0].tools[0]: names admin tools"));
         assert_eq!(
             error("tools:\n  disabled: [teams_]\n"),
             r#"spec.tools.disabled[0]: "teams_" names no known tool"#

@@ -14,6 +14,16 @@ pub enum ToolGroup {
     Teams,
     Contacts,
     Files,
+    /// Builtin mode only: other users' sign-ins. Callable only through a tier that requires
+    /// MFA and names the tools with an `admin_` pattern (never by `*`).
+    Admin,
+}
+
+impl ToolGroup {
+    /// Whether the group's tools work with Microsoft 365 (through Graph).
+    pub fn is_m365(self) -> bool {
+        !matches!(self, Self::Core | Self::Admin)
+    }
 }
 
 /// One tool the server can offer.
@@ -21,7 +31,8 @@ pub enum ToolGroup {
 pub struct ToolEntry {
     pub name: &'static str,
     pub group: ToolGroup,
-    /// Changes data in Microsoft 365 (sends, creates); absent in read-only mode.
+    /// Changes data (sends, creates, revokes). Read-only mode leaves out the Microsoft 365 tools
+    /// that do; the admin tools stay.
     pub writes: bool,
 }
 
@@ -52,6 +63,8 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("contacts_search", ToolGroup::Contacts, false),
     tool("people_search", ToolGroup::Contacts, false),
     tool("files_search", ToolGroup::Files, false),
+    tool("admin_list_grants", ToolGroup::Admin, false),
+    tool("admin_revoke_grants", ToolGroup::Admin, true),
 ];
 
 /// The entry of `name`, for use in constants: a name outside the catalog fails the build
@@ -100,6 +113,27 @@ pub fn pattern_matches(pattern: &str, tool: &str) -> bool {
     }
 }
 
+/// The prefix of every admin tool, and of every pattern that may reach them.
+pub const ADMIN_PREFIX: &str = "admin_";
+
+/// Whether `tool` is reached by `pattern` in a tier: as [`pattern_matches`], except that an
+/// admin tool is reached only by a pattern naming admin tools (`admin_*`, `admin_list_grants`),
+/// never by `*` or a shorter prefix.
+pub fn tier_pattern_reaches(pattern: &str, tool: &str) -> bool {
+    pattern_matches(pattern, tool) && (!tool.starts_with(ADMIN_PREFIX) || pattern.starts_with(ADMIN_PREFIX))
+}
+
+/// Why a tier may not name admin tools: it does not require MFA.
+pub const ADMIN_TIER_NEEDS_MFA: &str = "names admin tools, so the tier must set requireMfa: true";
+/// Why a service account may not name admin tools.
+pub const ADMIN_NOT_FOR_SERVICE_ACCOUNTS: &str =
+    "names admin tools, which only a signed-in user with MFA may call, never a service account";
+
+/// The index of the first pattern naming admin tools, for the checks above.
+pub fn admin_pattern(patterns: &[String]) -> Option<usize> {
+    patterns.iter().position(|p| p.starts_with(ADMIN_PREFIX))
+}
+
 /// Whether a pattern names at least one tool of the catalog (a typo names none).
 pub fn pattern_is_known(pattern: &str) -> bool {
     TOOL_CATALOG.iter().any(|t| pattern_matches(pattern, t.name))
@@ -130,6 +164,24 @@ mod tests {
         assert!(pattern_is_known("teams_*"));
         assert!(!pattern_is_known("mial_*"));
         assert!(!pattern_is_known("mail_delete"));
+    }
+
+    #[test]
+    fn only_admin_patterns_reach_admin_tools() {
+        assert!(tier_pattern_reaches("admin_*", "admin_list_grants"));
+        assert!(tier_pattern_reaches("admin_list_grants", "admin_list_grants"));
+        assert!(!tier_pattern_reaches("*", "admin_list_grants"));
+        assert!(!tier_pattern_reaches("a*", "admin_revoke_grants"));
+        assert!(tier_pattern_reaches("*", "mail_send"));
+        assert!(!tier_pattern_reaches("admin_*", "mail_send"));
+        for tool in TOOL_CATALOG {
+            assert_eq!(
+                tool.group == ToolGroup::Admin,
+                tool.name.starts_with(ADMIN_PREFIX),
+                "{}",
+                tool.name
+            );
+        }
     }
 
     #[test]

@@ -24,9 +24,11 @@ pub enum IdentityMode {
     External,
 }
 
-/// A group of people, found by role, and the tools they may call.
+/// A group of people, found by role, and the tools they may call. The admin tools (`admin_*`:
+/// other users' sign-ins) are reached only by a tier that requires MFA and names them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = rules::with_rules(vec![rules::admin_tools_need_mfa()]))]
 pub struct AccessTier {
     /// Name of the tier, shown to users by `whoami` and used as a metric label.
     #[schemars(length(min = 1, max = 63), regex(pattern = DNS_LABEL))]

@@ -69,6 +69,18 @@ pub fn known_tool_pattern() -> Value {
     )
 }
 
+/// The rule of an [`crate::AccessTier`]: naming admin tools needs `requireMfa: true`.
+pub(crate) fn admin_tools_need_mfa() -> Value {
+    rule(
+        &format!(
+            "!self.tools.exists(p, p.startsWith('{}')) || (has(self.requireMfa) && self.requireMfa)",
+            crate::catalog::ADMIN_PREFIX
+        ),
+        "a tier that names admin tools must set requireMfa: true",
+        Some(".tools"),
+    )
+}
+
 /// The rules of [`crate::TokenLifetimes`].
 pub(crate) fn token_lifetimes() -> Vec<Value> {
     let access = duration_seconds("self.access");

@@ -8,7 +8,8 @@ use url::Url;
 
 use crate::{
     AccessTier, Cidr, DEFAULT_TRUSTED_PROXIES, HumanDuration, IdentityMode, MAX_TRUSTED_PROXIES, RateLimits,
-    TokenLifetimes, ToolSets, catalog::pattern_is_known,
+    TokenLifetimes, ToolSets,
+    catalog::{ADMIN_NOT_FOR_SERVICE_ACCOUNTS, ADMIN_TIER_NEEDS_MFA, admin_pattern, pattern_is_known},
 };
 
 /// The only config version this build reads; a newer operator that changes the contract bumps it.
@@ -380,9 +381,23 @@ impl TenantConfig {
         }
         for (i, tier) in self.access.tiers.iter().enumerate() {
             check_patterns(&format!("access.tiers[{i}].tools"), &tier.tools)?;
+            if let Some(j) = admin_pattern(&tier.tools)
+                && !tier.require_mfa
+            {
+                return Err(invalid(
+                    format!("access.tiers[{i}].tools[{j}]"),
+                    ADMIN_TIER_NEEDS_MFA,
+                ));
+            }
         }
         for (i, sa) in self.access.service_accounts.iter().enumerate() {
             check_patterns(&format!("access.serviceAccounts[{i}].tools"), &sa.tools)?;
+            if let Some(j) = admin_pattern(&sa.tools) {
+                return Err(invalid(
+                    format!("access.serviceAccounts[{i}].tools[{j}]"),
+                    ADMIN_NOT_FOR_SERVICE_ACCOUNTS,
+                ));
+            }
             let field = format!("access.serviceAccounts[{i}]");
             match id.mode {
                 IdentityMode::Builtin if sa.client_secret_file.is_none() => {

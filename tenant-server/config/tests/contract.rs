@@ -106,6 +106,16 @@ fn each_bad_value_names_its_field() {
             "access.serviceAccounts[0]",
         ),
         (
+            "tools: [\"mail_list_messages\", \"calendar_*\"]",
+            "tools: [\"mail_list_messages\", \"admin_*\"]",
+            "access.tiers[0].tools[1]",
+        ),
+        (
+            "tools: [whoami]}",
+            "tools: [whoami, admin_list_grants]}",
+            "access.serviceAccounts[0].tools[1]",
+        ),
+        (
             "perUser: {requests: 100",
             "perUser: {requests: 0",
             "limits.perUser",

@@ -44,9 +44,18 @@ pub enum AuthFailure {
     KeysUnavailable,
     #[error("the token is an app-only token of a client that is not a service account of this server")]
     UnknownClient,
+    #[error("the sign-in this token was issued for has been revoked; sign in again")]
+    Revoked,
+    #[error("the server cannot check the token's sign-in right now; retry shortly")]
+    StoreUnavailable,
 }
 
 impl AuthFailure {
+    /// The server, not the token, is at fault: the keys or the store could not be reached.
+    pub fn is_server_side(self) -> bool {
+        matches!(self, Self::KeysUnavailable | Self::StoreUnavailable)
+    }
+
     /// Bounded label for `mcp_auth_failures_total{reason}` and the audit log.
     pub fn reason(self) -> &'static str {
         match self {
@@ -62,6 +71,8 @@ impl AuthFailure {
             Self::UnsupportedAlgorithm => "unsupported_algorithm",
             Self::KeysUnavailable => "keys_unavailable",
             Self::UnknownClient => "unknown_client",
+            Self::Revoked => "revoked",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }
@@ -92,6 +103,12 @@ pub trait TokenVerifier: Send + Sync + 'static {
 
     /// Whether keys are at hand (fetched now or cached), for `/readyz`.
     async fn ready(&self) -> bool;
+
+    /// Whether what the token stands for still holds, checked on every request (cached tokens
+    /// too): Builtin mode refuses the tokens of a revoked grant at once.
+    async fn live(&self, _caller: &Caller) -> Result<(), AuthFailure> {
+        Ok(())
+    }
 }
 
 /// The bearer token of the Authorization header. Tokens anywhere else (query, body, cookies)
@@ -138,12 +155,16 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Caller>, AuthFailure> {
-        if let Some(caller) = self.cache.get(token) {
-            return Ok(caller);
-        }
-        let verified = self.verifier.verify(token).await?;
-        let caller = Arc::new(caller_from_claims(&verified.claims, &self.config, token)?);
-        self.cache.insert(token, caller.clone(), verified.expires_at);
+        let caller = match self.cache.get(token) {
+            Some(caller) => caller,
+            None => {
+                let verified = self.verifier.verify(token).await?;
+                let caller = Arc::new(caller_from_claims(&verified.claims, &self.config, token)?);
+                self.cache.insert(token, caller.clone(), verified.expires_at);
+                caller
+            }
+        };
+        self.verifier.live(&caller).await?;
         Ok(caller)
     }
 

@@ -14,8 +14,20 @@ use crate::{
 };
 
 /// 401 with the RFC 6750 / RFC 9728 challenge. Per RFC 6750 §3.1, a request without any token
-/// gets no error code, only where to find the authorization server.
+/// gets no error code, only where to find the authorization server. When the server could not
+/// check the token (keys or store unavailable), 503 with `Retry-After`: the token may be fine.
 pub fn unauthorized(resource_metadata: &str, failure: AuthFailure) -> Response {
+    if failure.is_server_side() {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "temporarily_unavailable", "error_description": failure.to_string()})),
+        )
+            .into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return response;
+    }
     let description = failure.to_string();
     let error = (failure != AuthFailure::Missing).then_some(("invalid_token", description.as_str()));
     let mut response = (

@@ -103,9 +103,9 @@ pub async fn rate_limit(State(server): State<Arc<AuthServer>>, request: Request,
 
 /// The client address the rate limit saw, for the token endpoint's own check.
 #[derive(Clone)]
-pub struct ClientIp(String);
+pub struct ClientIp(pub(super) String);
 
-fn too_many(server: &AuthServer, path: &str, ip: &str, wait: std::time::Duration) -> Response {
+pub(super) fn too_many(server: &AuthServer, path: &str, ip: &str, wait: std::time::Duration) -> Response {
     audit::oauth_failure(&server.config.tenant.name, path, "rate_limited", None, ip);
     let mut response = OAuthError::new(
         "slow_down",
@@ -171,41 +171,58 @@ pub async fn register(State(server): State<Arc<AuthServer>>, body: Bytes) -> Res
     }
 }
 
-fn cookie_of(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name`, when it has the length of a [`random_token`].
+pub(super) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
-        .find_map(|c| {
-            c.trim()
-                .strip_prefix(&format!("{FLOW_COOKIE}="))
-                .map(str::to_owned)
-        })
+        .find_map(|c| c.trim().strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+        .filter(|v| (32..=64).contains(&v.len()))
 }
 
-/// The browser's flow cookie, set anew when absent.
-fn browser(server: &AuthServer, headers: &HeaderMap) -> Result<(String, Option<HeaderValue>), OAuthError> {
-    if let Some(value) = cookie_of(headers).filter(|v| v.len() >= 32 && v.len() <= 64) {
-        return Ok((value, None));
-    }
-    let value = random_token()?;
+/// A `Set-Cookie` for `name`: HttpOnly, SameSite=Lax, Secure on https; `Max-Age=0` ends it.
+pub(super) fn set_cookie(
+    server: &AuthServer,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age_secs: u64,
+) -> Result<HeaderValue, OAuthError> {
     let secure = if server.config.server.public_url.scheme() == "https" {
         "; Secure"
     } else {
         ""
     };
-    let cookie = format!("{FLOW_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=900{secure}");
-    let header = HeaderValue::from_str(&cookie).map_err(|_| OAuthError::server_error("cookie"))?;
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    ))
+    .map_err(|_| OAuthError::server_error("cookie"))
+}
+
+/// The browser's flow cookie, set anew when absent.
+fn browser(server: &AuthServer, headers: &HeaderMap) -> Result<(String, Option<HeaderValue>), OAuthError> {
+    if let Some(value) = cookie(headers, FLOW_COOKIE) {
+        return Ok((value, None));
+    }
+    let value = random_token()?;
+    let header = set_cookie(server, FLOW_COOKIE, &value, "/", 900)?;
     Ok((value, Some(header)))
 }
 
 fn same_browser(headers: &HeaderMap, expected_hash: &str) -> bool {
-    cookie_of(headers).is_some_and(|c| constant_time_eq(digest(&c).as_bytes(), expected_hash.as_bytes()))
+    cookie(headers, FLOW_COOKIE)
+        .is_some_and(|c| constant_time_eq(digest(&c).as_bytes(), expected_hash.as_bytes()))
 }
 
-/// Redirects the browser to the upstream sign-in for `request`.
-async fn sign_in_upstream(server: &AuthServer, headers: &HeaderMap, request: ClientRequest) -> Response {
+/// Redirects the browser to the upstream sign-in for `request` (a client's, or none: the
+/// account page's).
+pub(super) async fn sign_in_upstream(
+    server: &AuthServer,
+    headers: &HeaderMap,
+    request: Option<ClientRequest>,
+) -> Response {
     let result = async {
         let (cookie, set_cookie) = browser(server, headers)?;
         let upstream = UpstreamRequest::new(server.callback_url())
@@ -302,7 +319,7 @@ pub async fn authorize(
                 state: state.map(str::to_owned),
                 ..request
             };
-            sign_in_upstream(&server, &headers, request).await
+            sign_in_upstream(&server, &headers, Some(request)).await
         }
         Err(error) => redirect_error(&server, redirect_uri, state, &error),
     }
@@ -420,8 +437,9 @@ pub async fn callback(
             "this sign-in was started in another browser; start again",
         );
     }
-    let fail = |error: OAuthError| match &pending.request.redirect_uri {
-        Some(uri) => redirect_error(&server, uri, pending.request.state.as_deref(), &error),
+    let request = pending.request.as_ref();
+    let fail = |error: OAuthError| match request.and_then(|r| r.redirect_uri.as_deref()) {
+        Some(uri) => redirect_error(&server, uri, request.and_then(|r| r.state.as_deref()), &error),
         None => pages::error(error.status, &error.description),
     };
     if let Some(error) = param(&params, "error") {
@@ -439,6 +457,10 @@ pub async fn callback(
         Err(UpstreamError::Unavailable(message)) => return fail(OAuthError::unavailable(message)),
         Err(error) => return fail(OAuthError::new("access_denied", error.to_string())),
     };
+    let Some(request) = request else {
+        // The account page: who signed in is all it needs; the upstream tokens are dropped.
+        return super::account::start_session(&server, signed_in.identity).await;
+    };
     let result = async {
         let id = random_token()?;
         let sealed_tokens = server
@@ -446,7 +468,7 @@ pub async fn callback(
             .seal(&super::grants::Grants::consent_key(&id), &signed_in.tokens)
             .map_err(grant_error)?;
         let consent = Consent {
-            request: pending.request.clone(),
+            request: request.clone(),
             identity: signed_in.identity.clone(),
             sealed_tokens,
             browser: pending.browser.clone(),
@@ -789,6 +811,13 @@ async fn refresh_grant(server: &AuthServer, client: &Client, params: &Params) ->
             // A used refresh token again: someone holds a copy. End the whole grant.
             if let Some(grant) = server.grants.grant(&grant_id).await.map_err(grant_error)? {
                 server.grants.revoke(&grant).await.map_err(grant_error)?;
+                audit::grant_revoked(
+                    &server.config.tenant.name,
+                    &grant.user_key,
+                    &grant.client_id,
+                    "reuse",
+                    "",
+                );
             }
             tracing::warn!(client = %client.client_id, "refresh token reused: grant revoked");
             return Err(OAuthError::invalid_grant(
@@ -963,7 +992,7 @@ pub async fn device_submit(
     let typed = param(&params, "user_code").unwrap_or_default();
     match server.grants.device_by_user_code(typed).await {
         Ok(Some((_, device))) if device.status == DeviceStatus::Pending => {
-            sign_in_upstream(&server, &headers, device.request).await
+            sign_in_upstream(&server, &headers, Some(device.request)).await
         }
         Ok(Some(_)) => pages::device_entry("", Some("This code was already used.")),
         Ok(None) => pages::device_entry(
@@ -974,8 +1003,8 @@ pub async fn device_submit(
     }
 }
 
-/// `POST /oauth/revoke` (RFC 7009): a refresh token ends its grant; anything else is answered
-/// 200 as the RFC asks (access tokens expire within minutes).
+/// `POST /oauth/revoke` (RFC 7009): a refresh token ends its grant, and with it the grant's
+/// access tokens (the verifier checks the grant); anything else is answered 200 as the RFC asks.
 pub async fn revoke(
     State(server): State<Arc<AuthServer>>,
     headers: HeaderMap,
@@ -993,6 +1022,13 @@ pub async fn revoke(
             && let Some(grant) = server.grants.grant(&record.grant_id).await.map_err(grant_error)?
         {
             server.grants.revoke(&grant).await.map_err(grant_error)?;
+            audit::grant_revoked(
+                &server.config.tenant.name,
+                &grant.user_key,
+                &grant.client_id,
+                "client",
+                "",
+            );
         }
         Ok::<_, OAuthError>(())
     }

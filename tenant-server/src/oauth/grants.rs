@@ -1,8 +1,9 @@
 //! What the authorization server keeps in the store, and the one place that knows its keys:
 //! sign-in attempts, consents, one-time codes, grants (one per signed-in client or device),
-//! rotating refresh tokens with reuse detection, device codes, and each grant's upstream tokens
-//! sealed under the tenant's encryption key. Keys are `<kind>/<id>`; secrets are stored only as
-//! SHA-256 hashes.
+//! rotating refresh tokens with reuse detection, device codes, each grant's upstream tokens
+//! sealed under the tenant's encryption key, the grants of each user (with an index by sign-in
+//! name and object id) and account-page sessions. Keys are `<kind>/<id>`; secrets are stored only
+//! as SHA-256 hashes.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,7 +16,7 @@ use super::{
 use crate::{
     clock::now_secs,
     crypto::sha256,
-    store::{Store, StoreError},
+    store::{MAX_SET_MEMBERS, Store, StoreError},
 };
 
 /// An authorization code lives 60 seconds and is redeemed once.
@@ -29,6 +30,10 @@ pub const DEVICE_INTERVAL_SECS: u64 = 5;
 /// The user's upstream tokens outlive one refresh-token lifetime: a grant refreshed now and then
 /// keeps its Graph access.
 pub const UPSTREAM_TTL: Duration = Duration::from_secs(90 * 24 * 3_600);
+/// A signed-in session of the account page lasts this long.
+pub const ACCOUNT_TTL: Duration = Duration::from_secs(15 * 60);
+/// Sign-in names and object ids longer than this are not indexed (nobody can look them up).
+const MAX_ALIAS_BYTES: usize = 256;
 
 /// Hex SHA-256 of a secret: the only form in which codes and tokens are stored.
 pub fn digest(secret: &str) -> String {
@@ -54,7 +59,9 @@ pub struct ClientRequest {
 /// A sign-in at the upstream in progress (`pending/<upstream state>`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Pending {
-    pub request: ClientRequest,
+    /// The client the user signs in for; none when the user signs in to the account page.
+    #[serde(default)]
+    pub request: Option<ClientRequest>,
     pub upstream: UpstreamRequest,
     /// Hash of the browser's flow cookie: only the browser that started may finish.
     pub browser: String,
@@ -84,6 +91,15 @@ pub struct Grant {
     pub scope: String,
     pub created_at: u64,
     pub last_used_at: u64,
+}
+
+/// A user signed in to the account page (`account/<hash of the session cookie>`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountSession {
+    pub user_key: String,
+    pub identity: UpstreamIdentity,
+    /// The anti-forgery value every form of the page carries back.
+    pub csrf: String,
 }
 
 /// A one-time authorization code (`code/<hash>`).
@@ -264,15 +280,95 @@ impl Grants {
         Ok(grant)
     }
 
-    /// Stores a grant with its upstream tokens and lists it under its user.
+    /// Stores a grant with its upstream tokens, lists it under its user and indexes the user by
+    /// sign-in name and object id. A user already holding [`MAX_SET_MEMBERS`] grants loses the
+    /// least recently used one.
     pub async fn insert_grant(&self, grant: &Grant, tokens: &UpstreamTokens) -> Result<(), GrantError> {
         self.put_upstream(&grant.id, tokens).await?;
         self.put(&format!("grant/{}", grant.id), grant, self.refresh_ttl)
             .await?;
-        self.store
-            .set_add(&format!("user/{}", grant.user_key), &grant.id, UPSTREAM_TTL)
-            .await?;
+        let set = format!("user/{}", grant.user_key);
+        match self.store.set_add(&set, &grant.id, UPSTREAM_TTL).await {
+            Err(StoreError::TooLarge(_)) => self.evict_and_add(grant, &set).await?,
+            other => other?,
+        }
+        let identity = &grant.identity;
+        for alias in [&identity.username, &identity.object_id].into_iter().flatten() {
+            if alias.len() <= MAX_ALIAS_BYTES {
+                self.store
+                    .put(
+                        &alias_key(alias),
+                        grant.user_key.clone().into_bytes(),
+                        UPSTREAM_TTL,
+                    )
+                    .await?;
+            }
+        }
         Ok(())
+    }
+
+    /// Makes room in a full grant set by ending the user's least recently used grant.
+    async fn evict_and_add(&self, grant: &Grant, set: &str) -> Result<(), GrantError> {
+        let others: Vec<Grant> = self
+            .user_grants(&grant.user_key)
+            .await?
+            .into_iter()
+            .filter(|g| g.id != grant.id)
+            .collect();
+        if others.len() >= MAX_SET_MEMBERS
+            && let Some(oldest) = others.last()
+        {
+            tracing::info!(user = %grant.user_key, "grant limit reached: the least recently used grant ends");
+            self.revoke(oldest).await?;
+        }
+        Ok(self.store.set_add(set, &grant.id, UPSTREAM_TTL).await?)
+    }
+
+    /// The live grants of a user, most recently used first. Members whose grant has ended are
+    /// dropped from the user's set on the way.
+    pub async fn user_grants(&self, user_key: &str) -> Result<Vec<Grant>, GrantError> {
+        let set = format!("user/{user_key}");
+        let mut grants = Vec::new();
+        for id in self.store.set_members(&set).await? {
+            match self.grant(&id).await? {
+                Some(grant) if grant.user_key == user_key => grants.push(grant),
+                _ => self.store.set_remove(&set, &id).await?,
+            }
+        }
+        grants.sort_by(|a, b| b.last_used_at.cmp(&a.last_used_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(grants)
+    }
+
+    /// The user key of a sign-in name (any case) or an object id, from the index that signing
+    /// in keeps.
+    pub async fn user_by_alias(&self, alias: &str) -> Result<Option<String>, GrantError> {
+        if alias.is_empty() || alias.len() > MAX_ALIAS_BYTES {
+            return Ok(None);
+        }
+        let key = alias_key(alias);
+        let Some(bytes) = self.store.get(&key).await? else {
+            return Ok(None);
+        };
+        String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| GrantError::Corrupt {
+                key,
+                message: "not UTF-8".into(),
+            })
+    }
+
+    /// Starts an account-page session for the holder of `cookie`.
+    pub async fn put_account(&self, cookie: &str, session: &AccountSession) -> Result<(), GrantError> {
+        self.put(&format!("account/{}", digest(cookie)), session, ACCOUNT_TTL)
+            .await
+    }
+
+    pub async fn account(&self, cookie: &str) -> Result<Option<AccountSession>, GrantError> {
+        self.get(&format!("account/{}", digest(cookie))).await
+    }
+
+    pub async fn delete_account(&self, cookie: &str) -> Result<(), GrantError> {
+        Ok(self.store.delete(&format!("account/{}", digest(cookie))).await?)
     }
 
     pub async fn grant(&self, id: &str) -> Result<Option<Grant>, GrantError> {
@@ -394,11 +490,145 @@ impl Grants {
     }
 }
 
+fn alias_key(alias: &str) -> String {
+    format!("alias/{}", alias.to_lowercase())
+}
+
 /// The key a user's grants are listed under: tenant-qualified object id, else the subject (as
 /// [`crate::caller::Caller::user_key`] computes it from the access token).
 pub fn user_key(identity: &UpstreamIdentity) -> String {
     match (&identity.tenant_id, &identity.object_id) {
         (Some(tid), Some(oid)) => format!("{tid}/{oid}"),
         _ => format!("sub/{}", identity.subject),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{caller::Secret, store::EmbeddedStore};
+
+    fn grants() -> Grants {
+        let vault = Vault::from_keys(&[[3u8; 32]]).unwrap();
+        Grants::new(
+            Arc::new(EmbeddedStore::in_memory()),
+            Arc::new(vault),
+            "t",
+            Duration::from_secs(3_600),
+        )
+    }
+
+    fn identity(username: &str) -> UpstreamIdentity {
+        UpstreamIdentity {
+            subject: format!("sub-{username}"),
+            object_id: Some(format!("oid-{username}")),
+            tenant_id: Some("tid".into()),
+            name: None,
+            username: Some(username.into()),
+            roles: Vec::new(),
+            amr: Vec::new(),
+        }
+    }
+
+    fn grant(id: &str, identity: &UpstreamIdentity, last_used_at: u64) -> Grant {
+        Grant {
+            id: id.into(),
+            user_key: user_key(identity),
+            identity: identity.clone(),
+            client_id: "c".into(),
+            client_name: None,
+            kind: "browser".into(),
+            resource: "https://t.example/mcp".into(),
+            scope: "mcp".into(),
+            created_at: last_used_at,
+            last_used_at,
+        }
+    }
+
+    fn tokens() -> UpstreamTokens {
+        UpstreamTokens {
+            access_token: Secret::new("at"),
+            expires_at: now_secs() + 60,
+            refresh_token: None,
+            scope: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_users_grants_come_most_recent_first_and_ended_ones_are_pruned() {
+        let g = grants();
+        let ada = identity("Ada@Example.com");
+        for (id, used) in [("old", 10), ("new", 30), ("mid", 20)] {
+            g.insert_grant(&grant(id, &ada, used), &tokens()).await.unwrap();
+        }
+        g.insert_grant(&grant("other", &identity("bob@example.com"), 5), &tokens())
+            .await
+            .unwrap();
+        let key = g.user_by_alias("ada@example.COM").await.unwrap().unwrap();
+        assert_eq!(
+            Some(key.clone()),
+            g.user_by_alias("oid-Ada@Example.com").await.unwrap()
+        );
+        assert_eq!(g.user_by_alias("nobody").await.unwrap(), None);
+        assert_eq!(g.user_by_alias(&"x".repeat(300)).await.unwrap(), None);
+        let ids = |list: Vec<Grant>| list.into_iter().map(|g| g.id).collect::<Vec<_>>();
+        assert_eq!(ids(g.user_grants(&key).await.unwrap()), ["new", "mid", "old"]);
+        // A grant that ended by expiry is still a member of the set until the next listing.
+        g.store.delete("grant/mid").await.unwrap();
+        assert_eq!(ids(g.user_grants(&key).await.unwrap()), ["new", "old"]);
+        assert_eq!(
+            g.store.set_members(&format!("user/{key}")).await.unwrap().len(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn a_full_grant_set_loses_its_least_recently_used_grant() {
+        let g = grants();
+        let ada = identity("ada@example.com");
+        for i in 0..MAX_SET_MEMBERS {
+            let used = 1_000 + u64::try_from(i).unwrap();
+            g.insert_grant(&grant(&format!("g{i}"), &ada, used), &tokens())
+                .await
+                .unwrap();
+        }
+        // g0 is the least recently used; a newer grant takes its place.
+        g.insert_grant(&grant("newest", &ada, 5_000), &tokens())
+            .await
+            .unwrap();
+        let list = g.user_grants(&user_key(&ada)).await.unwrap();
+        assert_eq!(list.len(), MAX_SET_MEMBERS);
+        assert_eq!(list[0].id, "newest");
+        assert!(g.grant("g0").await.unwrap().is_none());
+        assert!(g.upstream("g0").await.unwrap().is_none());
+        assert!(g.grant("g1").await.unwrap().is_some());
+    }
+
+    #[tokio::test]
+    async fn account_sessions_are_found_by_their_cookie_only() {
+        let g = grants();
+        let session = AccountSession {
+            user_key: "k".into(),
+            identity: identity("ada@example.com"),
+            csrf: "c".into(),
+        };
+        g.put_account("cookie-value", &session).await.unwrap();
+        assert_eq!(g.account("cookie-value").await.unwrap().unwrap().user_key, "k");
+        assert!(g.account("other-value").await.unwrap().is_none());
+        g.delete_account("cookie-value").await.unwrap();
+        assert!(g.account("cookie-value").await.unwrap().is_none());
+    }
+
+    #[test]
+    fn pending_records_from_before_the_account_page_still_read() {
+        let old = serde_json::json!({
+            "request": {"client_id": "c", "client_name": null, "redirect_uri": "http://x/cb",
+                        "state": null, "code_challenge": null, "resource": "r", "scope": "mcp",
+                        "device": null},
+            "upstream": {"state": "s", "nonce": "n", "pkce_verifier": "v", "redirect_uri": "u"},
+            "browser": "b"
+        });
+        let pending: Pending = serde_json::from_value(old).unwrap();
+        assert_eq!(pending.request.unwrap().client_id, "c");
     }
 }

@@ -3,6 +3,7 @@
 //! consent page, and the client gets short-lived ES256 access tokens and rotating refresh
 //! tokens. Each grant keeps that user's upstream (Graph) tokens, sealed in the store.
 
+pub mod account;
 pub mod clients;
 pub mod device;
 pub mod endpoints;
@@ -65,6 +66,9 @@ pub fn router<S: Clone + Send + Sync + 'static>(
             "/device",
             get(endpoints::device_page).post(endpoints::device_submit),
         )
+        .route("/account", get(account::page))
+        .route("/account/revoke", post(account::revoke))
+        .route("/account/sign-out", post(account::sign_out))
         .with_state(server.clone())
         .merge(
             Router::new()

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use mcp_tenancy_config::{Cidr, TenantConfig};
 use serde_json::{Value, json};
 
@@ -9,11 +10,16 @@ use super::{
     OAuthError,
     clients::ClientRegistry,
     grants::{Grant, Grants, Refresh},
-    keys::KeyRing,
+    keys::{KeyRing, LocalVerifier},
     random_token,
     upstream::Upstream,
 };
-use crate::{clock::now_secs, ratelimit::Limiter};
+use crate::{
+    auth::{AuthFailure, TokenVerifier, VerifiedClaims},
+    caller::Caller,
+    clock::now_secs,
+    ratelimit::Limiter,
+};
 
 /// Scopes the server grants; the MCP endpoint needs `mcp`, refresh tokens `offline_access`.
 pub const SCOPES: &[&str] = &["mcp", "offline_access"];
@@ -38,6 +44,18 @@ pub struct Issued {
 impl AuthServer {
     pub fn issuer(&self) -> &str {
         self.config.public_base()
+    }
+
+    /// The verifier of the tokens this server issues.
+    pub fn verifier(self: &Arc<Self>) -> Arc<dyn TokenVerifier> {
+        Arc::new(GrantVerifier {
+            local: LocalVerifier::new(
+                self.keys.clone(),
+                self.issuer(),
+                &self.config.accepted_audiences(),
+            ),
+            server: self.clone(),
+        })
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -180,6 +198,38 @@ impl AuthServer {
                 "scope": scope,
             }),
         })
+    }
+}
+
+/// Builtin mode's token verifier: the tenant's own signature and claims, and a grant that still
+/// exists (revoking a grant ends its access tokens at once, not when they expire).
+struct GrantVerifier {
+    local: LocalVerifier,
+    server: Arc<AuthServer>,
+}
+
+#[async_trait]
+impl TokenVerifier for GrantVerifier {
+    async fn verify(&self, token: &str) -> Result<VerifiedClaims, AuthFailure> {
+        self.local.verify(token).await
+    }
+
+    async fn ready(&self) -> bool {
+        self.local.ready().await
+    }
+
+    async fn live(&self, caller: &Caller) -> Result<(), AuthFailure> {
+        let Some(grant_id) = &caller.grant_id else {
+            return Ok(());
+        };
+        match self.server.grants.grant(grant_id).await {
+            Ok(Some(_)) => Ok(()),
+            Ok(None) => Err(AuthFailure::Revoked),
+            Err(error) => {
+                tracing::error!(%error, "grant check");
+                Err(AuthFailure::StoreUnavailable)
+            }
+        }
     }
 }
 

@@ -122,6 +122,7 @@ pub trait Tool: Send + Sync + 'static {
     }
 }
 
+pub mod admin;
 mod client;
 #[cfg(feature = "conformance")]
 pub mod conformance;

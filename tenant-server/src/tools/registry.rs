@@ -27,7 +27,7 @@ pub struct ToolRegistry {
 
 fn group_enabled(group: ToolGroup, sets: &ToolSets) -> bool {
     match group {
-        ToolGroup::Core => true,
+        ToolGroup::Core | ToolGroup::Admin => true,
         ToolGroup::Mail => sets.mail,
         ToolGroup::Calendar => sets.calendar,
         ToolGroup::Teams => sets.teams,
@@ -54,7 +54,7 @@ impl ToolRegistry {
                 return Err(RegistryError::Duplicate(name.into()));
             }
             let enabled = group_enabled(entry.group, sets)
-                && !(sets.read_only && entry.writes)
+                && !(sets.read_only && entry.writes && entry.group != ToolGroup::Admin)
                 && !sets.disabled.iter().any(|p| pattern_matches(p, name));
             if enabled {
                 by_name.insert(entry.name, tool);

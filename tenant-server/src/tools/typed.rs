@@ -6,7 +6,7 @@
 use std::{marker::PhantomData, sync::Arc};
 
 use async_trait::async_trait;
-use mcp_tenancy_config::catalog::{self, ToolEntry, ToolGroup};
+use mcp_tenancy_config::catalog::{self, ToolEntry};
 use rmcp::model::ToolAnnotations;
 use schemars::JsonSchema;
 use serde::{Serialize, de::DeserializeOwned};
@@ -41,14 +41,14 @@ pub trait TypedTool: Send + Sync + 'static {
 }
 
 /// Annotations that follow from the catalog entry: a tool that writes is destructive and not
-/// idempotent, one that reads is read-only and idempotent; every group but core reaches
-/// Microsoft 365 (open world).
+/// idempotent, one that reads is read-only and idempotent; every group but core and admin
+/// reaches Microsoft 365 (open world).
 pub fn annotations(title: &str, entry: &ToolEntry) -> ToolAnnotations {
     ToolAnnotations::with_title(title)
         .read_only(!entry.writes)
         .destructive(entry.writes)
         .idempotent(!entry.writes)
-        .open_world(entry.group != ToolGroup::Core)
+        .open_world(entry.group.is_m365())
 }
 
 /// The JSON Schema of `T` as an object schema (without `$schema`; without `title` unless `titled`).

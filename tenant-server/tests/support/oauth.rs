@@ -13,18 +13,13 @@ use mcp_tenant_server::{
     graph::DEV_GRAPH_TOKEN,
     metrics::Metrics,
     oauth::{
-        AuthServer,
-        clients::ClientRegistry,
-        grants::Grants,
-        graph_tokens::StoredGrantProvider,
-        keys::{KeyRing, LocalVerifier},
-        pkce_s256,
-        vault::Vault,
+        AuthServer, clients::ClientRegistry, grants::Grants, graph_tokens::StoredGrantProvider,
+        keys::KeyRing, pkce_s256, vault::Vault,
     },
     ratelimit::Limiter,
     store::{EmbeddedStore, Store},
     tools::{
-        core,
+        admin, core,
         m365::{M365Deps, m365_tools},
     },
 };
@@ -78,11 +73,6 @@ pub async fn start(tweak: impl FnOnce(&mut TenantConfig)) -> TestServer {
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let upstream = Arc::new(DevUpstream::new(config.public_base()));
     let keys = Arc::new(KeyRing::ephemeral().unwrap());
-    let verifier = Arc::new(LocalVerifier::new(
-        keys.clone(),
-        config.public_base(),
-        &config.accepted_audiences(),
-    ));
     let auth = Arc::new(AuthServer {
         clients: ClientRegistry::new(config.clone(), store.clone()).unwrap(),
         grants: Grants::new(
@@ -97,8 +87,10 @@ pub async fn start(tweak: impl FnOnce(&mut TenantConfig)) -> TestServer {
         trusted_proxies: Vec::new(),
         config: config.clone(),
     });
+    let verifier = auth.verifier();
     let metrics = Metrics::new().unwrap();
     let mut tools = core::tools(&config);
+    tools.extend(admin::tools(&auth));
     tools.extend(m365_tools(
         M365Deps::new(
             &config.graph,
@@ -341,13 +333,18 @@ impl TestServer {
 
     /// `tools/call` of `tool` in a new session with `token`: the JSON-RPC response.
     pub async fn call_tool(&self, token: &str, tool: &str) -> Value {
+        self.call_tool_with(token, tool, json!({})).await
+    }
+
+    /// `tools/call` of `tool` with `arguments` in a new session with `token`.
+    pub async fn call_tool_with(&self, token: &str, tool: &str, arguments: Value) -> Value {
         let session = self.initialize(token).await;
         let response = self
             .mcp(
                 token,
                 Some(&session),
                 json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-                       "params": {"name": tool, "arguments": {}}}),
+                       "params": {"name": tool, "arguments": arguments}}),
             )
             .await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -359,33 +356,39 @@ impl TestServer {
     }
 }
 
-/// A headless browser: no automatic redirects, the `mcp_flow` cookie kept by hand.
+/// A headless browser: no automatic redirects, cookies (`mcp_flow`, `mcp_account`) kept by hand.
 pub struct Browser<'a> {
     server: &'a TestServer,
-    cookie: Option<String>,
+    pub cookies: std::collections::BTreeMap<String, String>,
 }
 
 impl<'a> Browser<'a> {
     pub fn new(server: &'a TestServer) -> Self {
-        Self { server, cookie: None }
+        Self {
+            server,
+            cookies: Default::default(),
+        }
     }
 
     fn keep_cookie(&mut self, response: &reqwest::Response) {
         for value in response.headers().get_all(header::SET_COOKIE) {
             let value = value.to_str().unwrap();
-            if let Some(pair) = value.split(';').next()
-                && pair.starts_with("mcp_flow=")
-            {
-                self.cookie = Some(pair.to_owned());
+            let pair = value.split(';').next().unwrap();
+            let (name, cookie) = pair.split_once('=').unwrap();
+            if value.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), cookie.to_owned());
             }
         }
     }
 
     fn with_cookie(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.cookie {
-            Some(cookie) => request.header(header::COOKIE, cookie),
-            None => request,
+        if self.cookies.is_empty() {
+            return request;
         }
+        let header: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        request.header(header::COOKIE, header.join("; "))
     }
 
     pub async fn get(&mut self, url: &str) -> reqwest::Response {

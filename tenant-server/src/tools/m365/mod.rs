@@ -101,7 +101,7 @@ fn invalid(e: impl std::fmt::Display) -> ToolError {
 
 #[cfg(test)]
 mod tests {
-    use mcp_tenancy_config::catalog::{TOOL_CATALOG, ToolGroup};
+    use mcp_tenancy_config::catalog::TOOL_CATALOG;
 
     use super::*;
 
@@ -116,7 +116,7 @@ mod tests {
         );
         let registry = Registry::new();
         let deps = M365Deps::new(&graph, tokens.clone(), &registry).unwrap();
-        let m365 = TOOL_CATALOG.iter().filter(|t| t.group != ToolGroup::Core);
+        let m365 = TOOL_CATALOG.iter().filter(|t| t.group.is_m365());
         assert_eq!(m365_tools(deps).len(), m365.count());
         assert!(matches!(
             M365Deps::new(&graph, tokens, &registry),
