@@ -1,6 +1,7 @@
 //! The token endpoint under load, in-process on 127.0.0.1 (embedded in-memory store, development
 //! upstream): grants per second and latency of code exchange, refresh (rotation included) and
-//! client_credentials at 8 concurrent clients. On demand:
+//! client_credentials at 8 concurrent clients, and authenticated MCP calls (`whoami`), each of
+//! which checks that its grant still exists. On demand:
 //! `cargo bench -p mcp-tenant-server --bench oauth`; prints numbers, asserts nothing about speed.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -18,11 +19,11 @@ use crate::support::oauth as server_support;
 const CONCURRENCY: usize = 8;
 const CODES: usize = 400;
 
-fn report(name: &str, mut latencies: Vec<Duration>, wall: Duration) {
+fn report(name: &str, unit: &str, mut latencies: Vec<Duration>, wall: Duration) {
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
     println!(
-        "{name:<20} {:>6} grants  {:>8.0} grants/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
+        "{name:<20} {:>6} {unit}  {:>8.0} {unit}/s  p50 {:>7.2} ms  p99 {:>7.2} ms",
         latencies.len(),
         latencies.len() as f64 / wall.as_secs_f64(),
         at(0.50).as_secs_f64() * 1e3,
@@ -93,7 +94,7 @@ async fn main() {
         }
     })
     .await;
-    report("authorization_code", times, wall);
+    report("authorization_code", "grants", times, wall);
 
     // Each grant refreshed twice: every refresh rotates, so a chain is sequential.
     let chains = refresh.into_inner().unwrap();
@@ -116,7 +117,7 @@ async fn main() {
     .await;
     // Each job was two refreshes.
     let per_refresh = times.iter().map(|t| *t / 2).flat_map(|t| [t, t]).collect();
-    report("refresh_token", per_refresh, wall);
+    report("refresh_token", "grants", per_refresh, wall);
 
     let (times, wall) = run(2_000, |_| {
         let server = &server;
@@ -131,5 +132,29 @@ async fn main() {
         }
     })
     .await;
-    report("client_credentials", times, wall);
+    report("client_credentials", "grants", times, wall);
+
+    // A user's MCP calls: token from the cache, then the grant check (one store read).
+    let access = server.tokens_for(&client).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let session = server.initialize(&access).await;
+    let (times, wall) = run(4_000, |i| {
+        let (server, access, session) = (&server, &access, &session);
+        async move {
+            let response = server
+                .mcp(
+                    access,
+                    Some(session),
+                    serde_json::json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                                       "params": {"name": "whoami", "arguments": {}}}),
+                )
+                .await;
+            assert_eq!(response.status(), reqwest::StatusCode::OK);
+            response.bytes().await.unwrap();
+        }
+    })
+    .await;
+    report("mcp tools/call", "calls", times, wall);
 }
