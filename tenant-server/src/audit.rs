@@ -125,7 +125,8 @@ pub fn oauth_failure(tenant: &str, endpoint: &str, outcome: &str, client_id: Opt
 
 /// A grant ended: whose (the user key), which client held it, and `by` whom: `account` (the
 /// user on the account page), `admin` (an administrator's tool call; `actor` is their subject),
-/// `client` (RFC 7009 revocation) or `reuse` (a refresh token presented twice).
+/// `client` (RFC 7009 revocation), `reuse` (a refresh token presented twice) or `limit` (the
+/// user's least recently used grant, when a new one would exceed the most a user holds).
 pub fn grant_revoked(tenant: &str, user: &str, client_id: &str, by: &str, actor: &str) {
     tracing::info!(
         target: "audit",

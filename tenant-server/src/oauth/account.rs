@@ -150,16 +150,9 @@ pub async fn revoke(
         }
     };
     for grant in &ended {
-        if let Err(e) = server.grants.revoke(grant).await {
+        if let Err(e) = server.grants.revoke(grant, "account", "").await {
             return unavailable(e);
         }
-        crate::audit::grant_revoked(
-            &server.config.tenant.name,
-            &grant.user_key,
-            &grant.client_id,
-            "account",
-            "",
-        );
     }
     Redirect::to("/account").into_response()
 }

@@ -810,14 +810,11 @@ async fn refresh_grant(server: &AuthServer, client: &Client, params: &Params) ->
         Err(Some(grant_id)) => {
             // A used refresh token again: someone holds a copy. End the whole grant.
             if let Some(grant) = server.grants.grant(&grant_id).await.map_err(grant_error)? {
-                server.grants.revoke(&grant).await.map_err(grant_error)?;
-                audit::grant_revoked(
-                    &server.config.tenant.name,
-                    &grant.user_key,
-                    &grant.client_id,
-                    "reuse",
-                    "",
-                );
+                server
+                    .grants
+                    .revoke(&grant, "reuse", "")
+                    .await
+                    .map_err(grant_error)?;
             }
             tracing::warn!(client = %client.client_id, "refresh token reused: grant revoked");
             return Err(OAuthError::invalid_grant(
@@ -1021,14 +1018,11 @@ pub async fn revoke(
             && record.client_id == client.client_id
             && let Some(grant) = server.grants.grant(&record.grant_id).await.map_err(grant_error)?
         {
-            server.grants.revoke(&grant).await.map_err(grant_error)?;
-            audit::grant_revoked(
-                &server.config.tenant.name,
-                &grant.user_key,
-                &grant.client_id,
-                "client",
-                "",
-            );
+            server
+                .grants
+                .revoke(&grant, "client", "")
+                .await
+                .map_err(grant_error)?;
         }
         Ok::<_, OAuthError>(())
     }

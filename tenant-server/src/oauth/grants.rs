@@ -318,8 +318,7 @@ impl Grants {
         if others.len() >= MAX_SET_MEMBERS
             && let Some(oldest) = others.last()
         {
-            tracing::info!(user = %grant.user_key, "grant limit reached: the least recently used grant ends");
-            self.revoke(oldest).await?;
+            self.revoke(oldest, "limit", "").await?;
         }
         Ok(self.store.set_add(set, &grant.id, UPSTREAM_TTL).await?)
     }
@@ -382,13 +381,15 @@ impl Grants {
             .await
     }
 
-    /// Ends a grant: its refresh tokens stop working and its upstream tokens are deleted.
-    pub async fn revoke(&self, grant: &Grant) -> Result<(), GrantError> {
+    /// Ends a grant: its refresh tokens stop working and its upstream tokens are deleted. The
+    /// end is audited with `by` and `actor` (see [`crate::audit::grant_revoked`]).
+    pub async fn revoke(&self, grant: &Grant, by: &str, actor: &str) -> Result<(), GrantError> {
         self.store.delete(&format!("grant/{}", grant.id)).await?;
         self.store.delete(&format!("upstream/{}", grant.id)).await?;
         self.store
             .set_remove(&format!("user/{}", grant.user_key), &grant.id)
             .await?;
+        crate::audit::grant_revoked(&self.tenant, &grant.user_key, &grant.client_id, by, actor);
         Ok(())
     }
 

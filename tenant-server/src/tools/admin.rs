@@ -180,16 +180,9 @@ impl TypedTool for AdminRevokeGrants {
         for grant in &grants {
             server
                 .grants
-                .revoke(grant)
+                .revoke(grant, "admin", actor)
                 .await
                 .map_err(|e| store_error(ctx, e))?;
-            crate::audit::grant_revoked(
-                &server.config.tenant.name,
-                &grant.user_key,
-                &grant.client_id,
-                "admin",
-                actor,
-            );
         }
         let text = format!("ended {} connected app(s) of {}", grants.len(), args.user.trim());
         Ok((
