@@ -191,7 +191,8 @@ fn redis_storage_runs_a_deployment_without_a_volume() {
     assert_eq!(
         config.storage,
         mcp_tenancy_config::StorageConfig::Redis {
-            url_file: "/etc/mcp-tenant/secrets/redis/url".into()
+            url_file: "/etc/mcp-tenant/secrets/redis/url".into(),
+            ca_bundle_file: None,
         }
     );
 }
@@ -505,7 +506,7 @@ fn every_file_the_config_names_is_mounted_from_the_right_secret() {
             .iter()
             .filter_map(|sa| sa.client_secret_file.clone()),
     );
-    if let mcp_tenancy_config::StorageConfig::Redis { url_file } = &config.storage {
+    if let mcp_tenancy_config::StorageConfig::Redis { url_file, .. } = &config.storage {
         files.push(url_file.clone());
     }
     assert_eq!(files.len(), 5);

@@ -6,12 +6,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
 use std::{
-    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use mcp_tenant_server::store::{EmbeddedStore, RedisStore, Store};
+use mcp_tenant_server::store::{EmbeddedStore, RedisOptions, RedisStore, Store};
+#[path = "../tests/support/redis.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 /// How long each operation runs at each concurrency.
 const PHASE: Duration = Duration::from_millis(300);
@@ -125,43 +127,12 @@ async fn bench(name: &str, store: Arc<dyn Store>) {
     }
 }
 
-async fn redis() -> Option<(tokio::process::Child, RedisStore)> {
-    if std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        println!("redis: SKIPPED, redis-server is not installed (apt-get install redis-server)");
-        return None;
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = tokio::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let url = format!("redis://127.0.0.1:{port}");
-    for _ in 0..50 {
-        if let Ok(store) = RedisStore::connect(&url, "bench").await {
-            return Some((server, store));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("redis-server accepts connections within 5 s")
+/// A redis-server of its own and a store on it; None when redis-server is not installed.
+async fn redis() -> Option<(RedisServer, RedisStore)> {
+    let server = RedisServer::start().await?;
+    let store = RedisStore::open(&server.url(), "bench", RedisOptions::default()).unwrap();
+    store.ping().await.unwrap();
+    Some((server, store))
 }
 
 #[tokio::main]

@@ -28,12 +28,12 @@ use crate::{
     },
     ratelimit::Limiter,
     server::{serve, shutdown_signal},
-    store::{EmbeddedStore, RedisStore, Store},
+    store::{EmbeddedStore, RedisOptions, RedisStore, Store},
     tools::{
         self, Tool,
         m365::{M365Deps, m365_tools},
     },
-    trust::IssuerTrust,
+    trust::{IssuerTrust, read_bundle},
 };
 
 const DEFAULT_CONFIG: &str = "/etc/mcp-tenant/tenant.yaml";
@@ -157,16 +157,28 @@ async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, RunError> {
 async fn open_store(config: &TenantConfig) -> Result<Arc<dyn Store>, RunError> {
     match &config.storage {
         StorageConfig::Embedded { path } => Ok(Arc::new(EmbeddedStore::open(path).await?)),
-        StorageConfig::Redis { url_file } => {
+        StorageConfig::Redis {
+            url_file,
+            ca_bundle_file,
+        } => {
             let url = tokio::fs::read_to_string(url_file)
                 .await
                 .map_err(|e| RunError::ConfigRead {
                     path: url_file.display().to_string(),
                     message: e.to_string(),
                 })?;
-            Ok(Arc::new(
-                RedisStore::connect(url.trim(), &config.tenant.name).await?,
-            ))
+            let mut options = RedisOptions::default();
+            if let Some(file) = ca_bundle_file {
+                let pem = read_bundle(file).await?;
+                // Every certificate must be a usable root: a bad bundle stops the start.
+                IssuerTrust::from_pem(&file.display().to_string(), &pem)?;
+                options.ca_pem = Some(pem);
+            }
+            Ok(Arc::new(RedisStore::open(
+                url.trim(),
+                &config.tenant.name,
+                options,
+            )?))
         }
     }
 }
@@ -195,6 +207,7 @@ fn auth_server(
     keys: KeyRing,
     vault: Vault,
     upstream: Arc<dyn Upstream>,
+    metrics: &Metrics,
 ) -> Result<(Arc<AuthServer>, Arc<dyn TokenVerifier>), RunError> {
     let keys = Arc::new(keys);
     let trusted_proxies = config
@@ -204,6 +217,7 @@ fn auth_server(
         .map(|entry| entry.parse())
         .collect::<Result<Vec<Cidr>, _>>()
         .map_err(crate::app::StateError::from)?;
+    let limiter = Limiter::auth(config.limits.auth, store.clone().shared(), metrics);
     let server = Arc::new(AuthServer {
         clients: ClientRegistry::new(config.clone(), store.clone())?,
         grants: Grants::new(
@@ -212,7 +226,7 @@ fn auth_server(
             &config.tenant.name,
             config.identity.token_lifetimes.refresh.as_duration(),
         ),
-        limiter: Limiter::new(config.limits.auth),
+        limiter,
         keys,
         upstream,
         trusted_proxies,
@@ -256,7 +270,8 @@ async fn run(config: TenantConfig) -> Result<(), RunError> {
                 let keys = KeyRing::load(&config.keys.signing_keys_file)?;
                 let vault = Vault::load(&config.keys.encryption_key_file)?;
                 let upstream = Arc::new(OidcUpstream::new(&config.identity, trust.clone())?);
-                let (server, verifier) = auth_server(&config, store.clone(), keys, vault, upstream)?;
+                let (server, verifier) =
+                    auth_server(&config, store.clone(), keys, vault, upstream, &metrics)?;
                 let tokens = Arc::new(StoredGrantProvider::new(server.clone()));
                 (
                     verifier,
@@ -300,15 +315,16 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let sign_in = Arc::new(dev::DevUpstream::new(config.public_base()));
     let mut key = [0u8; 32];
     aws_lc_rs::rand::fill(&mut key).map_err(|_| dev::DevError::KeyGeneration)?;
+    let metrics = Metrics::new()?;
     let (server, verifier) = auth_server(
         &config,
         store.clone(),
         KeyRing::ephemeral()?,
         Vault::from_keys(&[key])?,
         sign_in.clone(),
+        &metrics,
     )?;
     let token = dev::DevUpstream::demo_token(&server, 3_600).await?;
-    let metrics = Metrics::new()?;
     // Graph on a loopback double takes the development token; a real Graph the stored grants.
     let tokens = match crate::graph::provider_for(&config, &trust) {
         Ok(dev_tokens) => dev_tokens,

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub active_sessions: IntGauge,
     pub auth_failures: IntCounterVec,
     pub rate_limited: IntCounterVec,
+    /// Shared-state operations (Redis) that failed and fell back, by operation.
+    pub shared_state_errors: IntCounterVec,
     pub http_requests: IntCounterVec,
     pub http_duration: HistogramVec,
 }
@@ -49,6 +51,14 @@ impl Metrics {
             ),
             &["scope"],
         )?;
+        let shared_state_errors = IntCounterVec::new(
+            Opts::new(
+                "mcp_shared_state_errors_total",
+                "Operations on the state replicas share (Redis) that failed, by operation \
+                 (rate_limit, session, cancel); rate limits fall back to this replica's own",
+            ),
+            &["operation"],
+        )?;
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -69,6 +79,7 @@ impl Metrics {
         registry.register(Box::new(active_sessions.clone()))?;
         registry.register(Box::new(auth_failures.clone()))?;
         registry.register(Box::new(rate_limited.clone()))?;
+        registry.register(Box::new(shared_state_errors.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         Ok(Self {
@@ -78,6 +89,7 @@ impl Metrics {
             active_sessions,
             auth_failures,
             rate_limited,
+            shared_state_errors,
             http_requests,
             http_duration,
         })

@@ -8,8 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::app::{AppState, app, ops_app};
 
-/// How often idle sessions and rate-limit buckets are swept (more often when sessions idle out
-/// sooner).
+/// How often idle sessions and rate-limit buckets are swept (at least twice per idle timeout, so
+/// that shared sessions with requests in flight stay alive in the store).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(30);
 
 pub async fn serve(
@@ -24,7 +24,7 @@ pub async fn serve(
         let stop = stop.clone();
         tokio::spawn(async move {
             let idle = state.config.server.session_idle_timeout.as_duration();
-            let every = SWEEP_INTERVAL.min(idle).max(Duration::from_secs(1));
+            let every = SWEEP_INTERVAL.min(idle / 2).max(Duration::from_secs(1));
             let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
@@ -36,6 +36,13 @@ pub async fn serve(
                 }
             }
         })
+    };
+
+    // Shared sessions: the other replicas' cancellations and session ends.
+    let follower = {
+        let state = state.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move { state.mcp.sessions.follow(stop).await })
     };
 
     // Without TCP_NODELAY every small SSE write waits for the peer's delayed ACK (~40 ms).
@@ -85,6 +92,7 @@ pub async fn serve(
     let (main, ops) = tokio::join!(main, ops);
     stop.cancel();
     let _ = sweeper.await;
+    let _ = follower.await;
     let _ = drain.await;
     tracing::info!("stopped");
     main.and(ops)

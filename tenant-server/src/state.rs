@@ -23,6 +23,7 @@ use crate::{
         endpoint::{McpServices, McpState},
         handler::McpHandler,
         sessions::SessionRegistry,
+        shared::SharedSessions,
     },
     metrics::Metrics,
     oauth::AuthServer,
@@ -137,21 +138,31 @@ impl AppState {
         manager.session_config = session_config;
         let manager = Arc::new(manager);
 
+        let idle_timeout = config.server.session_idle_timeout.as_duration();
+        // Several replicas (Redis): sessions live in the store and rmcp restores them from it.
+        let shared_sessions = store
+            .clone()
+            .shared()
+            .map(|bus| Arc::new(SharedSessions::new(store.clone(), bus, idle_timeout)));
         let sessions_shutdown = CancellationToken::new();
-        let http_config = StreamableHttpServerConfig::default()
+        let mut http_config = StreamableHttpServerConfig::default()
             .with_allowed_hosts(config.server.allowed_hosts.clone())
             .with_max_request_body_bytes(config.server.max_request_body_bytes)
             .with_cancellation_token(sessions_shutdown.clone());
+        let stateless_config = http_config.clone();
+        if let Some(shared) = &shared_sessions {
+            http_config.session_store = Some(shared.clone());
+        }
         let factory = {
             let calls = calls.clone();
             move || Ok(McpHandler::new(calls.clone()))
         };
         let services = McpServices {
-            sessions: StreamableHttpService::new(factory.clone(), manager.clone(), http_config.clone()),
+            sessions: StreamableHttpService::new(factory.clone(), manager.clone(), http_config),
             stateless: StreamableHttpService::new(
                 factory,
                 Arc::new(NeverSessionManager::default()),
-                http_config
+                stateless_config
                     .with_legacy_session_mode(false)
                     .with_json_response(true),
             ),
@@ -159,8 +170,9 @@ impl AppState {
         let sessions = Arc::new(SessionRegistry::new(
             manager,
             usize::try_from(config.server.max_sessions_per_user).unwrap_or(usize::MAX),
-            config.server.session_idle_timeout.as_duration(),
+            idle_timeout,
             metrics.clone(),
+            shared_sessions,
         ));
         let trusted_proxies = config
             .server
@@ -171,7 +183,7 @@ impl AppState {
         let gate = Arc::new(Gate {
             config: config.clone(),
             auth: Arc::new(Authenticator::new(verifier, config.clone(), TOKEN_CACHE_CAPACITY)),
-            limits: RateLimiters::new(&config.limits),
+            limits: RateLimiters::new(&config.limits, store.clone().shared(), &metrics),
             metrics: metrics.clone(),
             trusted_proxies,
         });

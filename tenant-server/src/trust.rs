@@ -6,6 +6,26 @@ use std::path::Path;
 
 use mcp_tenancy_config::ca::{CaBundleError, MAX_CA_BUNDLE_BYTES, pem_certificates};
 
+/// The PEM text of a CA bundle file no larger than [`MAX_CA_BUNDLE_BYTES`]; errors name the file.
+pub async fn read_bundle(file: &Path) -> Result<Vec<u8>, TrustError> {
+    let shown = file.display().to_string();
+    let read = |message: String| TrustError::Read {
+        file: shown.clone(),
+        message,
+    };
+    let size = tokio::fs::metadata(file)
+        .await
+        .map_err(|e| read(e.to_string()))?
+        .len();
+    if size > MAX_CA_BUNDLE_BYTES as u64 {
+        return Err(TrustError::Bundle {
+            file: shown,
+            source: CaBundleError::TooLarge(usize::try_from(size).unwrap_or(usize::MAX)),
+        });
+    }
+    tokio::fs::read(file).await.map_err(|e| read(e.to_string()))
+}
+
 /// Extra roots for the issuer clients; empty means the system roots alone.
 #[derive(Clone, Debug, Default)]
 pub struct IssuerTrust {
@@ -34,22 +54,7 @@ impl IssuerTrust {
             return Ok(Self::default());
         };
         let shown = file.display().to_string();
-        let read = |message: String| TrustError::Read {
-            file: shown.clone(),
-            message,
-        };
-        let size = tokio::fs::metadata(file)
-            .await
-            .map_err(|e| read(e.to_string()))?
-            .len();
-        if size > MAX_CA_BUNDLE_BYTES as u64 {
-            return Err(TrustError::Bundle {
-                file: shown,
-                source: CaBundleError::TooLarge(usize::try_from(size).unwrap_or(usize::MAX)),
-            });
-        }
-        let pem = tokio::fs::read(file).await.map_err(|e| read(e.to_string()))?;
-        let trust = Self::from_pem(&shown, &pem)?;
+        let trust = Self::from_pem(&shown, &read_bundle(file).await?)?;
         tracing::info!(file = %shown, roots = trust.extra_roots.len(), "issuer calls trust the CA bundle");
         Ok(trust)
     }

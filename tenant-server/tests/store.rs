@@ -6,12 +6,17 @@
 // A test crate: helpers fail loudly like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use mcp_tenancy_config::RateLimit;
 use mcp_tenant_server::store::{
-    EmbeddedStore, MAX_KEY_BYTES, MAX_SET_MEMBERS, MAX_VALUE_BYTES, RedisStore, Store, StoreError,
+    EmbeddedStore, MAX_KEY_BYTES, MAX_SET_MEMBERS, MAX_VALUE_BYTES, RedisOptions, RedisStore, Shared, Store,
+    StoreError,
 };
+#[path = "support/redis.rs"]
+mod redis_server;
+use redis_server::RedisServer;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(300);
@@ -36,6 +41,7 @@ async fn behaviours(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     values(&*store).await;
     put_new(&*store).await;
+    touch_and_expiry(&*store).await;
     take_is_single_use(&store).await;
     expiry(&*store).await;
     sets(&*store).await;
@@ -72,6 +78,48 @@ async fn put_new(store: &dyn Store) {
     assert_eq!(store.get("n/a").await.unwrap().as_deref(), Some(&b"third"[..]));
     store.delete("n/a").await.unwrap();
     assert!(store.put_new("n/a", b"fourth".to_vec(), MINUTE).await.unwrap());
+}
+
+async fn touch_and_expiry(store: &dyn Store) {
+    assert_eq!(store.touch("x/a", MINUTE).await.unwrap(), None);
+    assert_eq!(store.expires_in("x/a").await.unwrap(), None);
+    assert_eq!(store.get("x/a").await.unwrap(), None, "touch stores nothing");
+    store.put("x/a", b"one".to_vec(), SHORT).await.unwrap();
+    let left = store.expires_in("x/a").await.unwrap().unwrap();
+    assert!(left <= SHORT && left > SHORT / 2, "{left:?}");
+    assert_eq!(
+        store.touch("x/a", MINUTE).await.unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(
+        store.get("x/a").await.unwrap().as_deref(),
+        Some(&b"one"[..]),
+        "touch renews the TTL"
+    );
+    let left = store.expires_in("x/a").await.unwrap().unwrap();
+    assert!(
+        left > MINUTE - Duration::from_secs(5) && left <= MINUTE,
+        "{left:?}"
+    );
+    store.set_add("x/set", "m", MINUTE).await.unwrap();
+    assert_eq!(
+        store.touch("x/set", MINUTE).await.unwrap(),
+        None,
+        "a set is no value"
+    );
+    assert!(
+        store.expires_in("x/set").await.unwrap().is_some(),
+        "but it has a TTL"
+    );
+    store.put("x/b", b"short".to_vec(), SHORT).await.unwrap();
+    tokio::time::sleep(PAST_SHORT).await;
+    assert_eq!(
+        store.touch("x/b", MINUTE).await.unwrap(),
+        None,
+        "an expired key holds nothing"
+    );
+    assert_eq!(store.expires_in("x/b").await.unwrap(), None);
 }
 
 async fn take_is_single_use(store: &Arc<dyn Store>) {
@@ -465,60 +513,33 @@ async fn compaction_shrinks_the_journal_and_keeps_the_data() {
 
 // ---- Redis ----
 
-/// A redis-server on a free loopback port, killed on drop; None (after a message) when
-/// redis-server is not installed.
-async fn redis_server() -> Option<(tokio::process::Child, String)> {
-    if std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
-        return None;
+async fn ready(store: &RedisStore) {
+    for _ in 0..100 {
+        if store.ping().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let server = tokio::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    Some((server, format!("redis://127.0.0.1:{port}")))
+    panic!("the store reaches Redis within 5 s")
 }
 
-async fn connect(url: &str, tenant: &str) -> RedisStore {
-    for _ in 0..50 {
-        if let Ok(store) = RedisStore::connect(url, tenant).await {
-            return store;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("redis-server accepts connections within 5 s")
+async fn open_redis(url: &str, tenant: &str) -> RedisStore {
+    let store = RedisStore::open(url, tenant, RedisOptions::default()).unwrap();
+    ready(&store).await;
+    store
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_store() {
-    let Some((mut server, url)) = redis_server().await else {
+    let Some(mut server) = RedisServer::start().await else {
         return;
     };
-    let store = Arc::new(connect(&url, "contoso").await);
+    let url = server.url();
+    let store = Arc::new(open_redis(&url, "contoso").await);
     behaviours(store.clone()).await;
 
     // Keys are namespaced by tenant: values, sets, put_new and take.
-    let other = connect(&url, "fabrikam").await;
+    let other = open_redis(&url, "fabrikam").await;
     store
         .put("shared-name", b"contoso".to_vec(), MINUTE)
         .await
@@ -552,6 +573,158 @@ async fn redis_store() {
         .unwrap();
     assert!((1..=60_000).contains(&ttl), "{ttl}");
 
-    server.kill().await.unwrap();
+    // An outage: not ready while Redis is down, ready again once it is back (the connection is
+    // remade), with no restart of the store.
+    server.stop().await;
     assert!(store.ping().await.is_err(), "a stopped Redis is not ready");
+    server.restart().await;
+    ready(&store).await;
+    store.put("after", b"restart".to_vec(), MINUTE).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_store_opens_while_redis_is_down_and_connects_once_it_is_up() {
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    server.stop().await;
+    let store = RedisStore::open(&server.url(), "contoso", RedisOptions::default()).unwrap();
+    let down = store.ping().await.unwrap_err().to_string();
+    assert!(down.starts_with("store I/O failed"), "{down}");
+    server.restart().await;
+    ready(&store).await;
+}
+
+#[test]
+fn a_malformed_url_is_refused_without_quoting_it() {
+    for url in [
+        "http://:secret@host",
+        "redis://:secret@host:notaport",
+        "not a url secret",
+    ] {
+        let error = RedisStore::open(url, "contoso", RedisOptions::default())
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(error.contains("invalid Redis URL"), "{error}");
+        assert!(!error.contains("secret"), "the URL is not quoted: {error}");
+    }
+}
+
+#[tokio::test]
+async fn rediss_with_the_tenant_ca_and_a_password() {
+    mcp_tenant_server::crypto::install_provider();
+    let Some(server) = RedisServer::start_tls("s3cret-pass").await else {
+        return;
+    };
+    let ca = server.ca_pem.clone().unwrap().into_bytes();
+    let url = format!("rediss://:s3cret-pass@localhost:{}", server.port);
+    let with_ca = || RedisOptions {
+        ca_pem: Some(ca.clone()),
+    };
+    let store = RedisStore::open(&url, "contoso", with_ca()).unwrap();
+    ready(&store).await;
+    store.put("tls", b"works".to_vec(), MINUTE).await.unwrap();
+    assert_eq!(store.get("tls").await.unwrap().as_deref(), Some(&b"works"[..]));
+
+    // Without the CA the server's certificate is not trusted; with a wrong password Redis
+    // refuses; neither error quotes the password.
+    let untrusted = RedisStore::open(&url, "contoso", RedisOptions::default()).unwrap();
+    let error = untrusted.ping().await.unwrap_err().to_string();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
+    let wrong = format!("rediss://:wrong-pass@localhost:{}", server.port);
+    let refused = RedisStore::open(&wrong, "contoso", with_ca()).unwrap();
+    let error = refused.ping().await.unwrap_err().to_string();
+    assert!(
+        !error.contains("wrong-pass") && !error.contains("s3cret"),
+        "{error}"
+    );
+    assert!(
+        error.contains("WRONGPASS") || error.to_lowercase().contains("auth"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn shared_rate_limits_count_every_replica_in_one_bucket() {
+    let Some(server) = RedisServer::start().await else {
+        return;
+    };
+    let one = Arc::new(open_redis(&server.url(), "contoso").await);
+    let two = Arc::new(open_redis(&server.url(), "contoso").await);
+    let other_tenant = Arc::new(open_redis(&server.url(), "fabrikam").await);
+    let limit = RateLimit::new(3, 60);
+    let replicas: [Arc<dyn Shared>; 2] = [one.clone().shared().unwrap(), two.clone().shared().unwrap()];
+    for i in 0..3 {
+        assert_eq!(
+            replicas[i % 2].acquire("rate/user/u", limit).await.unwrap(),
+            Ok(())
+        );
+    }
+    for replica in &replicas {
+        let wait = replica.acquire("rate/user/u", limit).await.unwrap().unwrap_err();
+        assert!(
+            wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+            "one request every 20 s after the burst of 3: {wait:?}"
+        );
+    }
+    let fabrikam = other_tenant.shared().unwrap();
+    assert_eq!(
+        fabrikam.acquire("rate/user/u", limit).await.unwrap(),
+        Ok(()),
+        "per tenant"
+    );
+    assert_eq!(
+        replicas[0].acquire("rate/user/v", limit).await.unwrap(),
+        Ok(()),
+        "per key"
+    );
+    // A fast bucket refills: 4 at once, one more every 250 ms.
+    let fast = RateLimit::new(4, 1);
+    for _ in 0..2 {
+        replicas[0].acquire("rate/ip/a", fast).await.unwrap().unwrap();
+    }
+    assert_eq!(replicas[0].acquire("rate/ip/a", fast).await.unwrap(), Ok(()));
+    assert_eq!(replicas[1].acquire("rate/ip/a", fast).await.unwrap(), Ok(()));
+    let wait = replicas[0].acquire("rate/ip/a", fast).await.unwrap().unwrap_err();
+    assert!(wait <= Duration::from_millis(250), "{wait:?}");
+    tokio::time::sleep(wait + Duration::from_millis(5)).await;
+    assert_eq!(replicas[1].acquire("rate/ip/a", fast).await.unwrap(), Ok(()));
+}
+
+#[tokio::test]
+async fn messages_reach_every_replica_and_the_subscription_outlives_an_outage() {
+    let Some(mut server) = RedisServer::start().await else {
+        return;
+    };
+    let sender = Arc::new(open_redis(&server.url(), "contoso").await)
+        .shared()
+        .unwrap();
+    let receiver = Arc::new(open_redis(&server.url(), "contoso").await)
+        .shared()
+        .unwrap();
+    let mut messages = receiver.subscribe("sessions");
+    let other = Arc::new(open_redis(&server.url(), "fabrikam").await)
+        .shared()
+        .unwrap();
+    let mut other_messages = other.subscribe("sessions");
+    let deliver = async |text: &str, messages: &mut tokio::sync::mpsc::Receiver<String>| {
+        // The subscription is made in the background: publish until it arrives.
+        for _ in 0..100 {
+            let _ = sender.publish("sessions", text).await;
+            if let Ok(Some(got)) = tokio::time::timeout(Duration::from_millis(50), messages.recv()).await {
+                assert_eq!(got, text);
+                return;
+            }
+        }
+        panic!("{text} was not delivered within 5 s");
+    };
+    deliver("cancel 1", &mut messages).await;
+    server.stop().await;
+    server.restart().await;
+    deliver("after the outage", &mut messages).await;
+    assert!(
+        other_messages.try_recv().is_err(),
+        "another tenant's replicas hear nothing"
+    );
 }

@@ -147,6 +147,7 @@ pub fn build_tenant_config(
         storage: match spec.server.storage.as_ref().and_then(|s| s.redis.as_ref()) {
             Some(redis) => StorageConfig::Redis {
                 url_file: secret_file_path(&redis.url_secret_ref),
+                ca_bundle_file: None,
             },
             None => StorageConfig::Embedded {
                 path: PathBuf::from(DATA_MOUNT_DIR).join("store"),

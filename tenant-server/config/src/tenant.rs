@@ -214,7 +214,14 @@ pub enum StorageConfig {
     Embedded { path: PathBuf },
     /// Redis; any number of replicas.
     #[serde(rename_all = "camelCase")]
-    Redis { url_file: PathBuf },
+    Redis {
+        /// The file holding the URL (`redis://` or `rediss://`, with the password).
+        url_file: PathBuf,
+        /// PEM bundle of CAs trusted for `rediss://` besides the system roots (a Redis behind a
+        /// private CA).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_bundle_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

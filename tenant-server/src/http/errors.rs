@@ -13,6 +13,9 @@ use crate::{
     mcp::jsonrpc::{self, code},
 };
 
+/// `Retry-After` when a store or the keys the answer needs are unreachable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// 401 with the RFC 6750 / RFC 9728 challenge. Per RFC 6750 §3.1, a request without any token
 /// gets no error code, only where to find the authorization server. When the server could not
 /// check the token (keys or store unavailable), 503 with `Retry-After`: the token may be fine.
@@ -23,9 +26,10 @@ pub fn unauthorized(resource_metadata: &str, failure: AuthFailure) -> Response {
             Json(json!({"error": "temporarily_unavailable", "error_description": failure.to_string()})),
         )
             .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+        );
         return response;
     }
     let description = failure.to_string();

@@ -20,7 +20,7 @@ use crate::{
     audit,
     auth::{Authenticator, bearer_token},
     metrics::Metrics,
-    ratelimit::{RateLimiters, retry_after_secs},
+    ratelimit::{RateLimiters, Refusal, retry_after_secs},
     request_id::RequestId,
 };
 
@@ -100,7 +100,7 @@ pub async fn authenticate(State(state): State<Arc<Gate>>, mut request: Request, 
     let client_ip = client_ip(peer, request.headers(), &state.trusted_proxies);
     let request_id = RequestId::of(request.extensions());
 
-    if let Err(wait) = state.limits.per_ip.check(&client_ip) {
+    if let Err(Refusal::Wait(wait)) = state.limits.per_ip.check(&client_ip).await {
         state.metrics.rate_limited.with_label_values(&["ip"]).inc();
         return rate_limited(retry_after_secs(wait));
     }
@@ -122,7 +122,7 @@ pub async fn authenticate(State(state): State<Arc<Gate>>, mut request: Request, 
         }
     };
 
-    if let Err(wait) = state.limits.per_user.check(&caller.user_key()) {
+    if let Err(Refusal::Wait(wait)) = state.limits.per_user.check(&caller.user_key()).await {
         state.metrics.rate_limited.with_label_values(&["user"]).inc();
         return rate_limited(retry_after_secs(wait));
     }

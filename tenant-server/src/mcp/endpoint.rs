@@ -39,9 +39,15 @@ use crate::{
     audit::{self, Outcome, ToolCallRecord},
     authz::Verdict,
     caller::Caller,
+    http::errors::UNAVAILABLE_RETRY_AFTER_SECS,
     request_id::RequestId,
     tool_calls::{Authorized, CallChannels, MFA_REQUIRED, ToolCall, ToolCalls},
 };
+
+/// The registry's cancellation of a request that rmcp runs: the client's `notifications/cancelled`
+/// may reach another replica, which tells this one.
+#[derive(Clone)]
+pub struct ClientCancel(pub CancellationToken);
 
 /// The two rmcp transports over the same handler.
 #[derive(Clone)]
@@ -64,6 +70,30 @@ fn not_found() -> Response {
         code::INVALID_REQUEST,
         "session not found",
     )
+}
+
+/// The answer to a message of a session the registry refused.
+fn refused(refusal: SessionRefusal, id: Option<&Value>) -> Response {
+    match refusal {
+        SessionRefusal::NotFound => not_found(),
+        SessionRefusal::DuplicateRequestId => jsonrpc::error(
+            StatusCode::BAD_REQUEST,
+            id,
+            code::INVALID_REQUEST,
+            "a request with this id is already in progress in this session",
+        ),
+        SessionRefusal::Unavailable => {
+            let mut response = jsonrpc::error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                id,
+                code::INTERNAL_ERROR,
+                "the session store is unreachable; retry later",
+            );
+            let retry = HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS);
+            response.headers_mut().insert(header::RETRY_AFTER, retry);
+            response
+        }
+    }
 }
 
 pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response {
@@ -124,7 +154,7 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
             mcp.sessions.make_room(&user).await;
             let response = forward(mcp.services.sessions.clone(), parts, bytes, None).await;
             if let Some(new_id) = jsonrpc::session_header(response.headers()) {
-                mcp.sessions.register(new_id, user);
+                mcp.sessions.register(new_id, user).await;
             }
             response
         }
@@ -177,16 +207,7 @@ async fn in_session(
         .flatten();
     let guard = match mcp.sessions.enter(id, &caller.user_key(), key).await {
         Ok(guard) => guard,
-        Err(SessionRefusal::DuplicateRequestId) => {
-            let text = "a request with this id is already in progress in this session";
-            return jsonrpc::error(
-                StatusCode::BAD_REQUEST,
-                message.id.as_ref(),
-                code::INVALID_REQUEST,
-                text,
-            );
-        }
-        Err(SessionRefusal::NotFound) => return not_found(),
+        Err(refusal) => return refused(refusal, message.id.as_ref()),
     };
     if let Some(guard) = &guard
         && answer_here
@@ -199,9 +220,13 @@ async fn in_session(
     if message.method() == Some("notifications/cancelled")
         && let Some(request) = message.params().and_then(|p| p.get("requestId"))
     {
-        mcp.sessions.cancel(id, &request.to_string());
+        mcp.sessions.cancel(id, &request.to_string()).await;
     }
     carry(&mut parts, authorized);
+    if let Some(guard) = &guard {
+        // A cancellation that reaches another replica arrives here through the registry.
+        parts.extensions.insert(ClientCancel(guard.cancel.clone()));
+    }
     forward(mcp.services.sessions.clone(), parts, bytes, guard).await
 }
 
@@ -215,12 +240,19 @@ async fn without_body(mcp: &McpState, caller: &Caller, parts: Parts) -> Response
         return response;
     }
     let session = jsonrpc::session_header(&parts.headers);
-    if let Some(id) = &session
-        && mcp.sessions.enter(id, &caller.user_key(), None).await.is_err()
-    {
-        return not_found();
-    }
     let is_delete = parts.method == Method::DELETE;
+    if let Some(id) = &session {
+        // Any replica ends a shared session; rmcp could only on the one that holds it.
+        if is_delete && mcp.sessions.is_shared() {
+            return match mcp.sessions.delete(id, &caller.user_key()).await {
+                Ok(()) => StatusCode::NO_CONTENT.into_response(),
+                Err(refusal) => refused(refusal, None),
+            };
+        }
+        if let Err(refusal) = mcp.sessions.enter(id, &caller.user_key(), None).await {
+            return refused(refusal, None);
+        }
+    }
     let response = forward(mcp.services.sessions.clone(), parts, Bytes::new(), None).await;
     if is_delete
         && response.status().is_success()

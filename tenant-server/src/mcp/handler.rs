@@ -19,7 +19,9 @@ use rmcp::{
     },
     service::{Peer, RequestContext},
 };
+use tokio_util::sync::CancellationToken;
 
+use super::endpoint::ClientCancel;
 use crate::{
     caller::Caller,
     request_id::RequestId,
@@ -49,6 +51,8 @@ struct RequestIdentity<'a> {
     caller: Arc<Caller>,
     request_id: String,
     authorized: Option<&'a Authorized>,
+    /// The session registry's cancellation of this request, if it is in a session.
+    cancel: Option<&'a ClientCancel>,
 }
 
 fn request_identity(context: &RequestContext<RoleServer>) -> Result<RequestIdentity<'_>, ErrorData> {
@@ -62,6 +66,7 @@ fn request_identity(context: &RequestContext<RoleServer>) -> Result<RequestIdent
             caller,
             request_id,
             authorized: parts.and_then(|p| p.extensions.get::<Authorized>()),
+            cancel: parts.and_then(|p| p.extensions.get::<ClientCancel>()),
         }),
         // Unreachable through `app()`: /mcp is behind the authentication layer.
         _ => Err(ErrorData::internal_error("request is not authenticated", None)),
@@ -227,12 +232,18 @@ impl ServerHandler for McpHandler {
                 token,
             }) as Arc<dyn ProgressSink>
         });
+        let cancel = match identity.cancel {
+            Some(ClientCancel(registry)) => either(context.ct.clone(), registry.clone()),
+            None => context.ct.clone(),
+        };
+        // Ends `either`'s watcher once the call is over.
+        let _done = cancel.clone().drop_guard();
         let call = ToolCall {
             caller: identity.caller,
             request_id: identity.request_id,
             name: &request.name,
             arguments: request.arguments.unwrap_or_default(),
-            cancel: context.ct.clone(),
+            cancel: cancel.clone(),
             channels: CallChannels {
                 progress,
                 client: Some(Arc::new(PeerClient {
@@ -244,6 +255,21 @@ impl ServerHandler for McpHandler {
         let result = self.calls.call(call, decision).await?;
         Ok(result.into())
     }
+}
+
+/// A token cancelled when `a` or `b` is (or when it is cancelled itself, which ends the watcher).
+fn either(a: CancellationToken, b: CancellationToken) -> CancellationToken {
+    let both = CancellationToken::new();
+    let watcher = both.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = a.cancelled() => {}
+            () = b.cancelled() => {}
+            () = watcher.cancelled() => return,
+        }
+        watcher.cancel();
+    });
+    both
 }
 
 /// The tools the caller may call, as MCP lists them.

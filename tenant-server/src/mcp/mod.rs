@@ -7,3 +7,4 @@ pub mod handler;
 pub mod jsonrpc;
 pub mod route;
 pub mod sessions;
+pub mod shared;

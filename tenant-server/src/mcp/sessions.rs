@@ -2,7 +2,12 @@
 //! in flight in each. rmcp keeps the sessions themselves; this registry binds them to users,
 //! ends idle ones (requests answered outside rmcp's session worker count as use too), refuses
 //! what rmcp would mishandle (a second in-flight request with the same id) and cancels the
-//! requests it answers itself when the client sends `notifications/cancelled`.
+//! requests in flight when the client sends `notifications/cancelled`.
+//!
+//! With one replica all of it is in memory. With several ([`SharedSessions`], Redis) the owner,
+//! the idle timeout and the per-user limit are the store's, so that any replica serves any
+//! session; this registry then keeps what is this replica's own: the sessions its rmcp holds and
+//! the requests it runs, which a cancellation sent to another replica reaches as a notice.
 
 use std::{
     collections::HashMap,
@@ -13,7 +18,8 @@ use std::{
 use rmcp::transport::streamable_http_server::{SessionManager, session::local::LocalSessionManager};
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::Metrics;
+use super::shared::{Notice, SharedSessions};
+use crate::{metrics::Metrics, store::StoreError};
 
 struct SessionInfo {
     owner: String,
@@ -34,6 +40,8 @@ pub enum SessionRefusal {
     NotFound,
     /// A request with this id is still running in the session.
     DuplicateRequestId,
+    /// The shared store is unreachable: who owns the session cannot be checked.
+    Unavailable,
 }
 
 /// What [`SessionRegistry::admit`] decided.
@@ -45,11 +53,14 @@ enum Admission {
 }
 
 pub struct SessionRegistry {
+    /// The sessions this replica's rmcp holds (all of them, with one replica).
     sessions: Mutex<HashMap<String, SessionInfo>>,
     manager: Arc<LocalSessionManager>,
     max_per_user: usize,
     idle_timeout: Duration,
     metrics: Metrics,
+    /// Several replicas: the sessions in the shared store.
+    shared: Option<Arc<SharedSessions>>,
 }
 
 /// A request in flight in a session: releases its id (and counts as use of the session) when
@@ -77,6 +88,7 @@ impl SessionRegistry {
         max_per_user: usize,
         idle_timeout: Duration,
         metrics: Metrics,
+        shared: Option<Arc<SharedSessions>>,
     ) -> Self {
         Self {
             sessions: Mutex::new(HashMap::new()),
@@ -84,7 +96,21 @@ impl SessionRegistry {
             max_per_user,
             idle_timeout,
             metrics,
+            shared,
         }
+    }
+
+    /// Whether the sessions are shared with other replicas.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    fn shared_error(&self, error: &StoreError) {
+        self.metrics
+            .shared_state_errors
+            .with_label_values(&["session"])
+            .inc();
+        tracing::warn!(%error, "the shared session store is unreachable");
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, SessionInfo>> {
@@ -105,9 +131,11 @@ impl SessionRegistry {
         self.manager.has_session(&Arc::from(id)).await.unwrap_or(false)
     }
 
-    /// Ends a session in rmcp and here.
+    /// Ends a session in rmcp (if it holds it: requests answered here never reach it) and here.
     async fn end(&self, id: &str) {
-        if let Err(error) = self.manager.close_session(&Arc::from(id)).await {
+        if self.alive(id).await
+            && let Err(error) = self.manager.close_session(&Arc::from(id)).await
+        {
             tracing::warn!(%error, "could not close a session");
         }
         self.forget(id);
@@ -121,6 +149,9 @@ impl SessionRegistry {
         user: &str,
         request: Option<String>,
     ) -> Result<Option<RequestIdGuard>, SessionRefusal> {
+        if let Some(shared) = &self.shared {
+            return self.enter_shared(shared, id, user, request).await;
+        }
         let guard = match self.admit(id, user, request) {
             Admission::Admitted(guard) => guard,
             Admission::Refused(refusal) => return Err(refusal),
@@ -136,6 +167,44 @@ impl SessionRegistry {
             return Err(SessionRefusal::NotFound);
         }
         Ok(guard)
+    }
+
+    /// [`Self::enter`] of a shared session: the store says whether it lives, whose it is and
+    /// counts the use; rmcp restores it here if it has not seen it yet.
+    async fn enter_shared(
+        self: &Arc<Self>,
+        shared: &SharedSessions,
+        id: &str,
+        user: &str,
+        request: Option<String>,
+    ) -> Result<Option<RequestIdGuard>, SessionRefusal> {
+        let unavailable = |error: StoreError| {
+            self.shared_error(&error);
+            SessionRefusal::Unavailable
+        };
+        // Renewing another user's session's TTL gives them nothing: it only delays its end.
+        let record = shared.touch(id).await.map_err(unavailable)?;
+        if record.is_none_or(|r| r.owner != user) {
+            return Err(SessionRefusal::NotFound);
+        }
+        {
+            // The store's TTL decides idleness: here, the session was just used.
+            let mut sessions = self.lock();
+            sessions
+                .entry(id.to_owned())
+                .or_insert_with(|| SessionInfo {
+                    owner: user.to_owned(),
+                    last_used: Instant::now(),
+                    in_flight: HashMap::new(),
+                })
+                .last_used = Instant::now();
+            self.update_gauge(sessions.len());
+        }
+        match self.admit(id, user, request) {
+            Admission::Admitted(guard) => Ok(guard),
+            Admission::Refused(refusal) => Err(refusal),
+            Admission::Idle => Err(SessionRefusal::NotFound),
+        }
     }
 
     /// The registry's part of [`Self::enter`], under the lock.
@@ -166,8 +235,21 @@ impl SessionRegistry {
     }
 
     /// Cancels a request in flight in a session (`notifications/cancelled`); `request` is the
-    /// JSON text of its id.
-    pub fn cancel(&self, session: &str, request: &str) {
+    /// JSON text of its id. With shared sessions, on whichever replica runs it.
+    pub async fn cancel(&self, session: &str, request: &str) {
+        self.cancel_here(session, request);
+        if let Some(shared) = &self.shared {
+            let notice = Notice::Cancel {
+                session: session.to_owned(),
+                request: request.to_owned(),
+            };
+            if let Err(error) = shared.tell(&notice).await {
+                self.shared_error(&error);
+            }
+        }
+    }
+
+    fn cancel_here(&self, session: &str, request: &str) {
         if let Some(cancel) = self
             .lock()
             .get(session)
@@ -180,24 +262,71 @@ impl SessionRegistry {
     /// Makes room for one more session of `user`: ends their least recently used sessions
     /// beyond the limit.
     pub async fn make_room(&self, user: &str) {
-        let victims: Vec<String> = {
-            let sessions = self.lock();
-            let mut own: Vec<(&String, Instant)> = sessions
-                .iter()
-                .filter(|(_, i)| i.owner == user)
-                .map(|(id, i)| (id, i.last_used))
-                .collect();
-            own.sort_by_key(|(_, used)| *used);
-            let excess = (own.len() + 1).saturating_sub(self.max_per_user);
-            own.into_iter().take(excess).map(|(id, _)| id.clone()).collect()
+        // Each session with how long ago it was last used.
+        let mut own: Vec<(String, Duration)> = match &self.shared {
+            Some(shared) => match shared.of_user(user).await {
+                Ok(own) => own,
+                Err(error) => return self.shared_error(&error),
+            },
+            None => {
+                let now = Instant::now();
+                self.lock()
+                    .iter()
+                    .filter(|(_, i)| i.owner == user)
+                    .map(|(id, i)| (id.clone(), now.duration_since(i.last_used)))
+                    .collect()
+            }
         };
-        for id in victims {
+        // Least recently used first.
+        own.sort_by_key(|(_, since)| std::cmp::Reverse(*since));
+        let excess = (own.len() + 1).saturating_sub(self.max_per_user);
+        for (id, _) in own.into_iter().take(excess) {
             tracing::info!(session = %id, "ending the least recently used session of a user at the session limit");
-            self.end(&id).await;
+            self.end_everywhere(&id, user).await;
         }
     }
 
-    pub fn register(&self, id: String, owner: String) {
+    /// Ends a session on every replica: the shared record (the others let it go on the notice),
+    /// and here.
+    async fn end_everywhere(&self, id: &str, owner: &str) {
+        if let Some(shared) = &self.shared
+            && let Err(error) = shared.end(id, owner).await
+        {
+            self.shared_error(&error);
+        }
+        self.end(id).await;
+    }
+
+    /// Ends the shared session `id` of `user` everywhere (the client's DELETE, which rmcp could
+    /// only do on the replica that holds it).
+    pub async fn delete(&self, id: &str, user: &str) -> Result<(), SessionRefusal> {
+        let Some(shared) = &self.shared else {
+            return Err(SessionRefusal::NotFound);
+        };
+        match shared.get(id).await {
+            Ok(Some(record)) if record.owner == user => {
+                self.end_everywhere(id, user).await;
+                Ok(())
+            }
+            Ok(_) => Err(SessionRefusal::NotFound),
+            Err(error) => {
+                self.shared_error(&error);
+                Err(SessionRefusal::Unavailable)
+            }
+        }
+    }
+
+    /// Records a new session of `owner`: in the shared store too, where there is one.
+    pub async fn register(&self, id: String, owner: String) {
+        if let Some(shared) = &self.shared {
+            match shared.create(&id, &owner).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(session = %id, "rmcp handed over no initialize: only this replica serves the session")
+                }
+                Err(error) => self.shared_error(&error),
+            }
+        }
         let mut sessions = self.lock();
         sessions.insert(
             id,
@@ -216,8 +345,13 @@ impl SessionRegistry {
         self.update_gauge(sessions.len());
     }
 
-    /// Ends idle sessions and drops the ones rmcp has ended (shutdown, failure).
+    /// Ends idle sessions and drops the ones rmcp has ended (shutdown, failure). With shared
+    /// sessions: lets go of the ones that ended elsewhere or idled out in the store, and keeps
+    /// the ones with requests running here alive there.
     pub async fn sweep(&self) {
+        if let Some(shared) = &self.shared {
+            return self.sweep_shared(shared).await;
+        }
         let now = Instant::now();
         let (idle, rest): (Vec<String>, Vec<String>) = {
             let sessions = self.lock();
@@ -239,6 +373,55 @@ impl SessionRegistry {
         }
     }
 
+    async fn sweep_shared(&self, shared: &SharedSessions) {
+        let held: Vec<(String, bool)> = self
+            .lock()
+            .iter()
+            .map(|(id, info)| (id.clone(), !info.in_flight.is_empty()))
+            .collect();
+        for (id, busy) in held {
+            let live = if busy {
+                shared.touch(&id).await
+            } else {
+                shared.get(&id).await
+            };
+            match live.map(|record| record.is_some()) {
+                Ok(true) => {}
+                Ok(false) => self.end(&id).await,
+                // Unknown: keep it until the store answers.
+                Err(error) => self.shared_error(&error),
+            }
+        }
+    }
+
+    /// Acts on the other replicas' notices until the server stops (shared sessions only).
+    pub async fn follow(&self, stop: CancellationToken) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let mut notices = shared.notices();
+        loop {
+            let text = tokio::select! {
+                text = notices.recv() => text,
+                () = stop.cancelled() => return,
+            };
+            let Some(text) = text else {
+                return;
+            };
+            match serde_json::from_str::<Notice>(&text) {
+                Ok(Notice::Cancel { session, request }) => self.cancel_here(&session, &request),
+                Ok(Notice::End { session }) => {
+                    let held = self.lock().contains_key(&session);
+                    if held {
+                        self.end(&session).await;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "ignored a notice between replicas that is not one"),
+            }
+        }
+    }
+
+    /// This replica's sessions of `user`.
     pub fn count_for(&self, user: &str) -> usize {
         self.lock().values().filter(|i| i.owner == user).count()
     }

@@ -85,7 +85,7 @@ pub async fn page(
         },
         Ok(None) => {
             if let Some(Extension(ClientIp(ip))) = &ip
-                && let Err(wait) = server.limiter.check(ip)
+                && let Err(wait) = server.limiter.check(ip).await
             {
                 return too_many(&server, "/account", ip, wait);
             }

@@ -34,8 +34,9 @@ use crate::{
     caller::Caller,
     clock::{now_millis, now_secs},
     crypto::constant_time_eq,
+    http::errors::UNAVAILABLE_RETRY_AFTER_SECS,
     http::protect::client_ip,
-    ratelimit::retry_after_secs,
+    ratelimit::{Refusal, retry_after_secs},
     tools::registry::ToolRegistry,
 };
 
@@ -83,7 +84,7 @@ pub async fn rate_limit(State(server): State<Arc<AuthServer>>, request: Request,
             "/oauth/register" | "/oauth/device_authorization" | "/device" | "/oauth/revoke"
         )
         || path == "/oauth/authorize";
-    if limited && let Err(wait) = server.limiter.check(&ip) {
+    if limited && let Err(wait) = server.limiter.check(&ip).await {
         return too_many(&server, &path, &ip, wait);
     }
     let mut request = request;
@@ -105,14 +106,26 @@ pub async fn rate_limit(State(server): State<Arc<AuthServer>>, request: Request,
 #[derive(Clone)]
 pub struct ClientIp(pub(super) String);
 
-pub(super) fn too_many(server: &AuthServer, path: &str, ip: &str, wait: std::time::Duration) -> Response {
-    audit::oauth_failure(&server.config.tenant.name, path, "rate_limited", None, ip);
-    let mut response = OAuthError::new(
-        "slow_down",
-        "too many authorization requests from this address; retry later",
-    )
-    .into_response();
-    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+/// The answer when `limits.auth` refuses: 429 over the limit, 503 while the shared buckets are
+/// unreachable (the limit fails closed); both say when to retry.
+pub(super) fn too_many(server: &AuthServer, path: &str, ip: &str, refusal: Refusal) -> Response {
+    let (reason, mut response, wait) = match refusal {
+        Refusal::Wait(wait) => {
+            let error = OAuthError::new(
+                "slow_down",
+                "too many authorization requests from this address; retry later",
+            );
+            let mut response = error.into_response();
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            ("rate_limited", response, wait)
+        }
+        Refusal::Unavailable => {
+            let error = OAuthError::unavailable("the rate limit's shared store is unreachable; retry later");
+            let wait = std::time::Duration::from_secs(UNAVAILABLE_RETRY_AFTER_SECS);
+            ("rate_limit_unavailable", error.into_response(), wait)
+        }
+    };
+    audit::oauth_failure(&server.config.tenant.name, path, reason, None, ip);
     if let Ok(value) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
@@ -715,7 +728,7 @@ pub async fn token(
     );
     if !paced
         && let Some(axum::Extension(ClientIp(ip))) = &ip
-        && let Err(wait) = server.limiter.check(ip)
+        && let Err(wait) = server.limiter.check(ip).await
     {
         return too_many(&server, "/oauth/token", ip, wait);
     }

@@ -727,29 +727,19 @@ fn live(entries: &HashMap<String, Entry>, key: &str, now: u64) -> bool {
     entries.get(key).is_some_and(|e| e.expires_at > now)
 }
 
-#[async_trait]
-impl Store for EmbeddedStore {
-    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
+impl EmbeddedStore {
+    /// Stores `value` under `key` unless `store(whether key holds something)` says no; true when
+    /// it stored.
+    async fn put_when(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+        store: impl FnOnce(bool) -> bool,
+    ) -> Result<bool, StoreError> {
         check_value(key, &value)?;
         self.change(|entries, now, records| {
-            let expires_at = now.saturating_add(ttl_millis(ttl));
-            Record::Put {
-                key,
-                value: &value,
-                expires_at,
-            }
-            .encode(records);
-            let value = Value::Bytes(value);
-            entries.insert(key.to_owned(), Entry { value, expires_at });
-            Ok(())
-        })
-        .await
-    }
-
-    async fn put_new(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<bool, StoreError> {
-        check_value(key, &value)?;
-        self.change(|entries, now, records| {
-            if live(entries, key, now) {
+            if !store(live(entries, key, now)) {
                 return Ok(false);
             }
             let expires_at = now.saturating_add(ttl_millis(ttl));
@@ -764,6 +754,49 @@ impl Store for EmbeddedStore {
             Ok(true)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), StoreError> {
+        self.put_when(key, value, ttl, |_| true).await.map(drop)
+    }
+
+    async fn put_new(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<bool, StoreError> {
+        self.put_when(key, value, ttl, |present| !present).await
+    }
+
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError> {
+        check_key(key)?;
+        self.change(|entries, now, records| {
+            let Some(entry) = entries.get_mut(key).filter(|e| e.expires_at > now) else {
+                return Ok(None);
+            };
+            let Value::Bytes(value) = &entry.value else {
+                return Ok(None);
+            };
+            entry.expires_at = now.saturating_add(ttl_millis(ttl));
+            Record::Put {
+                key,
+                value,
+                expires_at: entry.expires_at,
+            }
+            .encode(records);
+            Ok(Some(value.clone()))
+        })
+        .await
+    }
+
+    async fn expires_in(&self, key: &str) -> Result<Option<Duration>, StoreError> {
+        check_key(key)?;
+        let state = lock(&self.state);
+        let now = now_millis();
+        Ok(state
+            .entries
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| Duration::from_millis(e.expires_at - now)))
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -10,11 +10,16 @@
 mod embedded;
 mod redis;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
+use mcp_tenancy_config::RateLimit;
+use tokio::sync::mpsc;
 
-pub use self::{embedded::EmbeddedStore, redis::RedisStore};
+pub use self::{
+    embedded::EmbeddedStore,
+    redis::{RedisOptions, RedisStore},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -43,6 +48,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores `value` only if `key` holds nothing (unexpired); true when it stored. Atomic
     /// (Redis `SET NX PX`): of two concurrent callers, one stores.
     async fn put_new(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<bool, StoreError>;
+    /// The value, its TTL renewed to `ttl` in the same step (Redis `GETEX … PX`); nothing, and
+    /// no change, when absent or expired.
+    async fn touch(&self, key: &str, ttl: Duration) -> Result<Option<Vec<u8>>, StoreError>;
+    /// How long the value or set at `key` has left; `None` when absent or expired.
+    async fn expires_in(&self, key: &str) -> Result<Option<Duration>, StoreError>;
     /// The value, unless absent or expired.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Reads and deletes in one atomic step (`GETDEL`): single-use values cannot be redeemed
@@ -59,6 +69,25 @@ pub trait Store: Send + Sync + 'static {
     async fn set_members(&self, key: &str) -> Result<Vec<String>, StoreError>;
     /// Whether the backend is reachable and writable, for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// What replicas share besides keys, when the backend serves several: none for the embedded
+    /// store (one replica keeps that state in memory).
+    fn shared(self: Arc<Self>) -> Option<Arc<dyn Shared>> {
+        None
+    }
+}
+
+/// What several replicas of one tenant share besides keys and sets.
+#[async_trait]
+pub trait Shared: Send + Sync + 'static {
+    /// Takes one request from the bucket `key` of `limit` (GCRA on the backend's clock, so the
+    /// replicas' clocks do not matter): `Ok(Ok(()))` when it may proceed, `Ok(Err(wait))` when
+    /// it may in `wait`.
+    async fn acquire(&self, key: &str, limit: RateLimit) -> Result<Result<(), Duration>, StoreError>;
+    /// Sends `message` to every replica subscribed to `channel` (this one included).
+    async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError>;
+    /// The messages published to `channel` from now on, while the server runs; the subscription
+    /// is renewed after a lost connection (messages published meanwhile are not delivered).
+    fn subscribe(&self, channel: &str) -> mpsc::Receiver<String>;
 }
 
 /// Refuses a key longer than [`MAX_KEY_BYTES`]. The key itself is not quoted: keys embed codes.

@@ -6,6 +6,8 @@
 pub mod m365;
 pub mod oauth;
 pub mod oidc;
+pub mod redis;
+pub mod replicas;
 
 use std::{sync::Arc, time::Duration};
 
