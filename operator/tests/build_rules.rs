@@ -3,12 +3,15 @@
 #[cfg(test)]
 mod build_support;
 
-use std::collections::BTreeSet;
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+};
 
 use build_support::{SECRETS_CHECKSUM, build, kinds, mk_defaults, mk_tenant, object, validated};
-use mcp_tenancy_config::{CONFIG_FILE, TenantConfig};
+use mcp_tenancy_config::{CONFIG_FILE, StorageConfig, TenantConfig};
 use mcp_tenancy_operator::{
-    api::{CaBundleRef, DeletionPolicy, McpTenant, RedisStorage, SecretKeyRef, StorageSpec},
+    api::{CaBundleRef, ConfigMapKeyRef, DeletionPolicy, McpTenant, RedisStorage, SecretKeyRef, StorageSpec},
     build::{
         BuildInput, CONFIG_CHECKSUM_ANNOTATION, SECRETS_CHECKSUM_ANNOTATION, TENANT_LABEL, build_children,
         build_tenant_config, prunable_resources, public_url, tenant_namespace,
@@ -25,6 +28,7 @@ fn with_redis(mut tenant: McpTenant) -> McpTenant {
                 name: "redis".into(),
                 key: "url".into(),
             },
+            ca_bundle: None,
         }),
     });
     tenant
@@ -561,34 +565,20 @@ fn volume_of<'a>(pod: &'a Value, file: &std::path::Path) -> (&'a Value, String) 
 #[test]
 fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
     let tenant = mk_tenant("private-ca.yaml");
-    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
-    let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
-    let server = workload(&build(&tenant, false));
-    let (volume, key) = volume_of(&server["spec"]["template"]["spec"], &file);
+    let (_, file, pod) = build_with_bundle(&tenant, identity_bundle);
+    let (volume, key) = volume_of(&pod, &file);
     assert_eq!(volume["configMap"]["name"], "corporate-roots");
     assert_eq!(key, "ca-certificates.crt");
 
     let mut tenant = tenant;
-    tenant.spec.identity.ca_bundle = Some(CaBundleRef {
-        config_map_key_ref: None,
-        secret_key_ref: Some(SecretKeyRef {
-            name: "corporate-roots".into(),
-            key: "ca.pem".into(),
-        }),
-    });
-    let config = build_tenant_config(&validated(&tenant), &mk_defaults()).unwrap();
-    let file = config.identity.ca_bundle_file.clone().expect("a CA bundle file");
-    let server = workload(&build(&tenant, false));
-    let pod = &server["spec"]["template"]["spec"];
-    let (volume, key) = volume_of(pod, &file);
+    tenant.spec.identity.ca_bundle = Some(secret_bundle("corporate-roots", "ca.pem"));
+    let (_, file, pod) = build_with_bundle(&tenant, identity_bundle);
+    let (volume, key) = volume_of(&pod, &file);
     assert_eq!(volume["secret"]["secretName"], "corporate-roots");
     assert_eq!(key, "ca.pem");
-    assert!(
-        !pod["volumes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|v| v["name"] == "ca-bundle"),
+    assert_eq!(
+        config_map_volumes(&pod),
+        ["mcp-tenant-config"],
         "a Secret bundle needs no ConfigMap volume"
     );
 
@@ -600,6 +590,124 @@ fn a_ca_bundle_is_mounted_where_the_config_says_from_its_configmap_or_secret() {
             .ca_bundle_file,
         None
     );
+}
+
+/// Builds `tenant`: its config, the CA bundle file that `file_of` finds in it, and the pod spec.
+#[cfg(test)]
+fn build_with_bundle(
+    tenant: &McpTenant,
+    file_of: fn(&TenantConfig) -> Option<&PathBuf>,
+) -> (TenantConfig, PathBuf, Value) {
+    let config = build_tenant_config(&validated(tenant), &mk_defaults()).unwrap();
+    let file = file_of(&config).cloned().expect("a CA bundle file");
+    let pod = workload(&build(tenant, false))["spec"]["template"]["spec"].clone();
+    (config, file, pod)
+}
+
+fn identity_bundle(config: &TenantConfig) -> Option<&PathBuf> {
+    config.identity.ca_bundle_file.as_ref()
+}
+
+fn redis_bundle(config: &TenantConfig) -> Option<&PathBuf> {
+    match &config.storage {
+        StorageConfig::Redis { ca_bundle_file, .. } => ca_bundle_file.as_ref(),
+        StorageConfig::Embedded { .. } => None,
+    }
+}
+
+/// The names of the ConfigMaps the pod mounts.
+#[cfg(test)]
+fn config_map_volumes(pod: &Value) -> Vec<&str> {
+    pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["configMap"]["name"].as_str())
+        .collect()
+}
+
+/// `tenant` on Redis, trusting `bundle` for `rediss://`.
+fn with_redis_ca_bundle(tenant: McpTenant, bundle: CaBundleRef) -> McpTenant {
+    let mut tenant = with_redis(tenant);
+    if let Some(redis) = tenant.spec.server.storage.as_mut().and_then(|s| s.redis.as_mut()) {
+        redis.ca_bundle = Some(bundle);
+    }
+    tenant
+}
+
+fn config_map_bundle(name: &str, key: &str) -> CaBundleRef {
+    CaBundleRef {
+        config_map_key_ref: Some(ConfigMapKeyRef {
+            name: name.into(),
+            key: key.into(),
+        }),
+        secret_key_ref: None,
+    }
+}
+
+fn secret_bundle(name: &str, key: &str) -> CaBundleRef {
+    CaBundleRef {
+        config_map_key_ref: None,
+        secret_key_ref: Some(SecretKeyRef {
+            name: name.into(),
+            key: key.into(),
+        }),
+    }
+}
+
+#[test]
+fn a_redis_ca_bundle_is_mounted_where_the_config_says_sharing_a_configmap_with_identity() {
+    // The same ConfigMap key as spec.identity.caBundle: one volume, one item, one mount.
+    let tenant = with_redis_ca_bundle(
+        mk_tenant("private-ca.yaml"),
+        config_map_bundle("corporate-roots", "ca-certificates.crt"),
+    );
+    let (config, file, pod) = build_with_bundle(&tenant, redis_bundle);
+    assert_eq!(
+        file,
+        Path::new("/etc/mcp-tenant/ca/corporate-roots/ca-certificates.crt")
+    );
+    assert_eq!(identity_bundle(&config), Some(&file));
+    let (volume, key) = volume_of(&pod, &file);
+    assert_eq!(volume["configMap"]["name"], "corporate-roots");
+    assert_eq!(key, "ca-certificates.crt");
+    assert_eq!(volume["configMap"]["items"].as_array().unwrap().len(), 1);
+    assert_eq!(config_map_volumes(&pod), ["mcp-tenant-config", "corporate-roots"]);
+    let mounts: Vec<&Value> = pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["mountPath"])
+        .collect();
+    let unique: BTreeSet<String> = mounts.iter().map(|m| m.to_string()).collect();
+    assert_eq!(unique.len(), mounts.len(), "a path mounted twice: {mounts:?}");
+
+    // Another key of that ConfigMap: still one volume, with both keys.
+    let tenant = with_redis_ca_bundle(
+        mk_tenant("private-ca.yaml"),
+        config_map_bundle("corporate-roots", "redis-ca.crt"),
+    );
+    let (config, file, pod) = build_with_bundle(&tenant, redis_bundle);
+    let (volume, key) = volume_of(&pod, &file);
+    assert_eq!(key, "redis-ca.crt");
+    assert_eq!(volume["configMap"]["items"].as_array().unwrap().len(), 2);
+    let identity_file = identity_bundle(&config).unwrap();
+    assert_eq!(volume_of(&pod, identity_file).1, "ca-certificates.crt");
+    assert_eq!(config_map_volumes(&pod), ["mcp-tenant-config", "corporate-roots"]);
+
+    // A Secret key, mounted with the Secret holding the URL.
+    let tenant = with_redis_ca_bundle(mk_tenant("minimal.yaml"), secret_bundle("redis", "ca.pem"));
+    let (_, file, pod) = build_with_bundle(&tenant, redis_bundle);
+    assert_eq!(file, Path::new("/etc/mcp-tenant/secrets/redis/ca.pem"));
+    let (volume, key) = volume_of(&pod, &file);
+    assert_eq!(volume["secret"]["secretName"], "redis");
+    assert_eq!(key, "ca.pem");
+    assert_eq!(
+        volume["secret"]["items"].as_array().unwrap().len(),
+        2,
+        "url and ca.pem"
+    );
+    assert_eq!(config_map_volumes(&pod), ["mcp-tenant-config"]);
 }
 
 #[test]

@@ -49,6 +49,17 @@ pub fn host() -> Vec<Value> {
     )]
 }
 
+/// A `spec.network.trustedProxies` entry: no IPv4 part with a leading zero. The operator refuses
+/// one (as do the API server's `isCIDR` and `isIP`), but the CEL library `render` checks with
+/// offline accepts it.
+pub fn no_leading_zero_octet() -> Value {
+    rule(
+        "!self.matches('(^|[.:])0[0-9]+[.]|[.]0[0-9]+(/|$)')",
+        "is not an IPv4 or IPv6 address: an IPv4 part has a leading zero (write 10.0.0.0/8, not 010.0.0.0/8)",
+        None,
+    )
+}
+
 /// The scheme-and-authority part of a URL as the WHATWG parser keeps it unchanged: a lower-case
 /// DNS name or a dotted-decimal IPv4 address, and a port without leading zeros.
 const AUTHORITY: &str =

@@ -178,6 +178,10 @@ pub struct EmbeddedStorage {
 pub struct RedisStorage {
     /// Secret key holding the Redis URL (`redis://` or `rediss://`, with credentials).
     pub url_secret_ref: SecretKeyRef,
+    /// PEM bundle of CAs trusted for `rediss://` besides the system roots, for a Redis behind a
+    /// private CA. The server reads it at start; the operator rolls the pods when it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_bundle: Option<CaBundleRef>,
 }
 
 /// A key of a Secret in the tenant namespace.
@@ -204,9 +208,9 @@ pub struct ConfigMapKeyRef {
     pub key: String,
 }
 
-/// PEM certificates of the CAs that signed the issuers' TLS certificates, trusted besides the
-/// system roots. Exactly one source; a ConfigMap is where trust-manager or OpenShift's CA
-/// injection put bundles.
+/// PEM certificates of private CAs (those that signed an issuer's or Redis's TLS certificate),
+/// trusted besides the system roots. Exactly one source; a ConfigMap is where trust-manager or
+/// OpenShift's CA injection put bundles.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[x_kube(validation = Rule::new("has(self.configMapKeyRef) != has(self.secretKeyRef)")
     .message("set exactly one of configMapKeyRef or secretKeyRef"))]
@@ -397,7 +401,7 @@ pub struct NetworkSpec {
     #[schemars(
         length(max = MAX_TRUSTED_PROXIES),
         inner(length(min = 2, max = 49), regex(pattern = CIDR_PATTERN)),
-        transform = with_item_rules(vec![cidr_or_address()])
+        transform = with_item_rules(vec![cidr_or_address(), rules::no_leading_zero_octet()])
     )]
     pub trusted_proxies: Option<Vec<String>>,
 }

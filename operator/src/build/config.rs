@@ -12,7 +12,6 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use mcp_tenancy_config::{
     AccessConfig, CONFIG_API_VERSION, CONFIG_FILE, Environment, GraphConfig, IdentityConfig, KeysConfig,
     ServerConfig, ServiceAccountConfig, StorageConfig, TenantConfig, TenantInfo, UpstreamConfig,
-    ca::CA_BUNDLE_FILE,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 use url::Url;
@@ -23,7 +22,7 @@ use super::{
     tenant_namespace,
 };
 use crate::{
-    api::{CaBundleRef, McpTenantSpec, SecretKeyRef},
+    api::{CaBundleRef, ConfigMapKeyRef, McpTenantSpec, SecretKeyRef},
     validate::ValidatedTenant,
 };
 
@@ -33,7 +32,7 @@ pub const CONFIG_MOUNT_DIR: &str = "/etc/mcp-tenant/config";
 pub const KEYS_MOUNT_DIR: &str = "/etc/mcp-tenant/keys";
 /// Where each referenced Secret is mounted, one directory per Secret.
 pub const SECRETS_MOUNT_DIR: &str = "/etc/mcp-tenant/secrets";
-/// Where a CA bundle from a ConfigMap is mounted, as [`CA_BUNDLE_FILE`].
+/// Where each referenced ConfigMap (a CA bundle's) is mounted, one directory per ConfigMap.
 pub const CA_MOUNT_DIR: &str = "/etc/mcp-tenant/ca";
 /// The embedded store's volume.
 pub const DATA_MOUNT_DIR: &str = "/var/lib/mcp-tenant";
@@ -48,13 +47,38 @@ pub fn secret_file_path(secret: &SecretKeyRef) -> PathBuf {
         .join(&secret.key)
 }
 
-/// The file in which the server finds the CA bundle: a referenced Secret key is mounted with the
-/// other Secrets, a ConfigMap key in its own directory.
-pub fn ca_bundle_file(bundle: &CaBundleRef) -> PathBuf {
-    match &bundle.secret_key_ref {
-        Some(secret) => secret_file_path(secret),
-        None => PathBuf::from(CA_MOUNT_DIR).join(CA_BUNDLE_FILE),
+/// The file in which the server finds a referenced ConfigMap key.
+pub fn config_map_file_path(config_map: &ConfigMapKeyRef) -> PathBuf {
+    PathBuf::from(CA_MOUNT_DIR)
+        .join(&config_map.name)
+        .join(&config_map.key)
+}
+
+/// The file in which the server finds a CA bundle: a Secret key is mounted with the other
+/// Secrets, a ConfigMap key with the other ConfigMaps. `None` for a bundle without a source,
+/// which the CRD refuses.
+pub fn ca_bundle_file(bundle: &CaBundleRef) -> Option<PathBuf> {
+    match (&bundle.config_map_key_ref, &bundle.secret_key_ref) {
+        (Some(config_map), _) => Some(config_map_file_path(config_map)),
+        (None, Some(secret)) => Some(secret_file_path(secret)),
+        (None, None) => None,
     }
+}
+
+/// Every CA bundle the spec names, with the field that names it (for messages).
+pub fn ca_bundles(spec: &McpTenantSpec) -> impl Iterator<Item = (&'static str, &CaBundleRef)> {
+    let redis = spec
+        .server
+        .storage
+        .as_ref()
+        .and_then(|s| s.redis.as_ref())
+        .and_then(|r| r.ca_bundle.as_ref());
+    [
+        ("spec.identity.caBundle", spec.identity.ca_bundle.as_ref()),
+        ("spec.server.storage.redis.caBundle", redis),
+    ]
+    .into_iter()
+    .filter_map(|(field, bundle)| Some((field, bundle?)))
 }
 
 /// Hex SHA-256 of the config document; on the pod template so that a config change rolls the pods.
@@ -120,7 +144,7 @@ pub fn build_tenant_config(
             allowed_tenant_ids: identity.allowed_tenant_ids.clone(),
             role_claim: identity.role_claim.clone(),
             token_lifetimes: identity.token_lifetimes,
-            ca_bundle_file: identity.ca_bundle.as_ref().map(ca_bundle_file),
+            ca_bundle_file: identity.ca_bundle.as_ref().and_then(ca_bundle_file),
             upstream: UpstreamConfig {
                 issuer: validated.urls.upstream_issuer.clone(),
                 client_id: identity.upstream.client_id.clone(),
@@ -147,7 +171,7 @@ pub fn build_tenant_config(
         storage: match spec.server.storage.as_ref().and_then(|s| s.redis.as_ref()) {
             Some(redis) => StorageConfig::Redis {
                 url_file: secret_file_path(&redis.url_secret_ref),
-                ca_bundle_file: None,
+                ca_bundle_file: redis.ca_bundle.as_ref().and_then(ca_bundle_file),
             },
             None => StorageConfig::Embedded {
                 path: PathBuf::from(DATA_MOUNT_DIR).join("store"),
@@ -196,25 +220,28 @@ pub fn referenced_secrets(spec: &McpTenantSpec) -> BTreeMap<String, BTreeSet<Str
                 .filter_map(|s| s.redis.as_ref())
                 .map(|r| &r.url_secret_ref),
         )
-        .chain(
-            spec.identity
-                .ca_bundle
-                .iter()
-                .filter_map(|b| b.secret_key_ref.as_ref()),
-        );
-    let mut secrets: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in refs {
-        secrets.entry(r.name.clone()).or_default().insert(r.key.clone());
-    }
-    secrets
+        .chain(ca_bundles(spec).filter_map(|(_, b)| b.secret_key_ref.as_ref()))
+        .map(|r| (&r.name, &r.key));
+    keys_by_name(refs)
 }
 
-/// Every ConfigMap the spec references (the CA bundle's), with the keys the server reads.
+/// Every ConfigMap the spec references (the CA bundles'), with the keys the server reads, sorted
+/// by name. Bundles naming one ConfigMap share its entry.
 pub fn referenced_config_maps(spec: &McpTenantSpec) -> BTreeMap<String, BTreeSet<String>> {
-    spec.identity
-        .ca_bundle
-        .iter()
-        .filter_map(|b| b.config_map_key_ref.as_ref())
-        .map(|r| (r.name.clone(), BTreeSet::from([r.key.clone()])))
-        .collect()
+    keys_by_name(
+        ca_bundles(spec)
+            .filter_map(|(_, b)| b.config_map_key_ref.as_ref())
+            .map(|r| (&r.name, &r.key)),
+    )
+}
+
+/// `(object, key)` pairs grouped by object, each key once.
+fn keys_by_name<'a>(
+    refs: impl Iterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut objects: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, key) in refs {
+        objects.entry(name.clone()).or_default().insert(key.clone());
+    }
+    objects
 }

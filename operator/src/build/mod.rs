@@ -17,7 +17,8 @@ use kube::core::{ApiResource, DynamicObject};
 
 pub use config::{
     CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, build_tenant_config,
-    ca_bundle_file, config_checksum, referenced_config_maps, referenced_secrets, secret_file_path,
+    ca_bundle_file, ca_bundles, config_checksum, config_map_file_path, referenced_config_maps,
+    referenced_secrets, secret_file_path,
 };
 pub use meta::{COMPONENT_LABEL, CONTAINER_NAME, SERVER_NAME, selector_labels, tenant_labels};
 pub use monitoring::{ALERT_NAMES, RUNBOOK_BASE_URL};

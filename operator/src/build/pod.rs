@@ -1,5 +1,5 @@
 //! The server pod: one hardened container, its probes, resources and volumes (config, keys, the
-//! referenced Secrets, /tmp, and the embedded store's volume).
+//! referenced Secrets and ConfigMaps, /tmp, and the embedded store's volume).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +13,6 @@ use k8s_openapi::{
 };
 use mcp_tenancy_config::{
     CONFIG_FILE, HEALTH_PATH, HTTP_PORT, METRICS_PORT, READY_PATH,
-    ca::CA_BUNDLE_FILE,
     keys::{ENCRYPTION_KEY_FILE, SIGNING_KEYS_FILE},
 };
 
@@ -21,7 +20,8 @@ use super::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_MAP_NAME, KEYS_SECRET_NAME, OperatorDefaults,
     SECRETS_CHECKSUM_ANNOTATION,
     config::{
-        CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR, referenced_secrets,
+        CA_MOUNT_DIR, CONFIG_MOUNT_DIR, DATA_MOUNT_DIR, KEYS_MOUNT_DIR, SECRETS_MOUNT_DIR,
+        referenced_config_maps, referenced_secrets,
     },
     meta::{CONTAINER_NAME, Context, HTTP_PORT_NAME, METRICS_PORT_NAME, SERVER, SERVER_NAME},
 };
@@ -135,7 +135,9 @@ fn volumes_and_mounts(ctx: &Context) -> (Vec<Volume>, Vec<VolumeMount>) {
         mount("config", CONFIG_MOUNT_DIR),
         mount("keys", KEYS_MOUNT_DIR),
     ];
-    // Volume names are DNS labels and Secret names may be longer subdomains: number them instead.
+    // One volume per referenced object, mounted in a directory named after it, so that two
+    // references to one object share its volume. Volume names are DNS labels and object names
+    // may be longer subdomains: number them instead.
     for (i, (secret, keys)) in referenced_secrets(spec).iter().enumerate() {
         let name = format!("secret-{i}");
         volumes.push(Volume {
@@ -150,27 +152,19 @@ fn volumes_and_mounts(ctx: &Context) -> (Vec<Volume>, Vec<VolumeMount>) {
         });
         mounts.push(mount(&name, &format!("{SECRETS_MOUNT_DIR}/{secret}")));
     }
-    // A CA bundle in a Secret is mounted with the other Secrets; one in a ConfigMap here.
-    if let Some(bundle) = spec
-        .identity
-        .ca_bundle
-        .as_ref()
-        .and_then(|b| b.config_map_key_ref.as_ref())
-    {
+    // CA bundles in ConfigMaps (one in a Secret is mounted above with the other Secrets).
+    for (i, (config_map, keys)) in referenced_config_maps(spec).iter().enumerate() {
+        let name = format!("ca-bundle-{i}");
         volumes.push(Volume {
-            name: "ca-bundle".into(),
+            name: name.clone(),
             config_map: Some(ConfigMapVolumeSource {
-                name: bundle.name.clone(),
-                items: Some(vec![KeyToPath {
-                    key: bundle.key.clone(),
-                    path: CA_BUNDLE_FILE.into(),
-                    ..KeyToPath::default()
-                }]),
+                name: config_map.clone(),
+                items: Some(items(&mut keys.iter().map(String::as_str))),
                 ..ConfigMapVolumeSource::default()
             }),
             ..Volume::default()
         });
-        mounts.push(mount("ca-bundle", CA_MOUNT_DIR));
+        mounts.push(mount(&name, &format!("{CA_MOUNT_DIR}/{config_map}")));
     }
     if !uses_redis(spec.server.storage.as_ref()) {
         mounts.push(VolumeMount {

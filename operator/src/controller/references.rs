@@ -1,5 +1,5 @@
 //! The Secrets and ConfigMaps a tenant references (upstream client secret, Redis URL,
-//! service-account secrets, CA bundle): checked for presence and hashed, together with the key
+//! service-account secrets, CA bundles): checked for presence and hashed, together with the key
 //! Secret, into the checksum on the pod template, so that changing any of them rolls the server
 //! pods.
 
@@ -11,7 +11,7 @@ use kube::Api;
 use mcp_tenancy_config::ca::pem_certificates;
 
 use crate::api::McpTenantSpec;
-use crate::build::{referenced_config_maps, referenced_secrets};
+use crate::build::{ca_bundles, referenced_config_maps, referenced_secrets};
 
 /// The kinds of object a tenant may reference.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,25 +116,29 @@ pub async fn read_referenced(
 }
 
 /// What is wrong with the referenced objects: missing ones and keys, and a CA bundle the server
-/// could not read (it would stop at start).
+/// could not read (it would stop at start), naming the field of each.
 pub fn problems(spec: &McpTenantSpec, referenced: &[Referenced], namespace: &str) -> Vec<String> {
     let mut problems: Vec<String> = referenced.iter().filter_map(|r| r.problem(namespace)).collect();
-    let bundle = spec.identity.ca_bundle.as_ref().and_then(|b| {
-        let (kind, name, key) = match (&b.config_map_key_ref, &b.secret_key_ref) {
+    for (field, bundle) in ca_bundles(spec) {
+        let (kind, name, key) = match (&bundle.config_map_key_ref, &bundle.secret_key_ref) {
             (Some(r), _) => (Kind::ConfigMap, &r.name, &r.key),
             (None, Some(r)) => (Kind::Secret, &r.name, &r.key),
-            (None, None) => return None,
+            (None, None) => continue,
         };
-        let found = referenced.iter().find(|r| r.kind == kind && &r.name == name)?;
-        Some((kind, name, key, found.value(key)?))
-    });
-    if let Some((kind, name, key, pem)) = bundle
-        && let Err(e) = pem_certificates(pem)
-    {
-        problems.push(format!(
-            "{} {namespace}/{name} key {key} (spec.identity.caBundle): {e}",
-            kind.as_str()
-        ));
+        // A missing object or key is already a problem above.
+        let Some(pem) = referenced
+            .iter()
+            .find(|r| r.kind == kind && &r.name == name)
+            .and_then(|r| r.value(key))
+        else {
+            continue;
+        };
+        if let Err(e) = pem_certificates(pem) {
+            problems.push(format!(
+                "{} {namespace}/{name} key {key} ({field}): {e}",
+                kind.as_str()
+            ));
+        }
     }
     problems
 }
@@ -262,6 +266,108 @@ network:
         assert_eq!(
             problems(&spec, &[ca_config_map(None)], "mcp-contoso"),
             ["ConfigMap mcp-contoso/corporate-ca not found: create it with key(s) ca.crt"]
+        );
+    }
+
+    /// A tenant on Redis whose `caBundle` is `bundle` (a YAML flow mapping).
+    fn spec_with_redis_ca(bundle: &str) -> McpTenantSpec {
+        serde_saphyr::from_str(&format!(
+            "
+identity:
+  upstream:
+    issuer: https://login.microsoftonline.com/common/v2.0
+    clientId: app
+    clientSecretRef: {{name: entra, key: client-secret}}
+server:
+  storage:
+    redis:
+      urlSecretRef: {{name: redis, key: url}}
+      caBundle: {bundle}
+network:
+  host: contoso.mcp.example.com
+"
+        ))
+        .unwrap()
+    }
+
+    /// What reading the spec's referenced ConfigMaps finds when each referenced key holds `pem`.
+    fn read_config_maps(spec: &McpTenantSpec, pem: &str) -> Vec<Referenced> {
+        referenced_config_maps(spec)
+            .into_iter()
+            .map(|(name, keys)| Referenced {
+                kind: Kind::ConfigMap,
+                data: Some(
+                    keys.iter()
+                        .map(|k| (k.clone(), pem.as_bytes().to_vec()))
+                        .collect(),
+                ),
+                name,
+                keys,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_changed_redis_ca_bundle_changes_the_checksum() {
+        let spec = spec_with_redis_ca("{configMapKeyRef: {name: redis-ca, key: ca.crt}}");
+        assert_eq!(
+            referenced_config_maps(&spec),
+            BTreeMap::from([("redis-ca".into(), BTreeSet::from(["ca.crt".into()]))])
+        );
+        let keys = secret(&[("encryption-key", "a")]);
+        let one = secrets_checksum(&keys, &read_config_maps(&spec, PEM));
+        let other = secrets_checksum(&keys, &read_config_maps(&spec, &PEM.repeat(2)));
+        assert_ne!(one, other);
+    }
+
+    #[test]
+    fn redis_ca_bundle_problems_name_the_object_key_and_field() {
+        let spec = spec_with_redis_ca("{configMapKeyRef: {name: redis-ca, key: ca.crt}}");
+        assert!(problems(&spec, &read_config_maps(&spec, PEM), "mcp-contoso").is_empty());
+        assert_eq!(
+            problems(
+                &spec,
+                &read_config_maps(&spec, "not a certificate"),
+                "mcp-contoso"
+            ),
+            [
+                "ConfigMap mcp-contoso/redis-ca key ca.crt (spec.server.storage.redis.caBundle): holds no PEM \
+                 certificate (-----BEGIN CERTIFICATE-----)"
+            ]
+        );
+        // In the Secret of the URL: read with it, and named as a Secret.
+        let spec = spec_with_redis_ca("{secretKeyRef: {name: redis, key: ca.pem}}");
+        assert_eq!(
+            referenced_secrets(&spec).get("redis"),
+            Some(&BTreeSet::from(["ca.pem".into(), "url".into()]))
+        );
+        let redis = Referenced {
+            kind: Kind::Secret,
+            name: "redis".into(),
+            keys: BTreeSet::from(["ca.pem".into(), "url".into()]),
+            data: Some(secret_data(secret(&[("ca.pem", "DER?"), ("url", "rediss://r")]))),
+        };
+        assert_eq!(
+            problems(&spec, &[redis], "mcp-contoso"),
+            [
+                "Secret mcp-contoso/redis key ca.pem (spec.server.storage.redis.caBundle): holds no PEM \
+                 certificate (-----BEGIN CERTIFICATE-----)"
+            ]
+        );
+    }
+
+    #[test]
+    fn two_bundles_in_one_configmap_key_are_read_once_and_each_field_is_named() {
+        let mut spec = spec_with_redis_ca("{configMapKeyRef: {name: corporate-ca, key: ca.crt}}");
+        spec.identity.ca_bundle = spec_with_ca_config_map().identity.ca_bundle;
+        assert_eq!(referenced_config_maps(&spec).len(), 1);
+        let fields: Vec<String> = problems(&spec, &read_config_maps(&spec, "x"), "ns")
+            .into_iter()
+            .map(|p| p.split(['(', ')']).nth(1).unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            fields,
+            ["spec.identity.caBundle", "spec.server.storage.redis.caBundle"]
         );
     }
 

@@ -12,7 +12,7 @@ use super::{
     mock::{Call, Step, TestEnv, child_path, echo, error, expect, not_found, ok},
 };
 use crate::{
-    api::{DeletionPolicy, McpTenant, McpTenantStatus},
+    api::{CaBundleRef, ConfigMapKeyRef, DeletionPolicy, McpTenant, McpTenantStatus},
     build::{BuildInput, Child, build_children},
     controller::{
         FINALIZER,
@@ -29,6 +29,8 @@ const CLIENT_SECRET: &str = "/api/v1/namespaces/mcp-contoso/secrets/entra-client
 const TENANT: &str = "/apis/mcptenancy.dev/v1alpha1/mcptenants/contoso";
 const STATUS: &str = "/apis/mcptenancy.dev/v1alpha1/mcptenants/contoso/status";
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+const REDIS_SECRET: &str = "/api/v1/namespaces/mcp-contoso/secrets/redis";
+const PEM: &str = "-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n";
 
 /// The tenant namespace as the API server has it, with `labels`.
 fn namespace_with(labels: Value) -> Value {
@@ -133,9 +135,20 @@ fn first_pass(env: &TestEnv, tenant: &McpTenant, client_secret: bool, events: &[
 /// Runs a first pass; returns the environment (whose stores then hold what the watch would
 /// show), the tenant as it is afterwards, and every call.
 async fn provisioned(monitoring: bool) -> (TestEnv, McpTenant, Vec<Call>) {
-    let mut tenant = finalized(mk_tenant("contoso"));
+    provisioned_with(finalized(mk_tenant("contoso")), monitoring, Vec::new()).await
+}
+
+/// [`provisioned`] for `tenant`, whose other referenced objects `reads` answers (read right after
+/// the upstream client Secret).
+async fn provisioned_with(
+    mut tenant: McpTenant,
+    monitoring: bool,
+    reads: Vec<Step>,
+) -> (TestEnv, McpTenant, Vec<Call>) {
     let mut env = TestEnv::new(monitoring);
-    env.script(first_pass(&env, &tenant, true, &["KeysGenerated"]));
+    let mut steps = first_pass(&env, &tenant, true, &["KeysGenerated"]);
+    steps.splice(3..3, reads);
+    env.script(steps);
     reconcile(Arc::new(tenant.clone()), env.ctx.clone())
         .await
         .unwrap();
@@ -370,41 +383,127 @@ async fn a_missing_referenced_secret_is_reported_and_waits_for_a_change() {
     assert_eq!(condition(&status, c::READY).status, "False");
 }
 
-#[tokio::test]
-async fn a_ca_bundle_that_is_not_pem_is_reported_naming_the_configmap_and_field() {
-    let mut tenant = finalized(mk_tenant("contoso"));
-    tenant.spec.identity.ca_bundle = Some(crate::api::CaBundleRef {
-        config_map_key_ref: Some(crate::api::ConfigMapKeyRef {
-            name: "corporate-ca".into(),
+fn config_map_bundle(name: &str) -> Option<CaBundleRef> {
+    Some(CaBundleRef {
+        config_map_key_ref: Some(ConfigMapKeyRef {
+            name: name.into(),
             key: "ca.crt".into(),
         }),
         secret_key_ref: None,
-    });
+    })
+}
+
+/// The message of the Degraded condition after a first pass over `tenant` in which `reads`
+/// answer the referenced objects after the upstream client Secret.
+async fn invalid_reference_after_first_pass(tenant: McpTenant, reads: Vec<Step>) -> String {
     let mut env = TestEnv::new(true);
     let mut steps = first_pass(&env, &tenant, true, &["KeysGenerated", reason::INVALID_REFERENCE]);
-    // Read after the referenced Secrets: a ConfigMap someone filled with a DER file.
-    steps.insert(
-        3,
-        expect(
-            Method::GET,
-            "/api/v1/namespaces/mcp-contoso/configmaps/corporate-ca",
-            ok(json!({
-                "apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"name": "corporate-ca", "namespace": "mcp-contoso"},
-                "binaryData": {"ca.crt": "MAMCAQE="},
-            })),
-        ),
-    );
+    steps.splice(3..3, reads);
     env.script(steps);
     reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
     let calls = env.checkpoint().await;
     let status = status_of(calls.iter().find(|c| c.path == STATUS).unwrap());
     let degraded = condition(&status, c::DEGRADED);
     assert_eq!(degraded.reason, reason::INVALID_REFERENCE);
+    degraded.message.clone()
+}
+
+/// A GET of ConfigMap `name` in the tenant namespace, answered with `data`.
+fn config_map_read(name: &str, data: Value) -> Step {
+    let mut config_map = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "mcp-contoso"},
+    });
+    config_map
+        .as_object_mut()
+        .unwrap()
+        .extend(data.as_object().unwrap().clone());
+    expect(
+        Method::GET,
+        format!("/api/v1/namespaces/mcp-contoso/configmaps/{name}"),
+        ok(config_map),
+    )
+}
+
+#[tokio::test]
+async fn a_ca_bundle_that_is_not_pem_is_reported_naming_the_configmap_and_field() {
+    let mut tenant = finalized(mk_tenant("contoso"));
+    tenant.spec.identity.ca_bundle = config_map_bundle("corporate-ca");
+    // Read after the referenced Secrets: a ConfigMap someone filled with a DER file.
+    let reads = vec![config_map_read(
+        "corporate-ca",
+        json!({"binaryData": {"ca.crt": "MAMCAQE="}}),
+    )];
     assert_eq!(
-        degraded.message,
+        invalid_reference_after_first_pass(tenant, reads).await,
         "ConfigMap mcp-contoso/corporate-ca key ca.crt (spec.identity.caBundle): holds no PEM certificate \
          (-----BEGIN CERTIFICATE-----)"
+    );
+}
+
+/// contoso on Redis, trusting the CA bundle of ConfigMap `redis-ca` for `rediss://`.
+fn mk_redis_ca_tenant() -> McpTenant {
+    let mut tenant = finalized(mk_tenant("contoso"));
+    tenant.spec.server.storage = serde_json::from_value(json!({"redis": {
+        "urlSecretRef": {"name": "redis", "key": "url"},
+        "caBundle": {"configMapKeyRef": {"name": "redis-ca", "key": "ca.crt"}},
+    }}))
+    .unwrap();
+    tenant
+}
+
+/// The reads of the Redis URL Secret and of the CA ConfigMap, whose `ca.crt` holds `ca`.
+fn redis_ca_reads(ca: &str) -> Vec<Step> {
+    vec![
+        expect(
+            Method::GET,
+            REDIS_SECRET,
+            ok(json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "redis", "namespace": "mcp-contoso"},
+                "data": {"url": "cmVkaXNzOi8vcmVkaXM6NjM4MA=="},
+            })),
+        ),
+        config_map_read("redis-ca", json!({"data": {"ca.crt": ca}})),
+    ]
+}
+
+#[tokio::test]
+async fn a_redis_ca_bundle_that_is_not_pem_is_reported_naming_the_configmap_and_field() {
+    assert_eq!(
+        invalid_reference_after_first_pass(mk_redis_ca_tenant(), redis_ca_reads("not a certificate")).await,
+        "ConfigMap mcp-contoso/redis-ca key ca.crt (spec.server.storage.redis.caBundle): holds no PEM \
+         certificate (-----BEGIN CERTIFICATE-----)"
+    );
+}
+
+#[tokio::test]
+async fn a_changed_redis_ca_bundle_rolls_the_pods() {
+    let (mut env, tenant, calls) = provisioned_with(mk_redis_ca_tenant(), true, redis_ca_reads(PEM)).await;
+    let workload = children(&env, &tenant)
+        .into_iter()
+        .find(|c| c.resource.kind == "Deployment")
+        .unwrap();
+    let workload_path = child_path(&env.ctx, &workload);
+    let checksum = |call: &Call| {
+        call.body["spec"]["template"]["metadata"]["annotations"]["mcptenancy.dev/secrets-checksum"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let before = checksum(calls.iter().find(|c| c.path == workload_path).unwrap());
+    // The same pass with another bundle: only the workload is applied again.
+    let mut steps = noop_reads(&env, &tenant, &calls);
+    steps.splice(3..3, redis_ca_reads(&PEM.repeat(2)));
+    let position = steps.iter().position(|s| s.path() == workload_path).unwrap();
+    steps[position] = expect(Method::PATCH, workload_path.clone(), echo);
+    env.script(steps);
+    reconcile(Arc::new(tenant), env.ctx.clone()).await.unwrap();
+    let calls = env.checkpoint().await;
+    let after = checksum(calls.iter().find(|c| c.path == workload_path).unwrap());
+    assert_ne!(
+        before, after,
+        "the pod template's secrets checksum follows the bundle"
     );
 }
 
