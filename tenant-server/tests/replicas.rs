@@ -308,7 +308,17 @@ async fn a_redis_outage_keeps_tool_calls_working_and_sessions_say_retry() {
     let r = replicas(&redis, &issuer, "", 2, &[]);
     let mut client = HttpClient::new(&issuer.token("heidi", json!({})));
     client.initialize(&r[0], &r[1]).await;
+    let ready = |replica: &Replica| {
+        let url = format!("http://{}/readyz", replica.ops);
+        async move {
+            let response = reqwest::get(url).await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(ready(&r[0]).await.0, 200);
     redis.stop().await;
+    let (status, body) = ready(&r[0]).await;
+    assert_eq!((status, &body["store"]), (503, &json!(false)), "{body}");
 
     // Session-less calls go on; the rate limits count in each replica meanwhile.
     let plain = HttpClient::new(&client.token);
@@ -347,6 +357,7 @@ async fn a_redis_outage_keeps_tool_calls_working_and_sessions_say_retry() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(gone, Some(StatusCode::NOT_FOUND));
+    assert_eq!(ready(&r[0]).await.0, 200, "ready again without a restart");
     client.initialize(&r[1], &r[0]).await;
     assert_eq!(
         client.call(&r[0], 4, "ping", json!({})).await.status,
