@@ -112,7 +112,10 @@ impl Limiter {
         let Some(shared) = &self.shared else {
             return self.check_local(key);
         };
-        let bucket = format!("rate/{}/{key}", shared.scope);
+        // The limit is part of the name: a changed limit (the replicas restart with it) starts
+        // new buckets instead of waiting out the old rate.
+        let (requests, period) = (self.limit.requests, self.limit.period.as_duration().as_secs());
+        let bucket = format!("rate/{}/{requests}per{period}s/{key}", shared.scope);
         match shared.store.acquire(&bucket, self.limit).await {
             Ok(answer) => answer.map_err(Refusal::Wait),
             Err(error) => {
@@ -237,6 +240,55 @@ mod tests {
         );
         assert!(limiter.check("other").await.is_ok(), "buckets are per key");
         assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+    }
+
+    /// A shared store that answers from the bucket names it was asked for: the first request of a
+    /// bucket passes, the next waits.
+    #[derive(Default)]
+    struct Named(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait]
+    impl Shared for Named {
+        async fn acquire(&self, key: &str, _: RateLimit) -> Result<Result<(), Duration>, StoreError> {
+            let mut seen = self.0.lock().unwrap();
+            let first = !seen.iter().any(|k| k == key);
+            seen.push(key.to_owned());
+            Ok(if first {
+                Ok(())
+            } else {
+                Err(Duration::from_secs(1))
+            })
+        }
+        async fn publish(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn subscribe(&self, _: &str) -> mpsc::Receiver<String> {
+            mpsc::channel(1).1
+        }
+    }
+
+    #[tokio::test]
+    async fn shared_buckets_are_per_scope_key_and_limit() {
+        let metrics = Metrics::new().unwrap();
+        let store = Arc::new(Named::default());
+        let limiter =
+            |limit, scope| Limiter::shared(limit, store.clone(), scope, Outage::FallBack, metrics.clone());
+        let strict = limiter(RateLimit::new(1, 900), "user");
+        assert!(strict.check("u").await.is_ok());
+        assert!(matches!(strict.check("u").await, Err(Refusal::Wait(_))));
+        // Raised (the replicas restart with it): a new bucket, not the old one's wait.
+        assert!(limiter(RateLimit::new(1000, 60), "user").check("u").await.is_ok());
+        assert!(limiter(RateLimit::new(1, 900), "ip").check("u").await.is_ok());
+        let names = store.0.lock().unwrap().clone();
+        assert_eq!(
+            names,
+            [
+                "rate/user/1per900s/u",
+                "rate/user/1per900s/u",
+                "rate/user/1000per60s/u",
+                "rate/ip/1per900s/u"
+            ]
+        );
     }
 
     #[tokio::test]

@@ -312,7 +312,10 @@ async fn a_redis_outage_keeps_tool_calls_working_and_sessions_say_retry() {
         let url = format!("http://{}/readyz", replica.ops);
         async move {
             let response = reqwest::get(url).await.unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.unwrap(),
+            )
         }
     };
     assert_eq!(ready(&r[0]).await.0, 200);
