@@ -51,9 +51,54 @@ pub fn annotations(title: &str, entry: &ToolEntry) -> ToolAnnotations {
         .open_world(entry.group.is_m365())
 }
 
-/// The JSON Schema of `T` as an object schema (without `$schema`; without `title` unless `titled`).
+/// The `format` values JSON Schema 2020-12 defines; schemars adds others (`uint32`, `double`,
+/// ...) that clients' validators warn about ("unknown format ignored").
+const STANDARD_FORMATS: &[&str] = &[
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "idn-email",
+    "hostname",
+    "idn-hostname",
+    "ipv4",
+    "ipv6",
+    "uri",
+    "uri-reference",
+    "iri",
+    "iri-reference",
+    "uuid",
+    "uri-template",
+    "json-pointer",
+    "relative-json-pointer",
+    "regex",
+];
+
+/// Drops every `format` keyword that is not a standard one, at any depth. A property named
+/// `format` holds a schema (an object), never a string, and stays.
+fn drop_unknown_formats(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            let unknown = map
+                .get("format")
+                .and_then(Value::as_str)
+                .is_some_and(|f| !STANDARD_FORMATS.contains(&f));
+            if unknown {
+                map.remove("format");
+            }
+            map.values_mut().for_each(drop_unknown_formats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_unknown_formats),
+        _ => {}
+    }
+}
+
+/// The JSON Schema of `T` as an object schema (without `$schema`; without `title` unless `titled`;
+/// only standard formats).
 fn object_schema<T: JsonSchema>(titled: bool) -> Arc<Map<String, Value>> {
     let mut v = serde_json::to_value(schemars::schema_for!(T)).unwrap_or(Value::Null);
+    drop_unknown_formats(&mut v);
     match v.as_object_mut() {
         Some(o) => {
             o.remove("$schema");
@@ -114,7 +159,37 @@ impl<T: TypedTool> Tool for Typed<T> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn unknown_formats_go_and_standard_ones_and_properties_named_format_stay() {
+        let mut schema = json!({
+            "type": "object",
+            "properties": {
+                "top": {"type": "integer", "format": "uint32"},
+                "when": {"type": "string", "format": "date-time"},
+                "format": {"type": "string", "enum": ["html", "text"]},
+                "list": {"type": "array", "items": {"type": "number", "format": "double"}},
+                "either": {"anyOf": [{"type": "integer", "format": "int64"}, {"type": "null"}]}
+            }
+        });
+        drop_unknown_formats(&mut schema);
+        assert_eq!(
+            schema,
+            json!({
+                "type": "object",
+                "properties": {
+                    "top": {"type": "integer"},
+                    "when": {"type": "string", "format": "date-time"},
+                    "format": {"type": "string", "enum": ["html", "text"]},
+                    "list": {"type": "array", "items": {"type": "number"}},
+                    "either": {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+                }
+            })
+        );
+    }
 
     #[test]
     fn annotations_follow_the_catalog_entry() {
