@@ -46,6 +46,8 @@ async fn happy_path_session_and_session_less() {
     let names = client.tool_names().await;
     assert_eq!(names, vec!["whoami", "server_info"]);
     let list = client.call(2, "tools/list", json!({})).await;
+    // resultType is 2026-07-28's; a 2025-11-25 client gets the results it knows.
+    assert!(list.result().get("resultType").is_none(), "{}", list.text);
     for tool in list.result()["tools"].as_array().unwrap() {
         assert!(tool["outputSchema"].is_object(), "{tool}");
         assert_eq!(tool["annotations"]["readOnlyHint"], true, "{tool}");
@@ -55,6 +57,7 @@ async fn happy_path_session_and_session_less() {
         .call(3, "tools/call", json!({"name": "whoami", "arguments": {}}))
         .await;
     let result = who.result();
+    assert!(result.get("resultType").is_none(), "{}", who.text);
     assert_eq!(result["structuredContent"]["subject"], "alice");
     assert_eq!(result["structuredContent"]["tenantId"], TENANT);
     assert_eq!(result["structuredContent"]["roles"], json!(["Mail.Reader"]));

@@ -312,7 +312,9 @@ impl McpState {
     }
 
     /// Answers a request [`Route::Answer`]ed here, with the shared tool logic (the same
-    /// authorization, audit, metrics and errors as through rmcp).
+    /// authorization, audit, metrics and errors as through rmcp). Only protocol versions before
+    /// 2026-07-28 are answered here, so results carry no `resultType` (rmcp strips it the same
+    /// way for those peers).
     async fn answer(
         &self,
         caller: &Arc<Caller>,
@@ -324,10 +326,11 @@ impl McpState {
         let id = message.id.as_ref().unwrap_or(&Value::Null);
         match message.method() {
             Some("ping") => response_message(id, Ok(Map::new())),
-            Some("tools/list") => response_message(
-                id,
-                Ok(ListToolsResult::with_all_items(list_tools(&self.calls, caller))),
-            ),
+            Some("tools/list") => {
+                let mut list = ListToolsResult::with_all_items(list_tools(&self.calls, caller));
+                list.result_type = None;
+                response_message(id, Ok(list))
+            }
             _ => {
                 let empty = Value::Object(Map::new());
                 match CallToolRequestParams::deserialize(message.params().unwrap_or(&empty)) {
@@ -345,7 +348,11 @@ impl McpState {
                             cancel,
                             channels: CallChannels::default(),
                         };
-                        response_message(id, self.calls.call(call, decision).await)
+                        let result = self.calls.call(call, decision).await.map(|mut result| {
+                            result.result_type = None;
+                            result
+                        });
+                        response_message(id, result)
                     }
                 }
             }
