@@ -17,6 +17,7 @@ pub mod logs;
 pub mod mcp;
 pub mod metrics;
 pub mod oauth;
+pub mod prompts;
 pub mod ratelimit;
 pub mod request_id;
 pub mod server;

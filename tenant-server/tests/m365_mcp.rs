@@ -229,3 +229,96 @@ async fn rmcp_client_over_a_socket_sees_meeting_brief_progress() {
     );
     client.cancel().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_follow_the_callers_tiers_and_check_their_arguments() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let s = setup(&token).await;
+    // Everyone may read mail and the calendar; only Mail.Sender may draft.
+    let tiers = "access:
+  tiers:
+    - {name: readers, roles: ['*'], tools: [inbox_triage, mail_get_message, calendar_list_events, meeting_brief, people_search, calendar_find_meeting_times]}
+    - {name: drafters, roles: [Mail.Sender], tools: [mail_create_draft]}
+";
+    let router = router(state(issuer.config("", tiers), s.tools));
+    let prompt_names = async |client: &Client| {
+        let reply = client.call(1, "prompts/list", json!({})).await;
+        let mut names: Vec<String> = reply.result()["prompts"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", reply.text))
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut reader = Client::new(router.clone(), &token);
+    let init = reader.initialize().await;
+    assert!(
+        init.result()["capabilities"]["prompts"].is_object(),
+        "{}",
+        init.text
+    );
+    assert_eq!(
+        prompt_names(&reader).await,
+        ["find_time", "prepare_next_meeting", "triage_inbox"],
+        "draft_reply needs mail_create_draft"
+    );
+    let mut drafter = Client::new(router, &issuer.token("bo", json!({"roles": ["Mail.Sender"]})));
+    drafter.initialize().await;
+    assert_eq!(
+        prompt_names(&drafter).await,
+        ["draft_reply", "find_time", "prepare_next_meeting", "triage_inbox"]
+    );
+
+    let get = async |client: &Client, params: Value| client.call(2, "prompts/get", params).await;
+    let reply = get(
+        &drafter,
+        json!({"name": "draft_reply", "arguments": {"message_id": "AAMk1", "tone": "warm"}}),
+    )
+    .await;
+    let message = &reply.result()["messages"][0];
+    assert_eq!(message["role"], "user", "{}", reply.text);
+    let text = message["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("\"AAMk1\"") && text.contains("in this tone: \"warm\""),
+        "{text}"
+    );
+    // Forbidden is answered like unknown; bad arguments are named.
+    let forbidden = get(
+        &reader,
+        json!({"name": "draft_reply", "arguments": {"message_id": "AAMk1"}}),
+    )
+    .await;
+    let unknown = get(&reader, json!({"name": "no_such_prompt"})).await;
+    assert_eq!(forbidden.error_code(), -32602);
+    assert_eq!(
+        forbidden.response()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("draft_reply", "X"),
+        unknown.response()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .replace("no_such_prompt", "X"),
+    );
+    let missing = get(&drafter, json!({"name": "draft_reply"})).await;
+    assert_eq!(missing.error_code(), -32602);
+    assert!(
+        missing.text.contains("argument \\\"message_id\\\" is required"),
+        "{}",
+        missing.text
+    );
+    let long = "x".repeat(501);
+    let oversized = get(
+        &reader,
+        json!({"name": "triage_inbox", "arguments": {"focus": long}}),
+    )
+    .await;
+    assert!(
+        oversized.text.contains("longer than 500 characters"),
+        "{}",
+        oversized.text
+    );
+}

@@ -13,9 +13,10 @@ use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
         CallToolRequestParams, CallToolResponse, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, Implementation, ListToolsResult, LoggingLevel,
-        LoggingMessageNotificationParam, PaginatedRequestParams, ProgressNotificationParam, ProgressToken,
-        ServerCapabilities, ServerConfig, Tool as McpTool,
+        ElicitRequestParams, ElicitResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+        ListPromptsResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+        PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
+        Tool as McpTool,
     },
     service::{Peer, RequestContext},
 };
@@ -24,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use super::endpoint::ClientCancel;
 use crate::{
     caller::Caller,
+    prompts,
     request_id::RequestId,
     tool_calls::{Authorized, CallChannels, ToolCall, ToolCalls},
     tools::{ProgressSink, SessionClient, ToolDefinition, ToolError},
@@ -175,6 +177,7 @@ impl ServerHandler for McpHandler {
         let config = &self.calls.config;
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
+            .enable_prompts()
             .enable_logging()
             .build();
         let mut implementation = Implementation::new("mcp-tenant-server", env!("CARGO_PKG_VERSION"));
@@ -199,6 +202,28 @@ impl ServerHandler for McpHandler {
             &self.calls,
             &identity.caller,
         )))
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let identity = request_identity(&context)?;
+        let prompts = prompts::allowed(&self.calls, &identity.caller).map(|p| p.to_mcp());
+        Ok(ListPromptsResult::with_all_items(prompts.collect()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let identity = request_identity(&context)?;
+        let prompt = prompts::find(&self.calls, &identity.caller, &request.name)?;
+        Ok(GetPromptResponse::Complete(
+            prompt.get(request.arguments.as_ref())?,
+        ))
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {

@@ -1,5 +1,5 @@
 """PyPI `mcp` 2.x client against the tenant server: initialize, tools/list, tools/call whoami,
-authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
+prompts/list and prompts/get, authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
 import asyncio
 import sys
 
@@ -19,7 +19,11 @@ async def main(url: str, token: str) -> None:
                 result = await session.call_tool("whoami", {})
                 assert not result.is_error, result
                 subject = result.structured_content["subject"]
-                print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}")
+                prompts = [p.name for p in (await session.list_prompts()).prompts]
+                assert "triage_inbox" in prompts, prompts
+                brief = await session.get_prompt("prepare_next_meeting", {"meeting": "planning"})
+                assert "meeting_brief" in brief.messages[0].content.text, brief
+                print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}")
 
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
