@@ -337,15 +337,30 @@ async fn refresh_tokens_belong_to_their_client_and_end_when_revoked() {
     let other = server.register().await;
 
     let tokens = server.tokens_for(&client_id).await;
+    let refresh = str_of(&tokens, "refresh_token");
     assert_error(
-        server
-            .token(&refresh_form(&other, str_of(&tokens, "refresh_token")))
-            .await,
+        server.token(&refresh_form(&other, refresh)).await,
         StatusCode::BAD_REQUEST,
         "invalid_grant",
         "another client",
     )
     .await;
+    // Another client's attempt, at the token endpoint or at revocation, leaves the token to its
+    // owner: not spent, so its next refresh is no "reuse" that would end the grant.
+    let foreign = server
+        .http
+        .post(server.url("/oauth/revoke"))
+        .form(&[("client_id", other.as_str()), ("token", refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::OK);
+    let renewed = server.token(&refresh_form(&client_id, refresh)).await;
+    assert_eq!(
+        renewed.status(),
+        StatusCode::OK,
+        "the owner's refresh still works"
+    );
 
     let tokens = server.tokens_for(&client_id).await;
     let refresh = str_of(&tokens, "refresh_token");

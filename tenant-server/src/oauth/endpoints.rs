@@ -22,7 +22,8 @@ use super::{
     clients::{Client, ClientKind, GrantType},
     device::new_user_code,
     grants::{
-        ClientRequest, Code, Consent, DEVICE_INTERVAL_SECS, DEVICE_TTL, Device, DeviceStatus, Pending, digest,
+        ClientRequest, Code, Consent, DEVICE_INTERVAL_SECS, DEVICE_TTL, Device, DeviceStatus, Pending,
+        Redemption, digest,
     },
     pages::{self, ConsentView},
     pkce_s256, random_token,
@@ -818,9 +819,14 @@ async fn code_grant(server: &AuthServer, client: &Client, params: &Params) -> Re
 
 async fn refresh_grant(server: &AuthServer, client: &Client, params: &Params) -> Result<Value, OAuthError> {
     let token = required(params, "refresh_token")?;
-    let record = match server.grants.redeem_refresh(token).await.map_err(grant_error)? {
-        Ok(record) => record,
-        Err(Some(grant_id)) => {
+    let record = match server
+        .grants
+        .redeem_refresh(token, &client.client_id)
+        .await
+        .map_err(grant_error)?
+    {
+        Redemption::Redeemed(record) => record,
+        Redemption::Reused(grant_id) => {
             // A used refresh token again: someone holds a copy. End the whole grant.
             if let Some(grant) = server.grants.grant(&grant_id).await.map_err(grant_error)? {
                 server
@@ -834,17 +840,17 @@ async fn refresh_grant(server: &AuthServer, client: &Client, params: &Params) ->
                 "the refresh token was already used; the grant is revoked, sign in again",
             ));
         }
-        Err(None) => {
+        Redemption::OtherClient => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token was issued to another client",
+            ));
+        }
+        Redemption::Unknown => {
             return Err(OAuthError::invalid_grant(
                 "the refresh token is unknown, expired or revoked",
             ));
         }
     };
-    if record.client_id != client.client_id {
-        return Err(OAuthError::invalid_grant(
-            "the refresh token was issued to another client",
-        ));
-    }
     let mut grant = server
         .grants
         .grant(&record.grant_id)
@@ -1027,8 +1033,12 @@ pub async fn revoke(
     let result = async {
         let client = authenticate_client(&server, &headers, &params).await?;
         let token = required(&params, "token")?;
-        if let Ok(record) = server.grants.redeem_refresh(token).await.map_err(grant_error)?
-            && record.client_id == client.client_id
+        // Another client's token is left alone (RFC 7009 §2.1) and answered like any other.
+        if let Redemption::Redeemed(record) = server
+            .grants
+            .redeem_refresh(token, &client.client_id)
+            .await
+            .map_err(grant_error)?
             && let Some(grant) = server.grants.grant(&record.grant_id).await.map_err(grant_error)?
         {
             server

@@ -120,6 +120,19 @@ pub struct Refresh {
     pub client_id: String,
 }
 
+/// What presenting a refresh token did.
+#[derive(Debug)]
+pub enum Redemption {
+    /// It was live and the presenting client's: now spent.
+    Redeemed(Refresh),
+    /// It was spent before: someone holds a copy (the grant's id).
+    Reused(String),
+    /// It is live but another client's: left as it was.
+    OtherClient,
+    /// Unknown, expired or revoked.
+    Unknown,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DeviceStatus {
     Pending,
@@ -425,11 +438,21 @@ impl Grants {
             .await
     }
 
-    /// Redeems a refresh token once. `Err(Some(grant))` when it was already used: the caller
-    /// revokes that grant (RFC 9700 §4.14.2).
-    pub async fn redeem_refresh(&self, token: &str) -> Result<Result<Refresh, Option<String>>, GrantError> {
+    /// Redeems a refresh token for `client_id`: single use, and only by the client it was issued
+    /// to. Another client's attempt changes nothing, so it cannot spend the token and make its
+    /// owner's next refresh look like reuse.
+    pub async fn redeem_refresh(&self, token: &str, client_id: &str) -> Result<Redemption, GrantError> {
         let hash = digest(token);
-        if let Some(record) = self.take::<Refresh>(&format!("refresh/{hash}")).await? {
+        let key = format!("refresh/{hash}");
+        // Records are never changed, only taken: the client checked here is the one taken below.
+        if self
+            .get::<Refresh>(&key)
+            .await?
+            .is_some_and(|record| record.client_id != client_id)
+        {
+            return Ok(Redemption::OtherClient);
+        }
+        if let Some(record) = self.take::<Refresh>(&key).await? {
             self.store
                 .put(
                     &format!("refresh-used/{hash}"),
@@ -437,10 +460,13 @@ impl Grants {
                     self.refresh_ttl,
                 )
                 .await?;
-            return Ok(Ok(record));
+            return Ok(Redemption::Redeemed(record));
         }
         let used = self.store.get(&format!("refresh-used/{hash}")).await?;
-        Ok(Err(used.and_then(|g| String::from_utf8(g).ok())))
+        Ok(match used.and_then(|g| String::from_utf8(g).ok()) {
+            Some(grant_id) => Redemption::Reused(grant_id),
+            None => Redemption::Unknown,
+        })
     }
 
     pub async fn put_device(&self, device_code: &str, device: &Device) -> Result<(), GrantError> {
