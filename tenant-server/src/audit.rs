@@ -17,6 +17,8 @@ pub enum Outcome {
     /// Refused by authorization, or no such tool.
     Denied,
     Cancelled,
+    /// The tool asked for the client's input first (2026-07-28); the call is retried with it.
+    InputRequired,
 }
 
 impl Outcome {
@@ -26,6 +28,7 @@ impl Outcome {
             Self::Error => "error",
             Self::Denied => "denied",
             Self::Cancelled => "cancelled",
+            Self::InputRequired => "input_required",
         }
     }
 }

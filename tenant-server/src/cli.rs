@@ -205,7 +205,7 @@ fn auth_server(
     config: &Arc<TenantConfig>,
     store: Arc<dyn Store>,
     keys: KeyRing,
-    vault: Vault,
+    vault: Arc<Vault>,
     upstream: Arc<dyn Upstream>,
     metrics: &Metrics,
 ) -> Result<(Arc<AuthServer>, Arc<dyn TokenVerifier>), RunError> {
@@ -222,7 +222,7 @@ fn auth_server(
         clients: ClientRegistry::new(config.clone(), store.clone())?,
         grants: Grants::new(
             store,
-            Arc::new(vault),
+            vault,
             &config.tenant.name,
             config.identity.token_lifetimes.refresh.as_duration(),
         ),
@@ -259,26 +259,31 @@ async fn run(config: TenantConfig) -> Result<(), RunError> {
     let ops = bind(config.server.metrics_listen).await?;
     let metrics = Metrics::new()?;
     let config = Arc::new(config);
+    // Seals upstream grants (Builtin mode) and the state of multi round-trip requests.
+    let vault = Arc::new(Vault::load(&config.keys.encryption_key_file)?);
     let (verifier, tokens, extras): (Arc<dyn TokenVerifier>, Arc<dyn GraphTokenProvider>, Extras) =
         match config.identity.mode {
             IdentityMode::External => (
                 Arc::new(verifier(&config, &trust)?),
                 crate::graph::provider_for(&config, &trust)?,
-                Extras::default(),
+                Extras {
+                    vault: Some(vault),
+                    ..Extras::default()
+                },
             ),
             IdentityMode::Builtin => {
                 let keys = KeyRing::load(&config.keys.signing_keys_file)?;
-                let vault = Vault::load(&config.keys.encryption_key_file)?;
                 let upstream = Arc::new(OidcUpstream::new(&config.identity, trust.clone())?);
                 let (server, verifier) =
-                    auth_server(&config, store.clone(), keys, vault, upstream, &metrics)?;
+                    auth_server(&config, store.clone(), keys, vault.clone(), upstream, &metrics)?;
                 let tokens = Arc::new(StoredGrantProvider::new(server.clone()));
                 (
                     verifier,
                     tokens,
                     Extras {
                         oauth: Some(server),
-                        dev_sign_in: None,
+                        vault: Some(vault),
+                        ..Extras::default()
                     },
                 )
             }
@@ -313,14 +318,13 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let trust = IssuerTrust::load(config.identity.ca_bundle_file.as_deref()).await?;
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::in_memory());
     let sign_in = Arc::new(dev::DevUpstream::new(config.public_base()));
-    let mut key = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut key).map_err(|_| dev::DevError::KeyGeneration)?;
+    let vault = Arc::new(Vault::ephemeral()?);
     let metrics = Metrics::new()?;
     let (server, verifier) = auth_server(
         &config,
         store.clone(),
         KeyRing::ephemeral()?,
-        Vault::from_keys(&[key])?,
+        vault.clone(),
         sign_in.clone(),
         &metrics,
     )?;
@@ -335,6 +339,8 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
     let extras = Extras {
         oauth: Some(server),
         dev_sign_in: Some(sign_in),
+        vault: Some(vault),
+        fixtures: dev::fixtures(),
     };
     let state = AppState::build((*config).clone(), verifier, tools, store, metrics, extras)?;
     tracing::warn!("DEVELOPMENT MODE: local sign-in, loopback only; never use in production");

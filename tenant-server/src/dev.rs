@@ -343,6 +343,14 @@ pub fn tools(mut tools: Vec<Arc<dyn Tool>>) -> Vec<Arc<dyn Tool>> {
     tools
 }
 
+/// The conformance suite's fixture prompts and resources, in conformance builds.
+pub fn fixtures() -> Option<Arc<dyn crate::mcp::fixtures::Fixtures>> {
+    #[cfg(feature = "conformance")]
+    return Some(Arc::new(crate::tools::conformance::Offer));
+    #[cfg(not(feature = "conformance"))]
+    None
+}
+
 /// The banner printed at start: loud, with a ready-to-run client command.
 pub fn banner(mcp_url: &str, token: &str, metrics: SocketAddr) -> String {
     format!(

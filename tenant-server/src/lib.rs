@@ -20,6 +20,7 @@ pub mod oauth;
 pub mod prompts;
 pub mod ratelimit;
 pub mod request_id;
+pub mod resources;
 pub mod server;
 pub mod state;
 pub mod store;

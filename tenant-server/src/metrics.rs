@@ -26,7 +26,7 @@ impl Metrics {
         let tool_invocations = IntCounterVec::new(
             Opts::new(
                 "mcp_tool_invocations_total",
-                "Tool calls by tool, tier and status (ok, error, denied)",
+                "Tool calls by tool, tier and status (ok, error, denied, input_required)",
             ),
             &["tool", "tier", "status"],
         )?;

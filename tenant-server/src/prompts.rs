@@ -5,7 +5,7 @@
 
 use rmcp::{
     ErrorData,
-    model::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role},
+    model::{CompletionInfo, GetPromptResult, Prompt, PromptArgument, PromptMessage, Role},
 };
 use serde_json::{Map, Value};
 
@@ -19,6 +19,8 @@ pub struct Argument {
     pub name: &'static str,
     pub description: &'static str,
     pub required: bool,
+    /// Values offered as completions (`completion/complete`).
+    pub suggestions: &'static [&'static str],
 }
 
 /// A prompt's checked arguments by name (absent optional ones are `None`).
@@ -41,6 +43,7 @@ const fn required(name: &'static str, description: &'static str) -> Argument {
         name,
         description,
         required: true,
+        suggestions: &[],
     }
 }
 
@@ -49,6 +52,13 @@ const fn optional(name: &'static str, description: &'static str) -> Argument {
         name,
         description,
         required: false,
+        suggestions: &[],
+    }
+}
+
+impl Argument {
+    const fn suggesting(self, suggestions: &'static [&'static str]) -> Self {
+        Self { suggestions, ..self }
     }
 }
 
@@ -109,7 +119,13 @@ pub const PROMPTS: &[PromptDefinition] = &[
                 "intent",
                 "What the reply should say, e.g. \"accept, propose Tuesday\" (optional).",
             ),
-            optional("tone", "The tone, e.g. \"brief and friendly\" (optional)."),
+            optional("tone", "The tone, e.g. \"brief and friendly\" (optional).").suggesting(&[
+                "brief and friendly",
+                "formal",
+                "warm",
+                "direct",
+                "apologetic",
+            ]),
         ],
         tools: &["mail_get_message", "mail_create_draft"],
         render: |arg| {
@@ -134,11 +150,13 @@ pub const PROMPTS: &[PromptDefinition] = &[
             optional(
                 "duration",
                 "How long, e.g. \"30 minutes\" (optional; 30 minutes by default).",
-            ),
+            )
+            .suggesting(&["15 minutes", "30 minutes", "45 minutes", "1 hour", "90 minutes"]),
             optional(
                 "within",
                 "When, e.g. \"this week\" or \"before Friday\" (optional).",
-            ),
+            )
+            .suggesting(&["today", "tomorrow", "this week", "next week", "this month"]),
         ],
         tools: &["people_search", "calendar_find_meeting_times"],
         render: |arg| {
@@ -235,6 +253,33 @@ pub fn allowed<'a>(
     PROMPTS
         .iter()
         .filter(move |p| p.tools.iter().all(|needed| tools.contains(needed)))
+}
+
+/// Completions of the argument `argument` of the prompt `prompt`, from what was typed (`value`):
+/// its suggestions that start with it, ignoring case.
+pub fn complete(
+    calls: &ToolCalls,
+    caller: &Caller,
+    prompt: &str,
+    argument: &str,
+    value: &str,
+) -> Result<CompletionInfo, ErrorData> {
+    let definition = find(calls, caller, prompt)?;
+    let Some(argument) = definition.arguments.iter().find(|a| a.name == argument) else {
+        let known: Vec<&str> = definition.arguments.iter().map(|a| a.name).collect();
+        return Err(invalid(format!(
+            "prompt {prompt}: unknown argument {:?} (it takes {known:?})",
+            argument.chars().take(64).collect::<String>()
+        )));
+    };
+    let typed = value.trim().to_lowercase();
+    let values = argument
+        .suggestions
+        .iter()
+        .filter(|s| s.starts_with(&typed))
+        .map(|s| (*s).to_owned())
+        .collect();
+    CompletionInfo::with_all_values(values).map_err(|e| ErrorData::internal_error(e, None))
 }
 
 /// The prompt `name` for `caller`; one they may not use is answered like one that does not exist.

@@ -21,12 +21,17 @@ use crate::{
     inflight::InFlight,
     mcp::{
         endpoint::{McpServices, McpState},
+        fixtures::Fixtures,
         handler::McpHandler,
+        mrtr::RequestStates,
         sessions::SessionRegistry,
         shared::SharedSessions,
     },
     metrics::Metrics,
-    oauth::AuthServer,
+    oauth::{
+        AuthServer,
+        vault::{Vault, VaultError},
+    },
     ratelimit::RateLimiters,
     store::Store,
     tool_calls::ToolCalls,
@@ -90,6 +95,11 @@ impl FromRef<AppState> for Arc<McpState> {
 pub struct Extras {
     pub oauth: Option<Arc<AuthServer>>,
     pub dev_sign_in: Option<Arc<DevUpstream>>,
+    /// The tenant's encryption key, which seals the state of multi round-trip requests so that
+    /// any replica resumes them; without it, a key of this process (one replica).
+    pub vault: Option<Arc<Vault>>,
+    /// The conformance suite's fixture prompts and resources (development, `conformance` builds).
+    pub fixtures: Option<Arc<dyn Fixtures>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +110,8 @@ pub enum StateError {
     Tools(#[from] RegistryError),
     #[error("server.trustedProxies: {0}")]
     TrustedProxy(#[from] CidrError),
+    #[error("request-state key: {0}")]
+    Vault(#[from] VaultError),
 }
 
 impl AppState {
@@ -153,9 +165,15 @@ impl AppState {
         if let Some(shared) = &shared_sessions {
             http_config.session_store = Some(shared.clone());
         }
+        let vault = match extras.vault.clone() {
+            Some(vault) => vault,
+            None => Arc::new(Vault::ephemeral()?),
+        };
+        let states = Arc::new(RequestStates::new(vault, &config.tenant.name));
         let factory = {
             let calls = calls.clone();
-            move || Ok(McpHandler::new(calls.clone()))
+            let fixtures = extras.fixtures.clone();
+            move || Ok(McpHandler::new(calls.clone(), states.clone(), fixtures.clone()))
         };
         let services = McpServices {
             sessions: StreamableHttpService::new(factory.clone(), manager.clone(), http_config),

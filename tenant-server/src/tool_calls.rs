@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Instant};
 use mcp_tenancy_config::TenantConfig;
 use rmcp::{
     ErrorData,
-    model::{CallToolResult, ContentBlock, ErrorCode},
+    model::{CallToolResponse, CallToolResult, ContentBlock, ErrorCode, InputRequiredResult},
 };
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
@@ -134,6 +134,7 @@ impl ToolCalls {
         let status = match record.outcome {
             Outcome::Ok => "ok",
             Outcome::Denied => "denied",
+            Outcome::InputRequired => "input_required",
             Outcome::Error | Outcome::Cancelled => "error",
         };
         self.metrics
@@ -149,12 +150,34 @@ impl ToolCalls {
     }
 
     /// `tools/call` under `decision` (from [`Self::authorize`]): unknown and forbidden tools get
-    /// the same error; a tool's own failure is an error result, not a protocol error.
+    /// the same error; a tool's own failure is an error result, not a protocol error. A call that
+    /// needs the client's input first (2026-07-28) answers the requests for it.
     pub async fn call(
         &self,
         call: ToolCall<'_>,
         decision: Decision<'_>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
+        match self.run(call, decision).await? {
+            Ok(result) => Ok(result.into()),
+            Err(ToolError::Cancelled) => Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None)),
+            Err(ToolError::InputRequired(requests)) => {
+                Ok(InputRequiredResult::from_input_requests(requests).into())
+            }
+            Err(ToolError::MissingCapability(required)) => {
+                Err(ErrorData::missing_required_client_capability(*required))
+            }
+            Err(error) => Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]).into()),
+        }
+    }
+
+    /// Runs a call under `decision`, audited and counted however it ends: the tool's result or
+    /// its error, or the error of a tool the caller may not call. For callers that answer a
+    /// tool's errors their own way (`resources/read`).
+    pub async fn run(
+        &self,
+        call: ToolCall<'_>,
+        decision: Decision<'_>,
+    ) -> Result<Result<CallToolResult, ToolError>, ErrorData> {
         let ToolCall {
             caller,
             request_id,
@@ -211,26 +234,22 @@ impl ToolCalls {
             })),
             () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
-        match result {
-            Ok(result) => {
-                audit.finish(Outcome::Ok);
-                Ok(result)
-            }
-            Err(ToolError::Cancelled) => {
-                audit.finish(Outcome::Cancelled);
-                Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None))
-            }
+        let outcome = match &result {
+            Ok(_) => Outcome::Ok,
+            Err(ToolError::Cancelled) => Outcome::Cancelled,
+            Err(ToolError::InputRequired(_)) => Outcome::InputRequired,
             Err(error) => {
-                audit.finish(Outcome::Error);
-                if let ToolError::Internal { .. } = &error {
+                if let ToolError::Internal { .. } = error {
                     tracing::error!(
                         tool = tool_label(name),
                         request_id,
                         "tool failed with an internal error"
                     );
                 }
-                Ok(CallToolResult::error(vec![ContentBlock::text(error.to_string())]))
+                Outcome::Error
             }
-        }
+        };
+        audit.finish(outcome);
+        Ok(result)
     }
 }

@@ -321,4 +321,118 @@ async fn prompts_follow_the_callers_tiers_and_check_their_arguments() {
         "{}",
         oversized.text
     );
+    // Completions of prompt arguments: the suggestions that start with what was typed.
+    let complete = async |client: &Client, prompt: &str, argument: &str, value: &str| {
+        let params = json!({"ref": {"type": "ref/prompt", "name": prompt}, "argument": {"name": argument, "value": value}});
+        client.call(3, "completion/complete", params).await
+    };
+    let values = |reply: &support::Reply| reply.result()["completion"]["values"].clone();
+    assert_eq!(
+        values(&complete(&drafter, "draft_reply", "tone", "B").await),
+        json!(["brief and friendly"])
+    );
+    assert_eq!(
+        values(&complete(&reader, "find_time", "duration", "1").await),
+        json!(["15 minutes", "1 hour"])
+    );
+    assert_eq!(
+        values(&complete(&reader, "find_time", "attendees", "A").await),
+        json!([])
+    );
+    let forbidden = complete(&reader, "draft_reply", "tone", "").await;
+    assert_eq!(forbidden.error_code(), -32602, "{}", forbidden.text);
+    assert!(
+        forbidden.text.contains("unknown prompt: draft_reply"),
+        "{}",
+        forbidden.text
+    );
+    let unknown = complete(&reader, "find_time", "colour", "").await;
+    assert!(
+        unknown.text.contains("unknown argument \\\"colour\\\""),
+        "{}",
+        unknown.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({"roles": ["Mail.Reader"]}));
+    let s = setup(&token).await;
+    let tiers = "access:
+  tiers:
+    - {name: everyone, roles: ['*'], tools: [whoami]}
+    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message]}
+";
+    let router = router(state(issuer.config("", tiers), s.tools));
+    let mut reader = Client::new(router.clone(), &token);
+    reader.initialize().await;
+    let mut other = Client::new(router, &issuer.token("bo", json!({"roles": []})));
+    other.initialize().await;
+    let templates = async |client: &Client| {
+        let reply = client.call(1, "resources/templates/list", json!({})).await;
+        reply.result()["resourceTemplates"].clone()
+    };
+    let read = async |client: &Client, uri: &str| client.call(2, "resources/read", json!({"uri": uri})).await;
+    let listed = templates(&reader).await;
+    assert_eq!(listed[0]["uriTemplate"], "m365://mail/messages/{id}", "{listed}");
+    assert_eq!(listed[0]["mimeType"], "text/plain");
+    assert_eq!(
+        templates(&other).await,
+        json!([]),
+        "a caller without the tool sees no template"
+    );
+
+    let reply = read(&reader, "m365://mail/messages/msg-0000").await;
+    let contents = &reply.result()["contents"][0];
+    assert_eq!(contents["uri"], "m365://mail/messages/msg-0000", "{}", reply.text);
+    assert_eq!(contents["mimeType"], "text/plain");
+    let text = contents["text"].as_str().unwrap();
+    assert!(text.contains("notes on Q3 budget review"), "{text}");
+    assert!(!text.contains("<script"), "{text}");
+    let graph = s.double.requests();
+    let last = graph.last().unwrap();
+    assert_eq!(last.path, "/me/messages/msg-0000");
+    assert_eq!(last.header("authorization"), Some("Bearer graph-obo-mcp"));
+
+    // Not found: an item Graph does not have, a caller without the tool, an unknown scheme.
+    let not_found = |reply: &support::Reply, uri: &str| {
+        assert_eq!(reply.error_code(), -32602, "{}", reply.text);
+        assert_eq!(reply.response()["error"]["data"]["uri"], uri, "{}", reply.text);
+    };
+    for (client, uri) in [
+        (&reader, "m365://mail/messages/nope"),
+        (&other, "m365://mail/messages/msg-0000"),
+        (&reader, "m365://calendar/events/e1"),
+        (&reader, "file:///etc/passwd"),
+    ] {
+        not_found(&read(client, uri).await, uri);
+    }
+    // Malformed ids are refused before Graph, naming the URI.
+    let before = s.double.requests().len();
+    let long = format!("m365://mail/messages/{}", "a".repeat(600));
+    for uri in [
+        "m365://mail/messages/",
+        "m365://mail/messages/a/b",
+        "m365://mail/messages/%2E%2E%2Fme",
+        "m365://mail/messages/%FF",
+        "m365://mail/messages/a%00b",
+        long.as_str(),
+    ] {
+        let reply = read(&reader, uri).await;
+        assert_eq!(reply.error_code(), -32602, "{uri}: {}", reply.text);
+        assert!(
+            reply.text.contains("resource URI m365://mail/messages/"),
+            "{}",
+            reply.text
+        );
+    }
+    assert_eq!(s.double.requests().len(), before);
+    // Graph failing is an error naming the resource, with no token in it.
+    s.double
+        .push_fault(FaultRule::once(Fault::Throttle { retry_after_secs: 30 }));
+    let busy = read(&reader, "m365://mail/messages/msg-0001").await;
+    assert_eq!(busy.error_code(), -32603, "{}", busy.text);
+    assert!(busy.text.contains("try again in 30 seconds"), "{}", busy.text);
+    assert!(!busy.text.contains("graph-obo"), "{}", busy.text);
 }

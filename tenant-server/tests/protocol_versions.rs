@@ -60,6 +60,31 @@ async fn clients_of_three_protocol_versions_share_one_server() {
 }
 
 async fn exercise(client: &rmcp::service::RunningService<rmcp::RoleClient, ClientConfig>, version: &str) {
+    // Caching hints are 2026-07-28 fields: earlier versions get none.
+    let stateless = version == "2026-07-28";
+    let tools = client.list_tools(None).await.unwrap();
+    assert_eq!(tools.ttl_ms.is_some(), stateless, "{version}: tools/list ttlMs");
+    assert_eq!(
+        tools.cache_scope.is_some(),
+        stateless,
+        "{version}: tools/list cacheScope"
+    );
+    let prompts = client.list_prompts(None).await.unwrap();
+    assert_eq!(
+        prompts.ttl_ms.is_some(),
+        stateless,
+        "{version}: prompts/list ttlMs"
+    );
+    let templates = client.list_resource_templates(None).await.unwrap();
+    assert_eq!(
+        templates.ttl_ms.is_some(),
+        stateless,
+        "{version}: templates ttlMs"
+    );
+    assert!(
+        templates.resource_templates.is_empty(),
+        "{version}: no mail tool, no template"
+    );
     let tools = client.list_all_tools().await.unwrap();
     let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
     assert_eq!(names, ["whoami", "server_info"], "{version}");

@@ -22,7 +22,7 @@ use rmcp::transport::streamable_http_server::{
 };
 use rmcp::{
     ErrorData,
-    model::{CallToolRequestParams, ListToolsResult},
+    model::{CallToolRequestParams, ListToolsResult, ServerResult},
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -348,8 +348,9 @@ impl McpState {
                             cancel,
                             channels: CallChannels::default(),
                         };
-                        let result = self.calls.call(call, decision).await.map(|mut result| {
-                            result.result_type = None;
+                        let result = self.calls.call(call, decision).await.map(|response| {
+                            let mut result = ServerResult::from(response);
+                            result.strip_result_type_for_legacy_peer();
                             result
                         });
                         response_message(id, result)

@@ -12,40 +12,86 @@ use async_trait::async_trait;
 use rmcp::{
     ErrorData, RoleServer, ServerHandler,
     model::{
-        CallToolRequestParams, CallToolResponse, CreateMessageRequestParams, CreateMessageResult,
-        ElicitRequestParams, ElicitResult, GetPromptRequestParams, GetPromptResponse, Implementation,
-        ListPromptsResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
-        PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
-        Tool as McpTool,
+        CacheScope, CallToolRequestParams, CallToolResponse, ClientCapabilities, CompleteRequestParams,
+        CompleteResult, DiscoverResult, GetPromptRequestParams, GetPromptResponse, Implementation,
+        InputRequest, InputRequests, InputResponses, ListPromptsResult, ListResourceTemplatesResult,
+        ListResourcesResult, ListToolsResult, LoggingLevel, LoggingMessageNotificationParam,
+        PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+        ReadResourceRequestParams, ReadResourceResponse, Reference, ServerCapabilities, ServerConfig,
+        SubscribeRequestParams, Tool as McpTool, UnsubscribeRequestParams,
     },
     service::{Peer, RequestContext},
 };
 use tokio_util::sync::CancellationToken;
 
-use super::endpoint::ClientCancel;
+use super::{
+    endpoint::ClientCancel,
+    fixtures::Fixtures,
+    mrtr::{Binding, RequestStates, StatelessClient},
+};
 use crate::{
+    audit,
     caller::Caller,
     prompts,
     request_id::RequestId,
+    resources::{self, ReadRequest},
     tool_calls::{Authorized, CallChannels, ToolCall, ToolCalls},
     tools::{ProgressSink, SessionClient, ToolDefinition, ToolError},
 };
+
+/// How long a 2026-07-28 client may treat a list as fresh: lists change only with the tenant's
+/// config, which restarts the server.
+const LIST_TTL_MS: u64 = 300_000;
+/// How long a resource read may be treated as fresh.
+const READ_TTL_MS: u64 = 60_000;
 
 /// One handler per session (or per session-less request).
 #[derive(Clone)]
 pub struct McpHandler {
     calls: Arc<ToolCalls>,
+    states: Arc<RequestStates>,
+    fixtures: Option<Arc<dyn Fixtures>>,
     /// The lowest log level the client asked for (`logging/setLevel`), as its severity rank.
     log_level: Arc<AtomicU8>,
 }
 
 impl McpHandler {
-    pub fn new(calls: Arc<ToolCalls>) -> Self {
+    pub fn new(
+        calls: Arc<ToolCalls>,
+        states: Arc<RequestStates>,
+        fixtures: Option<Arc<dyn Fixtures>>,
+    ) -> Self {
         Self {
             calls,
+            states,
+            fixtures,
             log_level: Arc::default(),
         }
     }
+}
+
+/// Whether the request is of 2026-07-28 or later (stateless, with per-request `_meta`).
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .meta
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
+/// Caching hints (2026-07-28; earlier versions have no such fields): every answer depends on
+/// the caller's tiers, so only their own client may cache it.
+fn cache_hints(context: &RequestContext<RoleServer>, ttl_ms: u64) -> Option<(u64, CacheScope)> {
+    is_stateless(context).then_some((ttl_ms, CacheScope::Private))
+}
+
+macro_rules! with_hints {
+    ($result:expr, $context:expr, $ttl:expr) => {{
+        let result = $result;
+        match cache_hints($context, $ttl) {
+            Some((ttl, scope)) => result.with_ttl_ms(ttl).with_cache_scope(scope),
+            None => result,
+        }
+    }};
 }
 
 /// What the authentication layer and the endpoint attached to the HTTP request.
@@ -132,41 +178,75 @@ impl SessionClient for PeerClient {
         }
     }
 
-    async fn create_message(
-        &self,
-        params: CreateMessageRequestParams,
-    ) -> Result<CreateMessageResult, ToolError> {
-        let offered = self
-            .peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.sampling.is_some());
-        if !offered {
-            return Err(client_error(
-                "sampling_unsupported",
-                "the client does not offer sampling",
-            ));
-        }
+    fn capabilities(&self) -> ClientCapabilities {
         self.peer
-            .create_message(params)
-            .await
-            .map_err(|e| client_error("sampling_failed", e))
+            .peer_info()
+            .map(|info| info.capabilities.clone())
+            .unwrap_or_default()
     }
 
-    async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ToolError> {
-        let offered = self
-            .peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.elicitation.is_some());
-        if !offered {
-            return Err(client_error(
-                "elicitation_unsupported",
-                "the client does not offer elicitation",
-            ));
+    /// Sends each request to the client, one after the other, on the call's stream.
+    async fn ask(&self, requests: InputRequests) -> Result<InputResponses, ToolError> {
+        let offered = self.capabilities();
+        let mut answers = InputResponses::new();
+        for (key, request) in requests {
+            let answer = match request {
+                InputRequest::Elicitation(request) if offered.elicitation.is_some() => self
+                    .peer
+                    .create_elicitation(request.params)
+                    .await
+                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
+                InputRequest::CreateMessage(request) if offered.sampling.is_some() => self
+                    .peer
+                    .create_message(request.params)
+                    .await
+                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
+                InputRequest::ListRoots(_) if offered.roots.is_some() => self
+                    .peer
+                    .list_roots()
+                    .await
+                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
+                other => {
+                    let method = serde_json::to_value(&other)
+                        .ok()
+                        .and_then(|v| v["method"].as_str().map(str::to_owned))
+                        .unwrap_or_default();
+                    return Err(client_error(
+                        "capability_not_offered",
+                        format!("the client does not offer {method}"),
+                    ));
+                }
+            };
+            let answer = answer.map_err(|e| client_error("request_failed", format!("{key}: {e}")))?;
+            answers.insert(key, answer);
         }
-        self.peer
-            .create_elicitation(params)
-            .await
-            .map_err(|e| client_error("elicitation_failed", e))
+        Ok(answers)
+    }
+}
+
+impl McpHandler {
+    /// The client of a 2026-07-28 request: its declared capabilities and answers over those of
+    /// the state, opened for `binding`; `None` for a request in a session (its peer is the client).
+    fn stateless_client(
+        &self,
+        context: &RequestContext<RoleServer>,
+        binding: &Binding<'_>,
+        request_state: Option<&str>,
+        input_responses: Option<InputResponses>,
+    ) -> Result<Option<Arc<StatelessClient>>, ErrorData> {
+        if !is_stateless(context) {
+            return Ok(None);
+        }
+        let state = match request_state {
+            Some(state) => self.states.open(binding, state)?,
+            None => InputResponses::new(),
+        };
+        Ok(Some(Arc::new(StatelessClient {
+            peer: context.peer.clone(),
+            capabilities: context.meta.client_capabilities().unwrap_or_default(),
+            log_level: context.meta.log_level(),
+            answers: StatelessClient::answers(state, input_responses),
+        })))
     }
 }
 
@@ -175,11 +255,18 @@ impl ServerHandler for McpHandler {
     #[allow(deprecated)]
     fn get_info(&self) -> ServerConfig {
         let config = &self.calls.config;
-        let capabilities = ServerCapabilities::builder()
+        let builder = ServerCapabilities::builder()
             .enable_tools()
             .enable_prompts()
-            .enable_logging()
-            .build();
+            .enable_resources()
+            .enable_completions()
+            .enable_logging();
+        // Only the fixtures' resources change (never); Graph change notifications could drive
+        // subscriptions to Microsoft 365 items (a later step).
+        let capabilities = match self.fixtures {
+            Some(_) => builder.enable_resources_subscribe().build(),
+            None => builder.build(),
+        };
         let mut implementation = Implementation::new("mcp-tenant-server", env!("CARGO_PKG_VERSION"));
         if let Some(name) = &config.tenant.display_name {
             implementation = implementation.with_title(format!("Microsoft 365 for {name}"));
@@ -192,16 +279,29 @@ impl ServerHandler for McpHandler {
             )
     }
 
+    /// 2026-07-28 has no `resources/subscribe` (subscriptions come through `subscriptions/listen`,
+    /// which this server does not offer), so discovery declares no subscriptions.
+    async fn discover(&self, _context: RequestContext<RoleServer>) -> Result<DiscoverResult, ErrorData> {
+        let mut info = self.get_info();
+        if let Some(resources) = info.capabilities.resources.as_mut() {
+            resources.subscribe = None;
+        }
+        let versions = self.supported_protocol_versions().into_owned();
+        Ok(DiscoverResult::from_server_info(versions, info).with_ttl_ms(LIST_TTL_MS))
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let identity = request_identity(&context)?;
-        Ok(ListToolsResult::with_all_items(list_tools(
-            &self.calls,
-            &identity.caller,
-        )))
+        let tools = list_tools(&self.calls, &identity.caller);
+        Ok(with_hints!(
+            ListToolsResult::with_all_items(tools),
+            &context,
+            LIST_TTL_MS
+        ))
     }
 
     async fn list_prompts(
@@ -210,8 +310,17 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let identity = request_identity(&context)?;
-        let prompts = prompts::allowed(&self.calls, &identity.caller).map(|p| p.to_mcp());
-        Ok(ListPromptsResult::with_all_items(prompts.collect()))
+        let mut prompts: Vec<_> = prompts::allowed(&self.calls, &identity.caller)
+            .map(|p| p.to_mcp())
+            .collect();
+        if let Some(fixtures) = &self.fixtures {
+            prompts.extend(fixtures.prompts());
+        }
+        Ok(with_hints!(
+            ListPromptsResult::with_all_items(prompts),
+            &context,
+            LIST_TTL_MS
+        ))
     }
 
     async fn get_prompt(
@@ -220,10 +329,110 @@ impl ServerHandler for McpHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let identity = request_identity(&context)?;
+        if let Some(answer) = self.fixtures.as_ref().and_then(|f| f.get_prompt(&request)) {
+            return answer;
+        }
         let prompt = prompts::find(&self.calls, &identity.caller, &request.name)?;
         Ok(GetPromptResponse::Complete(
             prompt.get(request.arguments.as_ref())?,
         ))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        request_identity(&context)?;
+        // Microsoft 365 items are addressed by templates, not listed.
+        let listed = self.fixtures.as_ref().map(|f| f.resources()).unwrap_or_default();
+        Ok(with_hints!(
+            ListResourcesResult::with_all_items(listed),
+            &context,
+            LIST_TTL_MS
+        ))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let identity = request_identity(&context)?;
+        let mut templates: Vec<_> = resources::allowed(&self.calls, &identity.caller)
+            .map(|t| t.to_mcp())
+            .collect();
+        if let Some(fixtures) = &self.fixtures {
+            templates.extend(fixtures.resource_templates());
+        }
+        let result = ListResourceTemplatesResult::with_all_items(templates);
+        Ok(with_hints!(result, &context, LIST_TTL_MS))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let identity = request_identity(&context)?;
+        let uri = request.uri.as_str();
+        let fixture = self.fixtures.as_ref().and_then(|f| f.read_resource(uri));
+        let result = match fixture {
+            Some(result) => result,
+            None => {
+                let cancel = self.cancel(&context, identity.cancel);
+                let _done = cancel.clone().drop_guard();
+                let read = ReadRequest {
+                    caller: identity.caller,
+                    request_id: identity.request_id,
+                    uri,
+                    cancel,
+                };
+                resources::read(&self.calls, read)
+                    .await
+                    .unwrap_or_else(|| Err(resources::not_found(uri)))?
+            }
+        };
+        Ok(with_hints!(result, &context, READ_TTL_MS).into())
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscribable(&context, &request.uri)
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.subscribable(&context, &request.uri)
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let identity = request_identity(&context)?;
+        if let Some(info) = self.fixtures.as_ref().and_then(|f| f.complete(&request)) {
+            return Ok(CompleteResult::new(info));
+        }
+        let completion = match &request.r#ref {
+            Reference::Prompt(prompt) => prompts::complete(
+                &self.calls,
+                &identity.caller,
+                &prompt.name,
+                &request.argument.name,
+                &request.argument.value,
+            )?,
+            // Ids of Microsoft 365 items are not guessed from a prefix.
+            _ => rmcp::model::CompletionInfo::default(),
+        };
+        Ok(CompleteResult::new(completion))
     }
 
     fn get_tool(&self, name: &str) -> Option<McpTool> {
@@ -257,28 +466,76 @@ impl ServerHandler for McpHandler {
                 token,
             }) as Arc<dyn ProgressSink>
         });
-        let cancel = match identity.cancel {
-            Some(ClientCancel(registry)) => either(context.ct.clone(), registry.clone()),
-            None => context.ct.clone(),
-        };
+        let cancel = self.cancel(&context, identity.cancel);
         // Ends `either`'s watcher once the call is over.
         let _done = cancel.clone().drop_guard();
+        let arguments = request.arguments.unwrap_or_default();
+        let user = identity.caller.user_key();
+        let arguments_sha256 = audit::arguments_hash(&arguments);
+        let binding = Binding {
+            user: &user,
+            method: "tools/call",
+            name: &request.name,
+            arguments_sha256: &arguments_sha256,
+        };
+        let stateless = self.stateless_client(
+            &context,
+            &binding,
+            request.request_state.as_deref(),
+            request.input_responses,
+        )?;
+        let client: Arc<dyn SessionClient> = match &stateless {
+            Some(client) => client.clone(),
+            None => Arc::new(PeerClient {
+                peer: context.peer.clone(),
+                log_level: self.log_level.clone(),
+            }),
+        };
         let call = ToolCall {
             caller: identity.caller,
             request_id: identity.request_id,
             name: &request.name,
-            arguments: request.arguments.unwrap_or_default(),
+            arguments,
             cancel: cancel.clone(),
             channels: CallChannels {
                 progress,
-                client: Some(Arc::new(PeerClient {
-                    peer: context.peer.clone(),
-                    log_level: self.log_level.clone(),
-                })),
+                client: Some(client),
             },
         };
-        let result = self.calls.call(call, decision).await?;
-        Ok(result.into())
+        match self.calls.call(call, decision).await? {
+            // The answers so far go along, sealed: the client sends them back with the next.
+            CallToolResponse::InputRequired(mut result) => {
+                if let Some(client) = &stateless {
+                    result.request_state = Some(self.states.seal(&binding, client.answers.clone())?);
+                }
+                Ok(result.into())
+            }
+            other => Ok(other),
+        }
+    }
+}
+
+impl McpHandler {
+    /// The request's cancellation: rmcp's, or the session registry's (another replica may
+    /// receive the client's `notifications/cancelled`).
+    fn cancel(
+        &self,
+        context: &RequestContext<RoleServer>,
+        registry: Option<&ClientCancel>,
+    ) -> CancellationToken {
+        match registry {
+            Some(ClientCancel(registry)) => either(context.ct.clone(), registry.clone()),
+            None => context.ct.clone(),
+        }
+    }
+
+    /// Subscriptions are offered only for the fixtures' resources, which never change.
+    fn subscribable(&self, context: &RequestContext<RoleServer>, uri: &str) -> Result<(), ErrorData> {
+        request_identity(context)?;
+        match self.fixtures.as_ref().and_then(|f| f.read_resource(uri)) {
+            Some(_) => Ok(()),
+            None => Err(resources::not_found(uri)),
+        }
     }
 }
 

@@ -3,8 +3,10 @@
 //! between them after checking session ownership and request ids.
 
 pub mod endpoint;
+pub mod fixtures;
 pub mod handler;
 pub mod jsonrpc;
+pub mod mrtr;
 pub mod route;
 pub mod sessions;
 pub mod shared;

@@ -102,6 +102,13 @@ impl Vault {
     }
 
     /// The first key seals, all open.
+    /// One random key of this process: only this process opens what it seals.
+    pub fn ephemeral() -> Result<Self, VaultError> {
+        let mut key = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut key).map_err(|_| VaultError::Crypto)?;
+        Self::from_keys(&[key])
+    }
+
     pub fn from_keys(keys: &[[u8; 32]]) -> Result<Self, VaultError> {
         if keys.is_empty() {
             return Err(VaultError::NoKeys);

@@ -2,8 +2,10 @@
 //! `scripts/conformance`. Compiled in only with the `conformance` feature (never in release
 //! images) and registered only in development mode (`dev::tools`). Each does what its scenario
 //! checks: content blocks of every kind, an error result, three progress notifications, three log
-//! messages, and the server-to-client requests sampling and elicitation, all through the real
-//! MCP session (the MCP layer implements [`SessionClient`] over the rmcp peer).
+//! messages, and what only the client answers (elicitation, sampling, roots): in a session as
+//! server-to-client requests, on 2026-07-28 as multi round-trip requests (the MCP layer implements
+//! [`SessionClient`] for both). [`Offer`] has the suite's fixture prompts, resources and
+//! completions.
 
 // Logging, sampling and elicitation are deprecated by SEP-2577, and are what the suite tests.
 #![allow(deprecated)]
@@ -12,13 +14,24 @@ use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use base64::{Engine, engine::general_purpose::STANDARD};
-use rmcp::model::{
-    ContentBlock, CreateMessageRequestParams, ElicitRequestParams, ElicitResult, LoggingLevel,
-    ResourceContents, Role, SamplingMessage, SamplingMessageContentBlock, ToolAnnotations,
+use rmcp::{
+    ErrorData,
+    model::{
+        ClientCapabilities, CompleteRequestParams, CompletionInfo, ContentBlock, CreateMessageRequest,
+        CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ElicitResult, GetPromptRequestParams,
+        GetPromptResponse, GetPromptResult, ImageContent, InputRequest, InputRequests, InputRequiredResult,
+        ListRootsRequest, LoggingLevel, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Reference,
+        Resource, ResourceContents, ResourceTemplate, Role, SamplingMessage, SamplingMessageContentBlock,
+        ToolAnnotations,
+    },
 };
 use serde_json::{Map, Value, json};
 
-use super::{SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolResult};
+use super::{
+    SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolResult, create_message,
+    elicit,
+};
+use crate::mcp::fixtures::Fixtures;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -34,6 +47,18 @@ enum Kind {
     Elicitation,
     ElicitationDefaults,
     ElicitationEnums,
+    MissingCapability,
+    StreamingElicitation,
+    LogLevelOnly,
+    InputElicitation,
+    InputSampling,
+    InputRoots,
+    InputConfirm,
+    InputMultiple,
+    InputMultiRound,
+    InputCapabilities,
+    CustomHeader,
+    JsonSchema2020,
 }
 
 /// Every fixture, in listing order.
@@ -86,7 +111,115 @@ const FIXTURES: &[(&str, Kind, &str)] = &[
         Kind::ElicitationEnums,
         "Elicits the five enum schema variants (SEP-1330).",
     ),
+    (
+        "test_missing_capability",
+        Kind::MissingCapability,
+        "Needs the client's sampling capability; refused with -32021 without it.",
+    ),
+    (
+        "test_streaming_elicitation",
+        Kind::StreamingElicitation,
+        "Asks the user for a value, as an input-required result on 2026-07-28.",
+    ),
+    (
+        "test_logging_tool",
+        Kind::LogLevelOnly,
+        "Sends a log message only when the request asked for a log level.",
+    ),
+    (
+        "test_input_required_result_elicitation",
+        Kind::InputElicitation,
+        "Asks the user's name (elicitation) and greets them (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_sampling",
+        Kind::InputSampling,
+        "Asks the client's model for the capital of France (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_list_roots",
+        Kind::InputRoots,
+        "Asks for the client's roots and lists them (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_request_state",
+        Kind::InputConfirm,
+        "Asks for a confirmation; the retry carries the sealed requestState (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_tampered_state",
+        Kind::InputConfirm,
+        "Asks for a confirmation; an altered requestState is refused (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_multiple_inputs",
+        Kind::InputMultiple,
+        "Asks for an elicitation, a sampling and the roots in one round (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_multi_round",
+        Kind::InputMultiRound,
+        "Asks two questions in two rounds; the first answer rides in requestState (SEP-2322).",
+    ),
+    (
+        "test_input_required_result_capabilities",
+        Kind::InputCapabilities,
+        "Asks only for what the client declared it offers (SEP-2322).",
+    ),
+    (
+        "test_custom_header",
+        Kind::CustomHeader,
+        "Echoes `value`, which the client also sends as the Mcp-Param-Value header (SEP-2243).",
+    ),
+    (
+        "json_schema_2020_12_tool",
+        Kind::JsonSchema2020,
+        "Greets `name`; its input schema uses JSON Schema 2020-12 ($defs, $ref, if/then).",
+    ),
 ];
+
+/// An elicitation of one string (or boolean) field, required.
+fn form(message: &str, field: &str, kind: &str) -> InputRequest {
+    let params = json!({
+        "mode": "form",
+        "message": message,
+        "requestedSchema": {
+            "type": "object",
+            "properties": {field: {"type": kind}},
+            "required": [field]
+        }
+    });
+    match serde_json::from_value::<ElicitRequestParams>(params) {
+        Ok(params) => InputRequest::Elicitation(ElicitRequest::new(params)),
+        // The schema above is valid; a roots request keeps the round trip going regardless.
+        Err(_) => InputRequest::ListRoots(ListRootsRequest::default()),
+    }
+}
+
+fn sampling(prompt: &str, max_tokens: u32) -> InputRequest {
+    let message = SamplingMessage::new(Role::User, SamplingMessageContentBlock::text(prompt));
+    InputRequest::CreateMessage(CreateMessageRequest::new(CreateMessageRequestParams::new(
+        vec![message],
+        max_tokens,
+    )))
+}
+
+fn roots() -> InputRequest {
+    InputRequest::ListRoots(ListRootsRequest::default())
+}
+
+fn requests<const N: usize>(entries: [(&str, InputRequest); N]) -> InputRequests {
+    entries.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// `answer.content.<field>` as text.
+fn field(answer: Option<&Value>, field: &str) -> String {
+    match answer.and_then(|a| a.get("content")).and_then(|c| c.get(field)) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
 
 /// A 1x1 red PNG.
 const RED_PIXEL_PNG: &str =
@@ -129,6 +262,28 @@ fn input_schema(kind: Kind) -> Arc<Map<String, Value>> {
     match kind {
         Kind::Sampling => string_argument("prompt", "The prompt to send to the client's model"),
         Kind::Elicitation => string_argument("message", "The message to show the user"),
+        Kind::CustomHeader => schema(json!({
+            "type": "object",
+            "properties": {"value": {"type": "string", "x-mcp-header": "Value"}},
+            "required": ["value"]
+        })),
+        Kind::JsonSchema2020 => schema(json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {
+                "address": {
+                    "$anchor": "address",
+                    "type": "object",
+                    "properties": {"street": {"type": "string"}, "city": {"type": "string"}}
+                }
+            },
+            "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+            "allOf": [{"anyOf": [{"required": ["name"]}, {"required": ["address"]}]}],
+            "if": {"required": ["address"]},
+            "then": {"properties": {"address": {"required": ["street"]}}},
+            "else": {"required": ["name"]},
+            "additionalProperties": false
+        })),
         _ => schema(json!({"type": "object", "properties": {}})),
     }
 }
@@ -201,7 +356,7 @@ impl Fixture {
                 request_id: ctx.request_id.clone(),
             }
         })?;
-        client.elicit(params).await
+        elicit(client, "elicitation", params).await
     }
 }
 
@@ -243,6 +398,11 @@ impl Tool for Fixture {
         let pause = || tokio::time::sleep(Duration::from_millis(50));
         match self.kind {
             Kind::SimpleText => Ok(text("This is a simple text response for testing.")),
+            Kind::CustomHeader => Ok(text(string_argument(&arguments, "value")?)),
+            Kind::JsonSchema2020 => {
+                let name = arguments.get("name").and_then(Value::as_str).unwrap_or("world");
+                Ok(text(format!("Hello, {name}!")))
+            }
             Kind::Image => Ok(content(vec![ContentBlock::image(RED_PIXEL_PNG, "image/png")])),
             Kind::Audio => Ok(content(vec![ContentBlock::audio(
                 STANDARD.encode(silent_wav(800)),
@@ -302,7 +462,7 @@ impl Tool for Fixture {
                     )],
                     100,
                 );
-                let reply = client.create_message(request).await?;
+                let reply = create_message(client, "sampling", request).await?;
                 let answer: Vec<String> = reply
                     .message
                     .content
@@ -412,7 +572,318 @@ impl Tool for Fixture {
                     .await?;
                 Ok(text(format!("Elicitation completed: {}", elicited(&result))))
             }
+            other => {
+                let client = client.ok_or_else(|| no_session(self.definition.name))?;
+                ask(other, client).await
+            }
         }
+    }
+}
+
+/// The fixtures that need only the client: log level, capabilities and multi round-trip input.
+async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, ToolError> {
+    match kind {
+        Kind::MissingCapability => {
+            if client.capabilities().sampling.is_none() {
+                #[allow(deprecated)] // sampling: deprecated by SEP-2577, what the scenario checks
+                let sampling = ClientCapabilities::builder().enable_sampling().build();
+                return Err(ToolError::MissingCapability(Box::new(sampling)));
+            }
+            let answers = client
+                .ask(requests([("greeting", sampling("Generate a greeting", 50))]))
+                .await?;
+            Ok(text(format!("Sampling answered: {}", answers.len())))
+        }
+        Kind::StreamingElicitation => {
+            let answers = client
+                .ask(requests([(
+                    "streaming_elicitation",
+                    form("Provide a value", "value", "string"),
+                )]))
+                .await?;
+            Ok(text(format!(
+                "Value: {}",
+                field(answers.get("streaming_elicitation"), "value")
+            )))
+        }
+        Kind::LogLevelOnly => {
+            let data = json!("logLevel was requested");
+            client.log(LoggingLevel::Info, "test_logging_tool", data).await;
+            Ok(text("Logging tool completed"))
+        }
+        Kind::InputElicitation => {
+            let answers = client
+                .ask(requests([(
+                    "user_name",
+                    form("What is your name?", "name", "string"),
+                )]))
+                .await?;
+            Ok(text(format!(
+                "Hello, {}!",
+                field(answers.get("user_name"), "name")
+            )))
+        }
+        Kind::InputSampling => {
+            let question = sampling("What is the capital of France?", 100);
+            let answers = client.ask(requests([("capital_question", question)])).await?;
+            let answer = answers
+                .get("capital_question")
+                .and_then(|a| a.pointer("/content/text"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            Ok(text(format!("Sampling response: {answer}")))
+        }
+        Kind::InputRoots => {
+            let answers = client.ask(requests([("client_roots", roots())])).await?;
+            let uris: Vec<&str> = answers
+                .get("client_roots")
+                .and_then(|a| a.get("roots"))
+                .and_then(Value::as_array)
+                .map(|roots| roots.iter().filter_map(|r| r.get("uri")?.as_str()).collect())
+                .unwrap_or_default();
+            Ok(text(format!("Client roots: [{}]", uris.join(", "))))
+        }
+        Kind::InputConfirm => {
+            let answers = client
+                .ask(requests([("confirm", form("Please confirm", "ok", "boolean"))]))
+                .await?;
+            Ok(text(format!(
+                "Confirmed: state-ok (ok={})",
+                field(answers.get("confirm"), "ok")
+            )))
+        }
+        Kind::InputMultiple => {
+            client
+                .ask(requests([
+                    ("user_name", form("What is your name?", "name", "string")),
+                    ("greeting", sampling("Generate a greeting", 50)),
+                    ("client_roots", roots()),
+                ]))
+                .await?;
+            Ok(text("All inputs received"))
+        }
+        Kind::InputMultiRound => {
+            let first = client
+                .ask(requests([(
+                    "step1",
+                    form("Step 1: What is your name?", "name", "string"),
+                )]))
+                .await?;
+            let second = client
+                .ask(requests([(
+                    "step2",
+                    form("Step 2: What is your favorite color?", "color", "string"),
+                )]))
+                .await?;
+            Ok(text(format!(
+                "Multi-round flow complete: {} likes {}",
+                field(first.get("step1"), "name"),
+                field(second.get("step2"), "color")
+            )))
+        }
+        Kind::InputCapabilities => {
+            let offered = client.capabilities();
+            let mut wanted = InputRequests::new();
+            if offered.elicitation.is_some() {
+                wanted.insert("user_name".into(), form("What is your name?", "name", "string"));
+            }
+            if offered.sampling.is_some() {
+                wanted.insert("greeting".into(), sampling("Generate a greeting", 50));
+            }
+            if offered.roots.is_some() {
+                wanted.insert("client_roots".into(), roots());
+            }
+            if wanted.is_empty() {
+                return Ok(text("Client declared no capability to ask with"));
+            }
+            let answers = client.ask(wanted).await?;
+            Ok(text(format!(
+                "Capability-aware flow complete: {} answer(s)",
+                answers.len()
+            )))
+        }
+        _ => Err(no_session("this fixture")),
+    }
+}
+
+/// The suite's fixture prompts, resources and completions.
+pub struct Offer;
+
+const STATIC_TEXT: &str = "test://static-text";
+const STATIC_BINARY: &str = "test://static-binary";
+const WATCHED: &str = "test://watched-resource";
+const TEMPLATE_PREFIX: &str = "test://template/";
+const TEMPLATE_SUFFIX: &str = "/data";
+
+fn prompt(name: &str, description: &str, arguments: &[(&str, &str)]) -> Prompt {
+    let arguments = (!arguments.is_empty()).then(|| {
+        arguments
+            .iter()
+            .map(|(name, description)| {
+                PromptArgument::new(*name)
+                    .with_description(*description)
+                    .with_required(true)
+            })
+            .collect()
+    });
+    Prompt::new(name, Some(description), arguments)
+}
+
+fn messages(messages: Vec<PromptMessage>, description: &str) -> Option<Result<GetPromptResponse, ErrorData>> {
+    Some(Ok(GetPromptResult::new(messages)
+        .with_description(description)
+        .into()))
+}
+
+impl Fixtures for Offer {
+    fn prompts(&self) -> Vec<Prompt> {
+        vec![
+            prompt("test_simple_prompt", "A simple prompt without arguments.", &[]),
+            prompt(
+                "test_prompt_with_arguments",
+                "A prompt with two arguments.",
+                &[("arg1", "First argument"), ("arg2", "Second argument")],
+            ),
+            prompt(
+                "test_prompt_with_embedded_resource",
+                "A prompt with an embedded resource.",
+                &[("resourceUri", "URI of the resource to embed")],
+            ),
+            prompt("test_prompt_with_image", "A prompt with an image.", &[]),
+            prompt(
+                "test_input_required_result_prompt",
+                "A prompt that asks the user for context first (SEP-2322).",
+                &[],
+            ),
+        ]
+    }
+
+    fn get_prompt(&self, request: &GetPromptRequestParams) -> Option<Result<GetPromptResponse, ErrorData>> {
+        let argument = |name: &str| {
+            request
+                .arguments
+                .as_ref()
+                .and_then(|a| a.get(name))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let user_text = |text: &str| PromptMessage::new_text(Role::User, text);
+        match request.name.as_str() {
+            "test_simple_prompt" => messages(
+                vec![user_text("This is a simple prompt for testing.")],
+                "A simple prompt",
+            ),
+            "test_prompt_with_arguments" => messages(
+                vec![user_text(&format!(
+                    "Prompt with arguments: arg1='{}', arg2='{}'",
+                    argument("arg1"),
+                    argument("arg2")
+                ))],
+                "A prompt with arguments",
+            ),
+            "test_prompt_with_embedded_resource" => {
+                let uri = argument("resourceUri");
+                let resource = ResourceContents::text("Embedded resource content for testing.", uri)
+                    .with_mime_type("text/plain");
+                messages(
+                    vec![
+                        PromptMessage::new(Role::User, ContentBlock::resource(resource)),
+                        user_text("Please process the embedded resource above."),
+                    ],
+                    "A prompt with an embedded resource",
+                )
+            }
+            "test_prompt_with_image" => messages(
+                vec![
+                    PromptMessage::new(
+                        Role::User,
+                        ContentBlock::Image(ImageContent::new(RED_PIXEL_PNG, "image/png")),
+                    ),
+                    user_text("Please analyze the image above."),
+                ],
+                "A prompt with an image",
+            ),
+            "test_input_required_result_prompt" => {
+                let answer = request
+                    .input_responses
+                    .as_ref()
+                    .and_then(|r| r.get("user_context"))
+                    .filter(|a| a.is_object());
+                match answer {
+                    Some(answer) => messages(
+                        vec![user_text(&format!(
+                            "Prompt with elicited context: {}",
+                            field(Some(answer), "context")
+                        ))],
+                        "A prompt built from elicited context",
+                    ),
+                    None => {
+                        let ask = form("What context should the prompt use?", "context", "string");
+                        let result =
+                            InputRequiredResult::from_input_requests(requests([("user_context", ask)]));
+                        Some(Ok(result.into()))
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    fn resources(&self) -> Vec<Resource> {
+        vec![
+            Resource::new(STATIC_TEXT, "Static text")
+                .with_description("A fixed text resource.")
+                .with_mime_type("text/plain"),
+            Resource::new(STATIC_BINARY, "Static binary")
+                .with_description("A fixed PNG image.")
+                .with_mime_type("image/png"),
+            Resource::new(WATCHED, "Watched")
+                .with_description("A resource to subscribe to; it never changes.")
+                .with_mime_type("text/plain"),
+        ]
+    }
+
+    fn resource_templates(&self) -> Vec<ResourceTemplate> {
+        vec![
+            ResourceTemplate::new(
+                format!("{TEMPLATE_PREFIX}{{id}}{TEMPLATE_SUFFIX}"),
+                "Dynamic data",
+            )
+            .with_description("JSON data for the id in the URI.")
+            .with_mime_type("application/json"),
+        ]
+    }
+
+    fn read_resource(&self, uri: &str) -> Option<ReadResourceResult> {
+        let contents = match uri {
+            STATIC_TEXT => ResourceContents::text("This is the content of the static text resource.", uri)
+                .with_mime_type("text/plain"),
+            STATIC_BINARY => ResourceContents::blob(RED_PIXEL_PNG, uri).with_mime_type("image/png"),
+            WATCHED => ResourceContents::text("Watched.", uri).with_mime_type("text/plain"),
+            _ => {
+                let id = uri.strip_prefix(TEMPLATE_PREFIX)?.strip_suffix(TEMPLATE_SUFFIX)?;
+                let body = json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+                ResourceContents::text(body.to_string(), uri).with_mime_type("application/json")
+            }
+        };
+        Some(ReadResourceResult::new(vec![contents]))
+    }
+
+    fn complete(&self, request: &CompleteRequestParams) -> Option<CompletionInfo> {
+        let values: &[&str] = match &request.r#ref {
+            Reference::Prompt(p) if p.name == "test_prompt_with_arguments" => {
+                &["test", "testValue1", "testValue2"]
+            }
+            Reference::Resource(r) if r.uri.starts_with(TEMPLATE_PREFIX) => &["1", "2", "3", "123"],
+            _ => return None,
+        };
+        let typed = request.argument.value.as_str();
+        let values = values
+            .iter()
+            .filter(|v| v.starts_with(typed))
+            .map(|v| (*v).to_owned());
+        CompletionInfo::with_all_values(values.collect()).ok()
     }
 }
 
@@ -445,22 +916,34 @@ mod tests {
         async fn log(&self, _level: LoggingLevel, _logger: &str, data: Value) {
             self.logs.lock().unwrap().push(data.to_string());
         }
-        async fn create_message(
-            &self,
-            params: CreateMessageRequestParams,
-        ) -> Result<CreateMessageResult, ToolError> {
-            assert_eq!(params.max_tokens, 100);
-            Ok(CreateMessageResult::new(
-                SamplingMessage::new(Role::Assistant, SamplingMessageContentBlock::text("hi")),
-                "test-model".into(),
-            ))
+        fn capabilities(&self) -> ClientCapabilities {
+            ClientCapabilities::default()
         }
-        async fn elicit(&self, params: ElicitRequestParams) -> Result<ElicitResult, ToolError> {
-            self.elicited
-                .lock()
-                .unwrap()
-                .push(serde_json::to_value(params).unwrap());
-            Ok(ElicitResult::new(rmcp::model::ElicitationAction::Decline))
+        /// Answers sampling with "hi", declines every elicitation, lists one root.
+        async fn ask(&self, requests: InputRequests) -> Result<rmcp::model::InputResponses, ToolError> {
+            let mut answers = rmcp::model::InputResponses::new();
+            for (key, request) in requests {
+                let answer = match request {
+                    InputRequest::CreateMessage(request) => {
+                        assert_eq!(request.params.max_tokens, 100);
+                        serde_json::to_value(CreateMessageResult::new(
+                            SamplingMessage::new(Role::Assistant, SamplingMessageContentBlock::text("hi")),
+                            "test-model".into(),
+                        ))
+                        .unwrap()
+                    }
+                    InputRequest::Elicitation(request) => {
+                        self.elicited
+                            .lock()
+                            .unwrap()
+                            .push(serde_json::to_value(request.params).unwrap());
+                        json!({"action": "decline"})
+                    }
+                    _ => json!({"roots": [{"uri": "file:///r", "name": "r"}]}),
+                };
+                answers.insert(key, answer);
+            }
+            Ok(answers)
         }
     }
 
@@ -553,5 +1036,72 @@ mod tests {
             .call(&ctx(&recorder), Map::new())
             .await;
         assert!(result.is_err());
+    }
+
+    #[tokio::test]
+    async fn input_fixtures_ask_with_the_keys_the_suite_answers() {
+        let recorder = Arc::new(Recorder::default());
+        let reply = run("test_input_required_result_list_roots", &recorder, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(reply, text("Client roots: [file:///r]"));
+        let reply = run("test_input_required_result_sampling", &recorder, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(reply, text("Sampling response: hi"));
+        // A client without sampling is refused with the capability it lacks.
+        match run("test_missing_capability", &recorder, json!({})).await {
+            Err(ToolError::MissingCapability(required)) => assert!(required.sampling.is_some()),
+            other => panic!("{other:?}"),
+        }
+        // Only what the client declared is asked for: nothing here.
+        let reply = run("test_input_required_result_capabilities", &recorder, json!({}))
+            .await
+            .unwrap();
+        assert_eq!(reply, text("Client declared no capability to ask with"));
+    }
+
+    #[test]
+    fn the_offer_has_the_suites_prompts_resources_and_completions() {
+        let offer = Offer;
+        let names: Vec<String> = offer.prompts().into_iter().map(|p| p.name).collect();
+        assert_eq!(names.len(), 5);
+        assert!(offer.prompts().iter().all(|p| p.description.is_some()));
+        let get = |name: &str, arguments: Value| {
+            let mut request = GetPromptRequestParams::new(name);
+            request.arguments = arguments.as_object().cloned();
+            offer.get_prompt(&request)
+        };
+        let with_args = get("test_prompt_with_arguments", json!({"arg1": "a1", "arg2": "a2"}));
+        let with_args =
+            serde_json::to_string(&rmcp::model::ServerResult::from(with_args.unwrap().unwrap())).unwrap();
+        assert!(with_args.contains("arg1='a1', arg2='a2'"), "{with_args}");
+        assert!(
+            get("triage_inbox", json!({})).is_none(),
+            "the server's own prompts are not fixtures"
+        );
+        let template = offer.read_resource("test://template/123/data").unwrap();
+        assert!(
+            serde_json::to_string(&template)
+                .unwrap()
+                .contains("Data for ID: 123")
+        );
+        assert!(offer.read_resource("test://template/123").is_none());
+        assert!(
+            offer
+                .read_resource("test://nonexistent-resource-for-conformance-testing")
+                .is_none()
+        );
+        let mut request: CompleteRequestParams = serde_json::from_value(json!({
+            "ref": {"type": "ref/prompt", "name": "test_prompt_with_arguments"},
+            "argument": {"name": "arg1", "value": "testV"}
+        }))
+        .unwrap();
+        assert_eq!(
+            offer.complete(&request).unwrap().values,
+            ["testValue1", "testValue2"]
+        );
+        request.r#ref = Reference::for_prompt("triage_inbox");
+        assert!(offer.complete(&request).is_none());
     }
 }

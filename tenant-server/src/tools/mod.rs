@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use rmcp::model::ToolAnnotations;
+use rmcp::model::{ClientCapabilities, InputRequests, ToolAnnotations};
 use serde_json::{Map, Value};
 use tokio_util::sync::CancellationToken;
 
 use crate::caller::Caller;
-pub use client::{SessionClient, ToolContent};
+pub use client::{SessionClient, ToolContent, create_message, elicit, list_roots};
 
 /// What `tools/list` shows of a tool.
 #[derive(Clone, Debug)]
@@ -80,6 +80,13 @@ pub enum ToolError {
     SignInRequired(String),
     #[error("the request was cancelled")]
     Cancelled,
+    /// The call needs the client's answers to these requests first (MCP 2026-07-28, multi
+    /// round-trip requests): it ends with an input-required result and runs again with them.
+    #[error("the client's input is required")]
+    InputRequired(InputRequests),
+    /// The call needs a capability the client did not declare.
+    #[error("the client does not offer a capability this tool needs")]
+    MissingCapability(Box<ClientCapabilities>),
     /// An unexpected failure; the message is generic and the cause is logged, not returned.
     #[error("internal error (request id {request_id})")]
     Internal { request_id: String },

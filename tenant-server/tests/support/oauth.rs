@@ -108,6 +108,7 @@ pub async fn start(tweak: impl FnOnce(&mut TenantConfig)) -> TestServer {
         Extras {
             oauth: Some(auth.clone()),
             dev_sign_in: Some(upstream),
+            ..Extras::default()
         },
     )
     .unwrap();

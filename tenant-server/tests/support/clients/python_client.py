@@ -1,5 +1,6 @@
 """PyPI `mcp` 2.x client against the tenant server: initialize, tools/list, tools/call whoami,
-prompts/list and prompts/get, authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
+prompts/list and prompts/get, resources/templates/list and resources/read of a mail message (the
+Graph double's), authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
 import asyncio
 import sys
 
@@ -23,7 +24,11 @@ async def main(url: str, token: str) -> None:
                 assert "triage_inbox" in prompts, prompts
                 brief = await session.get_prompt("prepare_next_meeting", {"meeting": "planning"})
                 assert "meeting_brief" in brief.messages[0].content.text, brief
-                print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}")
+                templates = [t.uri_template for t in (await session.list_resource_templates()).resource_templates]
+                assert "m365://mail/messages/{id}" in templates, templates
+                message = await session.read_resource("m365://mail/messages/msg-0000")
+                assert "notes on Q3 budget review" in message.contents[0].text, message
+                print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}, templates {templates}, read {message.contents[0].uri}")
 
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
