@@ -1,4 +1,5 @@
-//! Resources: Microsoft 365 items addressable by URI templates (`m365://mail/messages/{id}`), so
+//! Resources: Microsoft 365 items addressable by URI templates (`m365://mail/messages/{id}`,
+//! `m365://calendar/events/{id}`), so
 //! that tools can link to them and clients can attach them. Each is read by the tool that reads
 //! it, through the tool pipeline: the caller's delegated Graph token, the same authorization
 //! (a caller sees and reads only the templates of tools their tiers allow; any other URI is
@@ -8,7 +9,7 @@ use std::sync::Arc;
 
 use rmcp::{
     ErrorData,
-    model::{ReadResourceResult, ResourceContents, ResourceTemplate},
+    model::{ReadResourceResult, Resource, ResourceContents, ResourceTemplate},
 };
 use serde_json::{Map, Value, json};
 use tokio_util::sync::CancellationToken;
@@ -35,14 +36,24 @@ pub struct TemplateDefinition {
     pub argument: &'static str,
 }
 
-pub const TEMPLATES: &[TemplateDefinition] = &[TemplateDefinition {
-    prefix: "m365://mail/messages/",
-    name: "mail-message",
-    title: "Mail message",
-    description: "One email: sender, recipients, time, subject and the body as plain text.",
-    tool: "mail_get_message",
-    argument: "id",
-}];
+pub const TEMPLATES: &[TemplateDefinition] = &[
+    TemplateDefinition {
+        prefix: "m365://mail/messages/",
+        name: "mail-message",
+        title: "Mail message",
+        description: "One email: sender, recipients, time, subject and the body as plain text.",
+        tool: "mail_get_message",
+        argument: "id",
+    },
+    TemplateDefinition {
+        prefix: "m365://calendar/events/",
+        name: "calendar-event",
+        title: "Calendar event",
+        description: "One calendar event: subject, time (UTC), place, organizer, attendees and the invitation text.",
+        tool: "calendar_get_event",
+        argument: "id",
+    },
+];
 
 /// What an id's percent-encoding escapes: everything but unreserved characters (RFC 3986).
 const ID_RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -122,6 +133,22 @@ pub fn allowed<'a>(
 ) -> impl Iterator<Item = &'static TemplateDefinition> + 'a {
     let tools: Vec<&'static str> = calls.allowed_tools(caller).map(|t| t.definition().name).collect();
     TEMPLATES.iter().filter(move |t| tools.contains(&t.tool))
+}
+
+/// A link to the item `id` of the template read by `tool`, named `name` (e.g. a subject), for a
+/// tool's result. The MCP layer drops links the caller may not read.
+pub fn link(tool: &str, id: &str, name: &str) -> Option<Resource> {
+    let template = TEMPLATES.iter().find(|t| t.tool == tool)?;
+    let name = if name.trim().is_empty() { id } else { name };
+    Some(Resource::new(template.uri(id), name).with_mime_type(MIME_TYPE))
+}
+
+/// Whether `caller` may read the resource `uri` (a URI of no template is not this module's).
+pub fn readable(calls: &ToolCalls, caller: &Caller, uri: &str) -> bool {
+    match TEMPLATES.iter().find(|t| uri.starts_with(t.prefix)) {
+        Some(template) => calls.authorize(caller, template.tool).is_allowed(),
+        None => true,
+    }
 }
 
 /// What a read needs besides the URI.

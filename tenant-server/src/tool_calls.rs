@@ -234,6 +234,15 @@ impl ToolCalls {
             })),
             () = cancel.cancelled() => Err(ToolError::Cancelled),
         };
+        // A link to an item the caller may not read would only be refused.
+        let result = result.map(|mut result| {
+            result.content.retain(|block| {
+                block
+                    .as_resource_link()
+                    .is_none_or(|link| crate::resources::readable(self, &caller, &link.uri))
+            });
+            result
+        });
         let outcome = match &result {
             Ok(_) => Outcome::Ok,
             Err(ToolError::Cancelled) => Outcome::Cancelled,

@@ -486,6 +486,30 @@ fn cases(now: Timestamp) -> Vec<Case> {
             }),
         },
         Case {
+            tool: "calendar_get_event",
+            args: json!({"id": "event-000", "time_zone": "Europe/Berlin"}),
+            text: &[
+                "Quarterly planning\n",
+                "(Europe/Berlin)\nWhere: Conf Room Baker\nOrganizer: ",
+                "miriam@contoso.example",
+            ],
+            requests: vec![
+                get("/me/events/event-000")
+                    .q("$select", EVENT_FIELDS)
+                    .header("prefer", "outlook.timezone=\"Europe/Berlin\""),
+            ],
+            check: Box::new(move |out, _| {
+                assert_eq!(out["id"], "event-000");
+                assert_eq!(out["subject"], "Quarterly planning");
+                assert_eq!(out["location"], "Conf Room Baker");
+                assert_eq!(out["time_zone"], "Europe/Berlin");
+                assert_eq!(
+                    strings(&out["attendees"], "/person/address"),
+                    ["miriam@contoso.example", "megan@contoso.example", "nestor@contoso.example"]
+                );
+            }),
+        },
+        Case {
             tool: "calendar_create_event",
             args: json!({"subject": "Design review", "start": "2030-05-04T09:30:00", "end": "2030-05-04T10:30:00",
                          "time_zone": "Europe/Berlin", "attendees": ["alex@contoso.example"],

@@ -362,12 +362,13 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let tiers = "access:
   tiers:
     - {name: everyone, roles: ['*'], tools: [whoami]}
-    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message]}
+    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message, calendar_get_event, mail_list_messages]}
+    - {name: listers, roles: [Mail.Lister], tools: [mail_list_messages]}
 ";
     let router = router(state(issuer.config("", tiers), s.tools));
     let mut reader = Client::new(router.clone(), &token);
     reader.initialize().await;
-    let mut other = Client::new(router, &issuer.token("bo", json!({"roles": []})));
+    let mut other = Client::new(router.clone(), &issuer.token("bo", json!({"roles": []})));
     other.initialize().await;
     let templates = async |client: &Client| {
         let reply = client.call(1, "resources/templates/list", json!({})).await;
@@ -377,6 +378,10 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let listed = templates(&reader).await;
     assert_eq!(listed[0]["uriTemplate"], "m365://mail/messages/{id}", "{listed}");
     assert_eq!(listed[0]["mimeType"], "text/plain");
+    assert_eq!(
+        listed[1]["uriTemplate"], "m365://calendar/events/{id}",
+        "{listed}"
+    );
     assert_eq!(
         templates(&other).await,
         json!([]),
@@ -394,6 +399,41 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let last = graph.last().unwrap();
     assert_eq!(last.path, "/me/messages/msg-0000");
     assert_eq!(last.header("authorization"), Some("Bearer graph-obo-mcp"));
+    let event = read(&reader, "m365://calendar/events/event-000").await;
+    let text = event.result()["contents"][0]["text"].as_str().unwrap().to_owned();
+    assert!(text.starts_with("Quarterly planning\n"), "{text}");
+    assert!(text.contains("(UTC)\nWhere: Conf Room Baker"), "{text}");
+    assert_eq!(s.double.requests().last().unwrap().path, "/me/events/event-000");
+
+    // Listing mail links each message as a resource, for a caller who may read it.
+    let list = json!({"name": "mail_list_messages", "arguments": {"count": 2}});
+    let reply = reader.call(5, "tools/call", list.clone()).await;
+    let content = reply.result()["content"].as_array().unwrap().clone();
+    let ids: Vec<&str> = reply.result()["structuredContent"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(content.len(), 3, "{}", reply.text);
+    for (link, id) in content[1..].iter().zip(&ids) {
+        assert_eq!(link["type"], "resource_link", "{link}");
+        assert_eq!(link["uri"], format!("m365://mail/messages/{id}"));
+        assert!(!link["name"].as_str().unwrap().is_empty(), "{link}");
+    }
+    let mut lister = Client::new(
+        router.clone(),
+        &issuer.token("lee", json!({"roles": ["Mail.Lister"]})),
+    );
+    lister.initialize().await;
+    let reply = lister.call(5, "tools/call", list).await;
+    let content = reply.result()["content"].as_array().unwrap().clone();
+    assert_eq!(
+        content.len(),
+        1,
+        "no links to what lee may not read: {}",
+        reply.text
+    );
 
     // Not found: an item Graph does not have, a caller without the tool, an unknown scheme.
     let not_found = |reply: &support::Reply, uri: &str| {
@@ -404,6 +444,7 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
         (&reader, "m365://mail/messages/nope"),
         (&other, "m365://mail/messages/msg-0000"),
         (&reader, "m365://calendar/events/e1"),
+        (&reader, "m365://teams/chats/c1"),
         (&reader, "file:///etc/passwd"),
     ] {
         not_found(&read(client, uri).await, uri);

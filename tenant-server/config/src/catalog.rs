@@ -53,6 +53,7 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("mail_create_draft", ToolGroup::Mail, true),
     tool("inbox_triage", ToolGroup::Mail, false),
     tool("calendar_list_events", ToolGroup::Calendar, false),
+    tool("calendar_get_event", ToolGroup::Calendar, false),
     tool("calendar_create_event", ToolGroup::Calendar, true),
     tool("calendar_find_meeting_times", ToolGroup::Calendar, false),
     tool("meeting_brief", ToolGroup::Calendar, false),

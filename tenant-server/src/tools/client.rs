@@ -27,8 +27,11 @@ pub struct ToolContent {
 
 impl From<ToolOutput> for ToolContent {
     fn from(output: ToolOutput) -> Self {
+        let links = output.links.into_iter().map(ContentBlock::resource_link);
         Self {
-            content: vec![ContentBlock::text(output.text)],
+            content: std::iter::once(ContentBlock::text(output.text))
+                .chain(links)
+                .collect(),
             structured: Some(output.structured),
         }
     }

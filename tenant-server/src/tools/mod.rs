@@ -55,11 +55,13 @@ impl ToolContext {
 }
 
 /// A successful result: `structured` becomes `structuredContent` (and must match the output
-/// schema); `text` is the human-readable summary in `content`.
+/// schema); `text` is the human-readable summary in `content`, followed by `links`: resource
+/// links to the items the result names (`m365://mail/messages/{id}`), for clients to attach.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ToolOutput {
     pub structured: Value,
     pub text: String,
+    pub links: Vec<rmcp::model::Resource>,
 }
 
 /// Why a call failed. Every variant becomes a tool result with `isError: true` and a message a

@@ -32,6 +32,11 @@ pub trait TypedTool: Send + Sync + 'static {
     /// never did, and clients see them unchanged).
     const SCHEMA_TITLES: bool = true;
 
+    /// Resource links to the items `output` names (see [`crate::resources::link`]); none by default.
+    fn links(_output: &Self::Output) -> Vec<rmcp::model::Resource> {
+        Vec::new()
+    }
+
     /// Runs with validated arguments; returns the structured result and a one-line summary.
     async fn run(
         deps: &Self::Deps,
@@ -147,13 +152,18 @@ impl<T: TypedTool> Tool for Typed<T> {
         let args: T::Args = serde_json::from_value(Value::Object(arguments))
             .map_err(|e| ToolError::InvalidArguments(e.to_string()))?;
         let (output, text) = T::run(&self.deps, ctx, args).await?;
+        let links = T::links(&output);
         let structured = serde_json::to_value(output).map_err(|e| {
             tracing::error!(tool = T::NAME, error = %e, "tool output did not serialize");
             ToolError::Internal {
                 request_id: ctx.request_id.clone(),
             }
         })?;
-        Ok(ToolOutput { structured, text })
+        Ok(ToolOutput {
+            structured,
+            text,
+            links,
+        })
     }
 }
 

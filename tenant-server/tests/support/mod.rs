@@ -354,6 +354,7 @@ impl Tool for SlowTool {
         Ok(ToolOutput {
             structured: json!({"done": true}),
             text: "done".into(),
+            links: Vec::new(),
         })
     }
 }

@@ -28,6 +28,8 @@ async def main(url: str, token: str) -> None:
                 assert "m365://mail/messages/{id}" in templates, templates
                 message = await session.read_resource("m365://mail/messages/msg-0000")
                 assert "notes on Q3 budget review" in message.contents[0].text, message
+                event = await session.read_resource("m365://calendar/events/event-000")
+                assert event.contents[0].text.startswith("Quarterly planning\n"), event
                 print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}, templates {templates}, read {message.contents[0].uri}")
 
 

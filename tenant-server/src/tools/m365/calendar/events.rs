@@ -1,4 +1,4 @@
-//! Calendar events: list a window (calendarView, recurrences expanded), create one.
+//! Calendar events: list a window (calendarView, recurrences expanded), read one, create one.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CALENDAR_VIEW, EVENT_FIELDS, EventSummary, GEvent, time_zone, window};
+use super::{CALENDAR_VIEW, EVENT, EVENT_FIELDS, EventSummary, GEvent, time_zone, window};
 use crate::{
     graph::{
         Endpoint, GraphRequest,
@@ -49,6 +49,13 @@ impl TypedTool for ListEvents {
     type Deps = M365Deps;
     type Args = ListArgs;
     type Output = EventList;
+
+    fn links(output: &EventList) -> Vec<rmcp::model::Resource> {
+        let events = output.events.iter();
+        events
+            .filter_map(|e| crate::resources::link("calendar_get_event", &e.id, &e.subject))
+            .collect()
+    }
     const NAME: &'static str = "calendar_list_events";
     const TITLE: &'static str = "List calendar events";
     const DESCRIPTION: &'static str = "List the user's calendar events (recurring ones expanded) in a time window \
@@ -194,10 +201,70 @@ impl TypedTool for CreateEvent {
     }
 }
 
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GetArgs {
+    /// The event's id (from calendar_list_events or meeting_brief).
+    #[schemars(length(min = 1, max = 512))]
+    pub id: String,
+    /// Time zone for the returned times, IANA or Windows name (default `UTC`).
+    pub time_zone: Option<String>,
+}
+
+pub struct GetEvent;
+
+#[async_trait::async_trait]
+impl TypedTool for GetEvent {
+    type Deps = M365Deps;
+    type Args = GetArgs;
+    type Output = EventSummary;
+    const NAME: &'static str = "calendar_get_event";
+    const TITLE: &'static str = "Read a calendar event";
+    const DESCRIPTION: &'static str = "Read one calendar event by id, in the time zone asked for: subject, start, \
+        end, location, organizer, attendees with their responses, online meeting link and the start of the \
+        invitation text.";
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: GetArgs,
+    ) -> Result<(EventSummary, String), ToolError> {
+        let tz = time_zone(a.time_zone.as_deref())?;
+        let req = GraphRequest::get(EVENT, &[a.id.as_str()])?
+            .query(Query::new().select(EVENT_FIELDS))
+            .header("Prefer", format!("outlook.timezone=\"{tz}\""));
+        let event: GEvent = deps.graph.send_as(ctx.into(), &req).await?;
+        let e = EventSummary::from(event);
+        let mut text = format!("{}\n{} – {} ({tz})", e.subject, e.start, e.end);
+        if let Some(location) = &e.location {
+            text.push_str(&format!("\nWhere: {location}"));
+        }
+        if let Some(organizer) = &e.organizer {
+            text.push_str(&format!("\nOrganizer: {}", organizer.label()));
+        }
+        for attendee in &e.attendees {
+            text.push_str(&format!(
+                "\nAttendee: {} ({}, {})",
+                attendee.person.label(),
+                attendee.kind,
+                attendee.response
+            ));
+        }
+        if let Some(url) = &e.online_meeting_url {
+            text.push_str(&format!("\nJoin: {url}"));
+        }
+        if !e.preview.is_empty() {
+            text.push_str(&format!("\n\n{}", e.preview));
+        }
+        Ok((e, text))
+    }
+}
+
 /// The tools of this module.
 pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
     vec![
         typed::<ListEvents>(deps.clone()),
+        typed::<GetEvent>(deps.clone()),
         typed::<CreateEvent>(deps.clone()),
     ]
 }

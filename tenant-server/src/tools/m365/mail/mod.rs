@@ -6,6 +6,7 @@ mod read;
 use std::sync::Arc;
 
 pub use compose::BodyFormat;
+pub(super) use read::message_links;
 
 use super::M365Deps;
 use crate::{graph::Endpoint, tools::Tool};

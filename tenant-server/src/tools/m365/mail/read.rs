@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use rmcp::model::Resource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +13,7 @@ use crate::{
         Endpoint, GraphRequest,
         odata::{Filter, Query, kql_terms, plain_address},
     },
+    resources,
     tools::{
         Tool, ToolContext, ToolError,
         m365::{
@@ -23,6 +25,13 @@ use crate::{
 };
 
 const MAIL_FOLDERS: Endpoint = Endpoint::new("/me/mailFolders");
+
+/// Resource links to messages, by id and subject.
+pub(crate) fn message_links<'a>(messages: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<Resource> {
+    messages
+        .filter_map(|(id, subject)| resources::link("mail_get_message", id, subject))
+        .collect()
+}
 const MESSAGE: Endpoint = Endpoint::new("/me/messages/{id}");
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
@@ -71,6 +80,15 @@ impl TypedTool for ListMessages {
     type Deps = M365Deps;
     type Args = ListArgs;
     type Output = MessageList;
+
+    fn links(output: &MessageList) -> Vec<Resource> {
+        message_links(
+            output
+                .messages
+                .iter()
+                .map(|m| (m.id.as_str(), m.subject.as_str())),
+        )
+    }
     const NAME: &'static str = "mail_list_messages";
     const TITLE: &'static str = "List mail";
     const DESCRIPTION: &'static str = "List the user's recent email in a folder (default inbox), newest first. \
@@ -133,6 +151,15 @@ impl TypedTool for Search {
     type Deps = M365Deps;
     type Args = SearchArgs;
     type Output = MessageList;
+
+    fn links(output: &MessageList) -> Vec<Resource> {
+        message_links(
+            output
+                .messages
+                .iter()
+                .map(|m| (m.id.as_str(), m.subject.as_str())),
+        )
+    }
     const NAME: &'static str = "mail_search";
     const TITLE: &'static str = "Search mail";
     const DESCRIPTION: &'static str = "Search all of the user's mail folders by words (subject, body, sender, recipients), \

@@ -71,6 +71,15 @@ impl TypedTool for InboxTriage {
     type Deps = M365Deps;
     type Args = TriageArgs;
     type Output = TriageResult;
+
+    fn links(output: &TriageResult) -> Vec<rmcp::model::Resource> {
+        super::mail::message_links(
+            output
+                .messages
+                .iter()
+                .map(|m| (m.id.as_str(), m.subject.as_str())),
+        )
+    }
     const NAME: &'static str = "inbox_triage";
     const TITLE: &'static str = "Triage unread mail";
     const DESCRIPTION: &'static str = "Rank the user's unread inbox mail by what matters to this user: mail from \
