@@ -139,6 +139,31 @@ pub const PROMPTS: &[PromptDefinition] = &[
         },
     },
     PromptDefinition {
+        name: "summarise_channel",
+        title: "Summarise a Teams channel",
+        description: "What was discussed in a channel lately: decisions, open questions, and what is asked of you.",
+        arguments: &[
+            required("team", "The team's name, e.g. \"Marketing\"."),
+            required("channel", "The channel's name, e.g. \"Campaigns\"."),
+            optional(
+                "focus",
+                "A topic to pay attention to, e.g. \"the spring campaign\" (optional).",
+            ),
+        ],
+        tools: &["teams_list_teams", "teams_list_channels", "teams_read_channel"],
+        render: |arg| {
+            format!(
+                "Summarise the recent discussion in the \"{}\" channel of the \"{}\" team. Find the team \
+                 with teams_list_teams and the channel with teams_list_channels, then read it with \
+                 teams_read_channel. Give me: the decisions made, the open questions, and anything that \
+                 asks something of me, each with who said it. Do not post anything.{}",
+                arg("channel").unwrap_or_default(),
+                arg("team").unwrap_or_default(),
+                clause(arg("focus"), "Pay most attention to ")
+            )
+        },
+    },
+    PromptDefinition {
         name: "find_time",
         title: "Find time with people",
         description: "Find meeting slots that suit you and the people you name; nothing is booked.",

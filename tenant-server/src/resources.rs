@@ -1,5 +1,5 @@
 //! Resources: Microsoft 365 items addressable by URI templates (`m365://mail/messages/{id}`,
-//! `m365://calendar/events/{id}`), so
+//! `m365://calendar/events/{id}`, `m365://teams/chats/{id}`), so
 //! that tools can link to them and clients can attach them. Each is read by the tool that reads
 //! it, through the tool pipeline: the caller's delegated Graph token, the same authorization
 //! (a caller sees and reads only the templates of tools their tiers allow; any other URI is
@@ -52,6 +52,14 @@ pub const TEMPLATES: &[TemplateDefinition] = &[
         description: "One calendar event: subject, time (UTC), place, organizer, attendees and the invitation text.",
         tool: "calendar_get_event",
         argument: "id",
+    },
+    TemplateDefinition {
+        prefix: "m365://teams/chats/",
+        name: "teams-chat",
+        title: "Teams chat",
+        description: "The recent messages of a Teams chat, newest first: who wrote what, and when.",
+        tool: "teams_read_chat",
+        argument: "chat_id",
     },
 ];
 

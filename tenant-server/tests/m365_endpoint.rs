@@ -677,6 +677,42 @@ fn cases(now: Timestamp) -> Vec<Case> {
             }),
         },
         Case {
+            tool: "teams_read_channel",
+            args: json!({"team_id": "team-mark-8b0e", "channel_id": "19:campaigns@thread.tacv2", "count": 2}),
+            text: &[
+                "2 message(s), newest first (older ones exist)",
+                "Megan Bowen: Spring campaign assets are final; review by Friday.",
+                "\n  - ",
+                "Lee Gu: One typo on slide 4.",
+            ],
+            requests: vec![
+                get("/teams/team-mark-8b0e/channels/19:campaigns@thread.tacv2/messages")
+                    .q("$top", "2")
+                    .q("$expand", "replies"),
+            ],
+            check: Box::new(|out, _| {
+                let messages = &out["messages"];
+                assert_eq!(ids(messages), ["cm-3", "cm-2"]);
+                assert_eq!(ids(&messages[0]["replies"]), ["cm-3-r1", "cm-3-r2"], "oldest reply first");
+                assert_eq!(messages[0]["from"], "Megan Bowen");
+                let budget = messages[1]["text"].as_str().unwrap();
+                assert_eq!(budget, "Budget for paid social is approved.", "HTML and scripts gone");
+                assert!(messages[1].get("replies").is_none());
+                assert_eq!(out["more"], true);
+            }),
+        },
+        Case {
+            tool: "teams_read_chat",
+            args: json!({"chat_id": "19:megan-adele@unq.gbl.spaces"}),
+            text: &["3 message(s), newest first\n", "Megan Bowen: Can you send me the Q3 numbers before 3 pm?"],
+            requests: vec![get("/me/chats/19:megan-adele@unq.gbl.spaces/messages").q("$top", "20")],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["messages"]), ["chat-3", "chat-2", "chat-1"]);
+                assert_eq!(out["messages"][1]["from"], "Adele Vance");
+                assert_eq!(out["more"], false);
+            }),
+        },
+        Case {
             tool: "teams_send_channel_message",
             args: json!({"team_id": "team-launch-1f2c", "channel_id": "19:general-launch@thread.tacv2",
                          "message": "<b>Launch</b> is go", "format": "html"}),

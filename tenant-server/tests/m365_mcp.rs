@@ -362,7 +362,7 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let tiers = "access:
   tiers:
     - {name: everyone, roles: ['*'], tools: [whoami]}
-    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message, calendar_get_event, mail_list_messages]}
+    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message, calendar_get_event, mail_list_messages, teams_read_chat]}
     - {name: listers, roles: [Mail.Lister], tools: [mail_list_messages]}
 ";
     let router = router(state(issuer.config("", tiers), s.tools));
@@ -404,6 +404,16 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     assert!(text.starts_with("Quarterly planning\n"), "{text}");
     assert!(text.contains("(UTC)\nWhere: Conf Room Baker"), "{text}");
     assert_eq!(s.double.requests().last().unwrap().path, "/me/events/event-000");
+    let chat = read(&reader, "m365://teams/chats/19%3Amegan-adele%40unq.gbl.spaces").await;
+    let text = chat.result()["contents"][0]["text"].as_str().unwrap().to_owned();
+    assert!(
+        text.contains("Megan Bowen: Can you send me the Q3 numbers"),
+        "{text}"
+    );
+    assert_eq!(
+        s.double.requests().last().unwrap().path,
+        "/me/chats/19:megan-adele@unq.gbl.spaces/messages"
+    );
 
     // Listing mail links each message as a resource, for a caller who may read it.
     let list = json!({"name": "mail_list_messages", "arguments": {"count": 2}});
@@ -445,6 +455,7 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
         (&other, "m365://mail/messages/msg-0000"),
         (&reader, "m365://calendar/events/e1"),
         (&reader, "m365://teams/chats/c1"),
+        (&reader, "m365://files/items/f1"),
         (&reader, "file:///etc/passwd"),
     ] {
         not_found(&read(client, uri).await, uri);

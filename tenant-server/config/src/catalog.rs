@@ -59,6 +59,8 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("meeting_brief", ToolGroup::Calendar, false),
     tool("teams_list_teams", ToolGroup::Teams, false),
     tool("teams_list_channels", ToolGroup::Teams, false),
+    tool("teams_read_channel", ToolGroup::Teams, false),
+    tool("teams_read_chat", ToolGroup::Teams, false),
     tool("teams_send_channel_message", ToolGroup::Teams, true),
     tool("teams_create_online_meeting", ToolGroup::Teams, true),
     tool("contacts_search", ToolGroup::Contacts, false),

@@ -77,6 +77,12 @@ pub struct Data {
     pub contacts: Vec<Value>,
     pub teams: Vec<Value>,
     pub channels: Vec<(String, Value)>,
+    /// Channel messages (newest first) by channel id, each with its `replies`.
+    pub channel_messages: Vec<(String, Value)>,
+    /// Chats the user is in.
+    pub chats: Vec<Value>,
+    /// Chat messages (newest first) by chat id.
+    pub chat_messages: Vec<(String, Value)>,
     pub files: Vec<Value>,
     pub shared: Vec<Value>,
     pub next_id: u64,
@@ -160,6 +166,76 @@ impl Data {
                 json!({"id": "19:general-launch@thread.tacv2", "displayName": "General", "description": "", "membershipType": "standard"}),
             ),
         ];
+        let message = |id: &str, from: (&str, &str), minutes_ago: i64, html: &str| {
+            json!({
+                "id": id, "messageType": "message",
+                "createdDateTime": ts(now - minutes(minutes_ago)),
+                "from": {"user": {"displayName": from.0, "userIdentityType": "aadUser", "id": from.1}},
+                "body": {"contentType": "html", "content": html},
+            })
+        };
+        let (megan, alex, lee) = (COLLEAGUES[2], COLLEAGUES[1], COLLEAGUES[3]);
+        let me_user = (ME_NAME, ME_ADDRESS);
+        let channel_messages = vec![
+            ("19:campaigns@thread.tacv2".to_owned(), {
+                let mut m = message(
+                    "cm-3",
+                    megan,
+                    30,
+                    "<p>Spring campaign assets are <b>final</b>; review by Friday.</p>",
+                );
+                m["replies"] = json!([
+                    message("cm-3-r1", alex, 20, "<p>Looks good to me.</p>"),
+                    message("cm-3-r2", lee, 10, "<p>One typo on slide 4.</p>"),
+                ]);
+                m
+            }),
+            (
+                "19:campaigns@thread.tacv2".to_owned(),
+                json!(message(
+                    "cm-2",
+                    alex,
+                    120,
+                    "<p>Budget for paid social is approved.<script>x()</script></p>"
+                )),
+            ),
+            (
+                "19:campaigns@thread.tacv2".to_owned(),
+                json!(message(
+                    "cm-1",
+                    lee,
+                    600,
+                    "<p>Kick-off notes are in the Campaigns wiki.</p>"
+                )),
+            ),
+        ];
+        let chats = vec![
+            json!({"id": "19:megan-adele@unq.gbl.spaces", "topic": null, "chatType": "oneOnOne"}),
+            json!({"id": "19:design-crew@thread.v2", "topic": "Design crew", "chatType": "group"}),
+        ];
+        let chat_messages = vec![
+            (
+                "19:megan-adele@unq.gbl.spaces".to_owned(),
+                message(
+                    "chat-3",
+                    megan,
+                    5,
+                    "<p>Can you send me the Q3 numbers before 3 pm?</p>",
+                ),
+            ),
+            (
+                "19:megan-adele@unq.gbl.spaces".to_owned(),
+                message("chat-2", me_user, 50, "<p>Sure, after the sync.</p>"),
+            ),
+            (
+                "19:megan-adele@unq.gbl.spaces".to_owned(),
+                message("chat-1", megan, 55, "<p>Are you joining the budget sync?</p>"),
+            ),
+            (
+                "19:design-crew@thread.v2".to_owned(),
+                message("chat-d1", alex, 90, "<p>New mockups are up.</p>"),
+            ),
+        ];
         let files = (0..15)
             .map(|i| {
                 let (author, _) = COLLEAGUES[i % COLLEAGUES.len()];
@@ -205,6 +281,9 @@ impl Data {
             contacts,
             teams,
             channels,
+            channel_messages,
+            chats,
+            chat_messages,
             files,
             shared,
             next_id: 1,

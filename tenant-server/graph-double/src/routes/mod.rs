@@ -120,6 +120,8 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             page(req, chans, 100)
         }
         ("POST", ["teams", team, "channels", channel, "messages"]) => channel_message(d, req, team, channel),
+        ("GET", ["teams", team, "channels", channel, "messages"]) => channel_messages(d, req, team, channel),
+        ("GET", ["me", "chats", chat, "messages"]) => chat_messages(d, req, chat),
         ("POST", ["me", "onlineMeetings"]) => online_meeting(d, req),
         ("POST", ["search", "query"]) => search_query(d, req),
         ("GET", ["me", "insights", "shared"]) => page(req, d.shared.clone(), 10),

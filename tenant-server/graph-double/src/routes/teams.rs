@@ -21,6 +21,41 @@ pub(super) fn channel_message(d: &mut Data, req: &Incoming, team: &str, channel:
     )
 }
 
+/// A channel's messages, newest first; `replies` only with `$expand=replies`.
+pub(super) fn channel_messages(d: &Data, req: &Incoming, team: &str, channel: &str) -> Answer {
+    if !d.channels.iter().any(|(t, c)| t == team && c["id"] == channel) {
+        return not_found();
+    }
+    let expand = req.param("$expand") == Some("replies");
+    let messages = d
+        .channel_messages
+        .iter()
+        .filter(|(c, _)| c == channel)
+        .map(|(_, m)| {
+            let mut m = m.clone();
+            if !expand && let Some(o) = m.as_object_mut() {
+                o.remove("replies");
+            }
+            m
+        })
+        .collect();
+    page(req, messages, 20)
+}
+
+/// A chat's messages, newest first.
+pub(super) fn chat_messages(d: &Data, req: &Incoming, chat: &str) -> Answer {
+    if !d.chats.iter().any(|c| c["id"] == chat) {
+        return not_found();
+    }
+    let messages = d
+        .chat_messages
+        .iter()
+        .filter(|(c, _)| c == chat)
+        .map(|(_, m)| m.clone())
+        .collect();
+    page(req, messages, 20)
+}
+
 pub(super) fn online_meeting(d: &mut Data, req: &Incoming) -> Answer {
     let body = req.body.clone().unwrap_or(Value::Null);
     if body["startDateTime"].as_str().is_none() || body["endDateTime"].as_str().is_none() {

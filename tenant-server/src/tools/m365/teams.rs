@@ -1,4 +1,4 @@
-//! Teams: teams, channels, channel messages, online meetings.
+//! Teams: teams, channels, reading a channel or a chat, posting to a channel, online meetings.
 
 use std::sync::Arc;
 
@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{M365Deps, Tool, TypedTool, bounded, invalid, mail::BodyFormat, typed};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, mail::BodyFormat, text::html_to_text, typed};
 use crate::{
     graph::{Endpoint, GraphRequest, odata::Query},
     tools::{ToolContext, ToolError},
@@ -17,6 +17,203 @@ const JOINED_TEAMS: Endpoint = Endpoint::new("/me/joinedTeams");
 const CHANNELS: Endpoint = Endpoint::new("/teams/{id}/channels");
 const CHANNEL_MESSAGES: Endpoint = Endpoint::new("/teams/{id}/channels/{id}/messages");
 const ONLINE_MEETINGS: Endpoint = Endpoint::new("/me/onlineMeetings");
+const CHAT_MESSAGES: Endpoint = Endpoint::new("/me/chats/{id}/messages");
+
+/// A Teams message as Graph returns it (channel or chat).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GPost {
+    id: String,
+    #[serde(default)]
+    message_type: Option<String>,
+    #[serde(default)]
+    created_date_time: Option<String>,
+    #[serde(default)]
+    from: Option<serde_json::Value>,
+    #[serde(default)]
+    body: Option<GPostBody>,
+    #[serde(default)]
+    replies: Vec<GPost>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GPostBody {
+    #[serde(default)]
+    content_type: Option<String>,
+    #[serde(default)]
+    content: Option<String>,
+}
+
+/// One message of a channel or chat.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Post {
+    pub id: String,
+    /// Who wrote it (a person's or an app's display name).
+    pub from: String,
+    /// ISO 8601, UTC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent: Option<String>,
+    /// The message as plain text (HTML converted).
+    pub text: String,
+    /// Replies, oldest first (channel messages only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<Post>,
+}
+
+/// Messages only: system events (members added, topic changed) are not something people wrote.
+fn posts(items: Vec<GPost>) -> Vec<Post> {
+    items
+        .into_iter()
+        .filter(|p| p.message_type.as_deref().is_none_or(|t| t == "message"))
+        .map(Post::from)
+        .collect()
+}
+
+impl From<GPost> for Post {
+    fn from(p: GPost) -> Self {
+        let from = p.from.as_ref().and_then(|f| {
+            ["user", "application"]
+                .iter()
+                .find_map(|who| f.get(who)?.get("displayName")?.as_str())
+        });
+        let body = p.body.unwrap_or(GPostBody {
+            content_type: None,
+            content: None,
+        });
+        let content = body.content.unwrap_or_default();
+        let text = match body.content_type.as_deref() {
+            Some("html") => html_to_text(&content),
+            _ => content,
+        };
+        // Oldest first, as a thread reads (ISO 8601 UTC times sort as strings).
+        let mut replies = posts(p.replies);
+        replies.sort_by(|a, b| a.sent.cmp(&b.sent));
+        Self {
+            id: p.id,
+            from: from.unwrap_or("(unknown)").to_owned(),
+            sent: p.created_date_time,
+            text,
+            replies,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PostList {
+    /// Newest first.
+    pub messages: Vec<Post>,
+    /// Older messages exist than were returned.
+    pub more: bool,
+}
+
+/// `n message(s)` and one line per message (and reply), newest first.
+fn conversation(list: &PostList) -> String {
+    let mut text = format!(
+        "{} message(s), newest first{}",
+        list.messages.len(),
+        if list.more { " (older ones exist)" } else { "" }
+    );
+    let line = |p: &Post, indent: &str| {
+        let said: String = p.text.chars().take(300).collect();
+        format!(
+            "\n{indent}- {} {}: {said}",
+            p.sent.as_deref().unwrap_or(""),
+            p.from
+        )
+    };
+    for p in &list.messages {
+        text.push_str(&line(p, ""));
+        for r in &p.replies {
+            text.push_str(&line(r, "  "));
+        }
+    }
+    text
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadChannelArgs {
+    /// Team id from teams_list_teams.
+    #[schemars(length(min = 1, max = 512))]
+    pub team_id: String,
+    /// Channel id from teams_list_channels.
+    #[schemars(length(min = 1, max = 512))]
+    pub channel_id: String,
+    /// How many recent messages, each with its replies (1-50, default 20).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+}
+
+pub struct ReadChannel;
+
+#[async_trait::async_trait]
+impl TypedTool for ReadChannel {
+    type Deps = M365Deps;
+    type Args = ReadChannelArgs;
+    type Output = PostList;
+    const NAME: &'static str = "teams_read_channel";
+    const TITLE: &'static str = "Read a channel";
+    const DESCRIPTION: &'static str = "Read the recent messages of a Teams channel, newest first, each with its \
+        replies: who wrote it, when, and the text.";
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ReadChannelArgs,
+    ) -> Result<(PostList, String), ToolError> {
+        let count = bounded("count", a.count, 20, 50)?;
+        let req = GraphRequest::get(CHANNEL_MESSAGES, &[a.team_id.as_str(), a.channel_id.as_str()])?
+            .query(Query::new().top(count).expand("replies"));
+        let page = deps.graph.list::<GPost>(ctx.into(), &req, count as usize).await?;
+        let list = PostList {
+            messages: posts(page.items),
+            more: page.more,
+        };
+        let text = conversation(&list);
+        Ok((list, text))
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadChatArgs {
+    /// The chat's id (e.g. `19:...@thread.v2`).
+    #[schemars(length(min = 1, max = 512))]
+    pub chat_id: String,
+    /// How many recent messages (1-50, default 20).
+    #[schemars(range(min = 1, max = 50))]
+    pub count: Option<u32>,
+}
+
+pub struct ReadChat;
+
+#[async_trait::async_trait]
+impl TypedTool for ReadChat {
+    type Deps = M365Deps;
+    type Args = ReadChatArgs;
+    type Output = PostList;
+    const NAME: &'static str = "teams_read_chat";
+    const TITLE: &'static str = "Read a chat";
+    const DESCRIPTION: &'static str = "Read the recent messages of a Teams chat (one-on-one or group), newest \
+        first: who wrote it, when, and the text.";
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ReadChatArgs,
+    ) -> Result<(PostList, String), ToolError> {
+        let count = bounded("count", a.count, 20, 50)?;
+        let req = GraphRequest::get(CHAT_MESSAGES, &[a.chat_id.as_str()])?.query(Query::new().top(count));
+        let page = deps.graph.list::<GPost>(ctx.into(), &req, count as usize).await?;
+        let list = PostList {
+            messages: posts(page.items),
+            more: page.more,
+        };
+        let text = conversation(&list);
+        Ok((list, text))
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -292,6 +489,8 @@ pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
     vec![
         typed::<ListTeams>(deps.clone()),
         typed::<ListChannels>(deps.clone()),
+        typed::<ReadChannel>(deps.clone()),
+        typed::<ReadChat>(deps.clone()),
         typed::<SendChannelMessage>(deps.clone()),
         typed::<CreateOnlineMeeting>(deps.clone()),
     ]
