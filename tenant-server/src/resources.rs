@@ -1,5 +1,5 @@
 //! Resources: Microsoft 365 items addressable by URI templates (`m365://mail/messages/{id}`,
-//! `m365://calendar/events/{id}`, `m365://teams/chats/{id}`), so
+//! `m365://calendar/events/{id}`, `m365://teams/chats/{id}`, `m365://files/items/{id}`), so
 //! that tools can link to them and clients can attach them. Each is read by the tool that reads
 //! it, through the tool pipeline: the caller's delegated Graph token, the same authorization
 //! (a caller sees and reads only the templates of tools their tiers allow; any other URI is
@@ -60,6 +60,14 @@ pub const TEMPLATES: &[TemplateDefinition] = &[
         description: "The recent messages of a Teams chat, newest first: who wrote what, and when.",
         tool: "teams_read_chat",
         argument: "chat_id",
+    },
+    TemplateDefinition {
+        prefix: "m365://files/items/",
+        name: "file-text",
+        title: "File text",
+        description: "The text of a OneDrive or SharePoint text file (txt, md, csv, json, xml, yaml, html), up to 1 MiB.",
+        tool: "files_read_text",
+        argument: "id",
     },
 ];
 

@@ -1140,3 +1140,125 @@ async fn a_silent_graph_times_out_with_bounded_retries() {
         .sum();
     assert_eq!(timeouts, 4.0);
 }
+
+#[tokio::test]
+async fn files_read_text_reads_text_within_limits_and_refuses_the_rest() {
+    let (env, _) = env().await;
+    let csv = env.ok("files_read_text", json!({"id": "file-csv"})).await;
+    assert_eq!(csv["text"], "team,people\nMarketing,12\nLaunch,7\n");
+    let page = env.ok("files_read_text", json!({"id": "file-page"})).await;
+    let text = page["text"].as_str().unwrap();
+    assert!(text.contains("Launch") && text.contains("Ships May 4."), "{text}");
+    assert!(!text.contains("steal") && !text.contains('<'), "{text}");
+
+    let refused = async |id: &str| {
+        env.call("files_read_text", json!({ "id": id }))
+            .await
+            .unwrap_err()
+    };
+    let deck = refused("file-deck").await;
+    assert_eq!(upstream_code(&deck), "unsupportedType");
+    assert!(deck.to_string().contains("presentationml"), "{deck}");
+    // Larger than 1 MiB: refused from its size, before any download.
+    let before = env.double.requests().len();
+    assert_eq!(upstream_code(&refused("file-big").await), "tooLarge");
+    let after = env.double.requests();
+    assert!(after[before..].iter().all(|r| !r.path.starts_with("/_download/")));
+    assert_eq!(upstream_code(&refused("file-binary").await), "unsupportedType");
+    assert_eq!(upstream_code(&refused("nope").await), "ErrorItemNotFound");
+    assert!(matches!(
+        env.call("files_read_text", json!({"id": ".."})).await,
+        Err(ToolError::InvalidArguments(_))
+    ));
+    // A path in an id stays one (encoded) segment of the item's URL: no such item.
+    assert_eq!(
+        upstream_code(&refused("../../me/messages").await),
+        "ErrorItemNotFound"
+    );
+    assert!(matches!(
+        env.call("files_read_text", json!({"id": "file-csv", "path": "/etc"}))
+            .await,
+        Err(ToolError::InvalidArguments(_))
+    ));
+}
+
+/// A Graph client whose base is a mock server, for downloads.
+async fn download_client() -> (GraphClient, MockServer) {
+    let server = MockServer::start().await;
+    let config = GraphClientConfig {
+        base_url: server.uri().parse().unwrap(),
+        api_version: "v1.0".into(),
+        request_timeout: Duration::from_secs(5),
+        retry: retry(),
+        max_pages: 10,
+    };
+    let provider = Arc::new(CountingProvider::default());
+    let graph = GraphClient::new(
+        config,
+        provider,
+        GraphMetrics::register(&Registry::new()).unwrap(),
+    )
+    .unwrap();
+    (graph, server)
+}
+
+#[tokio::test]
+async fn downloads_go_without_the_token_only_to_trusted_urls_and_stop_at_the_limit() {
+    use mcp_tenant_server::graph::{CallContext, GraphError};
+    let (graph, server) = download_client().await;
+    let caller = caller("user-a");
+    let cancel = CancellationToken::new();
+    let call = || CallContext {
+        caller: &caller,
+        request_id: REQUEST_ID,
+        cancel: &cancel,
+    };
+    Mock::given(matchers::path("/dl/small"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("hello"))
+        .mount(&server)
+        .await;
+    Mock::given(matchers::path("/dl/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 4096]))
+        .mount(&server)
+        .await;
+    Mock::given(matchers::path("/dl/gone"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    let at = |path: &str| format!("{}{path}", server.uri());
+
+    assert_eq!(
+        graph.download(call(), &at("/dl/small"), 1024).await.unwrap(),
+        b"hello"
+    );
+    let received = server.received_requests().await.unwrap();
+    assert!(
+        received[0].headers.get("authorization").is_none(),
+        "no token on a download"
+    );
+    assert!(matches!(
+        graph.download(call(), &at("/dl/big"), 1024).await,
+        Err(GraphError::TooLarge { limit: 1024 })
+    ));
+    assert!(matches!(
+        graph.download(call(), &at("/dl/gone"), 1024).await,
+        Err(GraphError::Api { status: 404, .. })
+    ));
+    // Neither https nor the Graph origin: not fetched at all.
+    let before = server.received_requests().await.unwrap().len();
+    for url in ["http://127.0.0.1:1/dl/small", "file:///etc/passwd", "not a url"] {
+        assert!(
+            matches!(
+                graph.download(call(), url, 1024).await,
+                Err(GraphError::UntrustedDownload)
+            ),
+            "{url}"
+        );
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), before);
+    cancel.cancel();
+    assert!(matches!(
+        graph.download(call(), &at("/dl/small"), 1024).await,
+        Err(GraphError::Cancelled)
+    ));
+}

@@ -362,7 +362,7 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let tiers = "access:
   tiers:
     - {name: everyone, roles: ['*'], tools: [whoami]}
-    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message, calendar_get_event, mail_list_messages, teams_read_chat]}
+    - {name: readers, roles: [Mail.Reader], tools: [mail_get_message, calendar_get_event, mail_list_messages, teams_read_chat, files_read_text]}
     - {name: listers, roles: [Mail.Lister], tools: [mail_list_messages]}
 ";
     let router = router(state(issuer.config("", tiers), s.tools));
@@ -414,6 +414,17 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
         s.double.requests().last().unwrap().path,
         "/me/chats/19:megan-adele@unq.gbl.spaces/messages"
     );
+    let file = read(&reader, "m365://files/items/file-notes").await;
+    let text = file.result()["contents"][0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("- Megan sends the numbers by Friday."), "{text}");
+    // A file that is not text is refused naming the resource and the type.
+    let deck = read(&reader, "m365://files/items/file-deck").await;
+    assert_eq!(deck.error_code(), -32603, "{}", deck.text);
+    assert!(
+        deck.text.contains("m365://files/items/file-deck") && deck.text.contains("presentationml"),
+        "{}",
+        deck.text
+    );
 
     // Listing mail links each message as a resource, for a caller who may read it.
     let list = json!({"name": "mail_list_messages", "arguments": {"count": 2}});
@@ -456,6 +467,7 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
         (&reader, "m365://calendar/events/e1"),
         (&reader, "m365://teams/chats/c1"),
         (&reader, "m365://files/items/f1"),
+        (&reader, "m365://drive/items/file-notes"),
         (&reader, "file:///etc/passwd"),
     ] {
         not_found(&read(client, uri).await, uri);

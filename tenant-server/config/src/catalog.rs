@@ -66,6 +66,7 @@ pub const TOOL_CATALOG: &[ToolEntry] = &[
     tool("contacts_search", ToolGroup::Contacts, false),
     tool("people_search", ToolGroup::Contacts, false),
     tool("files_search", ToolGroup::Files, false),
+    tool("files_read_text", ToolGroup::Files, false),
     tool("admin_list_grants", ToolGroup::Admin, false),
     tool("admin_revoke_grants", ToolGroup::Admin, true),
 ];

@@ -268,6 +268,9 @@ async fn entry(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(id) = uri.path().strip_prefix("/_download/") {
+        return double.download(id, uri.query().unwrap_or(""), &headers);
+    }
     let prefix = format!("/{}", double.shared.api_version);
     let Some(path) = uri.path().strip_prefix(&prefix) else {
         return into_response(Answer::error(
@@ -313,6 +316,39 @@ async fn entry(
 }
 
 impl GraphDouble {
+    /// A drive item's bytes at its pre-authenticated download URL (no bearer token needed: the
+    /// URL's `tempauth` is the credential); recorded like every request.
+    fn download(&self, id: &str, query: &str, headers: &HeaderMap) -> Response {
+        let expected = format!("tempauth=t-{id}");
+        let content = lock(&self.shared.data)
+            .drive
+            .iter()
+            .find(|(m, _)| m["id"] == id)
+            .map(|(_, c)| c.clone());
+        let (status, body) = match content {
+            Some(c) if query == expected => (StatusCode::OK, c),
+            Some(_) => (StatusCode::UNAUTHORIZED, Vec::new()),
+            None => (StatusCode::NOT_FOUND, Vec::new()),
+        };
+        let recorded = RecordedRequest {
+            method: "GET".into(),
+            path: format!("/_download/{id}"),
+            raw_query: query.to_owned(),
+            params: url::form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+            headers: headers
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().to_ascii_lowercase(), v.to_str().ok()?.to_string())))
+                .collect(),
+            body: None,
+            in_batch: false,
+            status: status.as_u16(),
+        };
+        lock(&self.shared.requests).push(recorded);
+        (status, body).into_response()
+    }
+
     /// Authenticates, applies faults, answers, records.
     pub(crate) fn handle(&self, req: Incoming) -> Answer {
         let answer = self.answer(&req);

@@ -84,6 +84,8 @@ pub struct Data {
     /// Chat messages (newest first) by chat id.
     pub chat_messages: Vec<(String, Value)>,
     pub files: Vec<Value>,
+    /// Drive items with content (`/me/drive/items/{id}`), and their bytes.
+    pub drive: Vec<(Value, Vec<u8>)>,
     pub shared: Vec<Value>,
     pub next_id: u64,
 }
@@ -253,6 +255,42 @@ impl Data {
                 })
             })
             .collect();
+        let item = |id: &str, name: &str, mime: &str, content: Vec<u8>| {
+            let meta = json!({
+                "id": id, "name": name, "size": content.len(),
+                "webUrl": format!("https://contoso.sharepoint.example/docs/{id}"),
+                "file": {"mimeType": mime},
+            });
+            (meta, content)
+        };
+        let drive = vec![
+            item(
+                "file-notes",
+                "Budget sync notes.md",
+                "text/markdown",
+                "# Budget sync\n\n- Q3 spend is 4 % under plan.\n- Megan sends the numbers by Friday.\n".into(),
+            ),
+            item(
+                "file-csv",
+                "Headcount.csv",
+                "text/csv",
+                "team,people\nMarketing,12\nLaunch,7\n".into(),
+            ),
+            item(
+                "file-page",
+                "Launch page.html",
+                "text/html",
+                "<html><head><script>steal()</script></head><body><h1>Launch</h1><p>Ships <b>May 4</b>.</p></body></html>".into(),
+            ),
+            item(
+                "file-deck",
+                "Roadmap.pptx",
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                b"PK\x03\x04 not text".to_vec(),
+            ),
+            item("file-big", "Server log.txt", "text/plain", vec![b'x'; 2 * 1024 * 1024]),
+            item("file-binary", "notes.txt", "text/plain", b"abc\x00def".to_vec()),
+        ];
         let shared = (0..10)
             .map(|i| {
                 let (name, addr) = if i % 3 == 2 { (ME_NAME, ME_ADDRESS) } else { COLLEAGUES[1 + i % 4] };
@@ -285,6 +323,7 @@ impl Data {
             chats,
             chat_messages,
             files,
+            drive,
             shared,
             next_id: 1,
         }

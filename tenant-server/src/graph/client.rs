@@ -108,6 +108,54 @@ impl GraphClient {
         })
     }
 
+    /// The bytes at a pre-authenticated download URL that Graph gave (a drive item's
+    /// `@microsoft.graph.downloadUrl`), fetched without the user's token, at most `max_bytes`.
+    /// Only `https` URLs, or URLs of the configured Graph origin (a local double), are fetched.
+    pub async fn download(
+        &self,
+        call: CallContext<'_>,
+        url: &str,
+        max_bytes: u64,
+    ) -> Result<Vec<u8>, GraphError> {
+        let url = Url::parse(url).map_err(|_| GraphError::UntrustedDownload)?;
+        if url.scheme() != "https" && url.origin() != self.root.origin() {
+            return Err(GraphError::UntrustedDownload);
+        }
+        let request = self.http.get(url).timeout(self.config.request_timeout).send();
+        let mut response = tokio::select! {
+            () = call.cancel.cancelled() => return Err(GraphError::Cancelled),
+            r = request => r.map_err(|e| if e.is_timeout() {
+                GraphError::Timeout
+            } else {
+                GraphError::Transport(e.without_url().to_string())
+            })?,
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(GraphError::Api {
+                status: status.as_u16(),
+                code: "downloadFailed".into(),
+                message: format!("the file's download answered HTTP {}", status.as_u16()),
+            });
+        }
+        if response.content_length().is_some_and(|n| n > max_bytes) {
+            return Err(GraphError::TooLarge { limit: max_bytes });
+        }
+        let mut body = Vec::new();
+        loop {
+            let chunk = tokio::select! {
+                () = call.cancel.cancelled() => return Err(GraphError::Cancelled),
+                c = response.chunk() => c.map_err(|e| GraphError::Transport(e.without_url().to_string()))?,
+            };
+            let Some(chunk) = chunk else { break };
+            if (body.len() + chunk.len()) as u64 > max_bytes {
+                return Err(GraphError::TooLarge { limit: max_bytes });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
     pub(super) fn url_of(&self, req: &GraphRequest) -> Result<Url, GraphError> {
         Url::parse(&format!("{}{}", self.root, req.relative_url()))
             .map_err(|e| GraphError::InvalidRequest(format!("cannot build the Graph URL: {e}")))

@@ -35,6 +35,12 @@ pub enum GraphError {
     /// A paging link pointed outside the configured Graph base URL; it was not followed.
     #[error("Graph returned a paging link outside the configured Graph host")]
     UntrustedLink,
+    /// A download URL was neither `https` nor of the configured Graph origin; it was not fetched.
+    #[error("Graph returned a download URL that is neither https nor of the configured Graph host")]
+    UntrustedDownload,
+    /// A download was larger than the tool reads.
+    #[error("the file is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
     /// The request could not be built from the arguments (e.g. an id of `..`).
     #[error("{0}")]
     InvalidRequest(String),

@@ -125,6 +125,16 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
         ("POST", ["me", "onlineMeetings"]) => online_meeting(d, req),
         ("POST", ["search", "query"]) => search_query(d, req),
         ("GET", ["me", "insights", "shared"]) => page(req, d.shared.clone(), 10),
+        ("GET", ["me", "drive", "items", id]) => match d.drive.iter().find(|(m, _)| m["id"] == *id) {
+            Some((meta, _)) => {
+                let mut meta = meta.clone();
+                // Pre-authenticated, as Graph's: fetched without the bearer token.
+                meta["@microsoft.graph.downloadUrl"] =
+                    Value::String(format!("{}/_download/{id}?tempauth=t-{id}", req.origin));
+                Answer::json(StatusCode::OK, select(req, meta))
+            }
+            None => not_found(),
+        },
         _ => Answer::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

@@ -1,4 +1,4 @@
-//! Contacts, relevant people and file search.
+//! Contacts, relevant people, file search, and a file's text.
 
 use std::sync::Arc;
 
@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{M365Deps, Tool, TypedTool, bounded, invalid, typed};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, text::html_to_text, typed};
 use crate::{
     graph::{
         Endpoint, GraphError, GraphRequest,
@@ -18,6 +18,12 @@ use crate::{
 const CONTACTS: Endpoint = Endpoint::new("/me/contacts");
 pub(super) const PEOPLE: Endpoint = Endpoint::new("/me/people");
 const SEARCH_QUERY: Endpoint = Endpoint::new("/search/query");
+const DRIVE_ITEM: Endpoint = Endpoint::new("/me/drive/items/{id}");
+
+/// The largest file `files_read_text` downloads.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// The most characters of a file's text it returns.
+pub const MAX_TEXT_CHARS: usize = 100_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -274,6 +280,14 @@ impl TypedTool for FilesSearch {
     type Args = SearchArgs;
     type Output = FileList;
     const NAME: &'static str = "files_search";
+
+    /// Text files only: the others cannot be read as a resource.
+    fn links(output: &FileList) -> Vec<rmcp::model::Resource> {
+        let readable = output.files.iter().filter(|f| text_kind(&f.name, None).is_some());
+        readable
+            .filter_map(|f| crate::resources::link("files_read_text", &f.id, &f.name))
+            .collect()
+    }
     const TITLE: &'static str = "Search files";
     const DESCRIPTION: &'static str = "Search the OneDrive and SharePoint documents the user can open, by words in \
         their name or content. Returns names, links, sizes, authors and a matching snippet.";
@@ -323,11 +337,199 @@ impl TypedTool for FilesSearch {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GDriveItem {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
+    #[serde(default)]
+    web_url: Option<String>,
+    #[serde(default)]
+    file: Option<GFileFacet>,
+    #[serde(default, rename = "@microsoft.graph.downloadUrl")]
+    download_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GFileFacet {
+    #[serde(default)]
+    mime_type: Option<String>,
+}
+
+/// How a file's bytes become text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TextKind {
+    Plain,
+    Html,
+}
+
+/// Text files by extension or MIME type; `None` for any other file.
+fn text_kind(name: &str, mime: Option<&str>) -> Option<TextKind> {
+    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("html" | "htm") => return Some(TextKind::Html),
+        Some("txt" | "md" | "markdown" | "csv" | "tsv" | "json" | "log" | "xml" | "yaml" | "yml") => {
+            return Some(TextKind::Plain);
+        }
+        _ => {}
+    }
+    match mime? {
+        "text/html" => Some(TextKind::Html),
+        m if m.starts_with("text/") || m == "application/json" || m == "application/xml" => {
+            Some(TextKind::Plain)
+        }
+        _ => None,
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReadTextArgs {
+    /// The file's id (from files_search or a link).
+    #[schemars(length(min = 1, max = 512))]
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct FileText {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web_url: Option<String>,
+    /// The file's text (HTML converted), at most 100,000 characters.
+    pub text: String,
+    /// The text was longer and is cut at the limit.
+    pub truncated: bool,
+}
+
+fn unsupported(message: String) -> ToolError {
+    ToolError::Upstream {
+        service: "files",
+        code: "unsupportedType".into(),
+        message,
+    }
+}
+
+pub struct ReadFileText;
+
+#[async_trait::async_trait]
+impl TypedTool for ReadFileText {
+    type Deps = M365Deps;
+    type Args = ReadTextArgs;
+    type Output = FileText;
+    const NAME: &'static str = "files_read_text";
+    const TITLE: &'static str = "Read a text file";
+    const DESCRIPTION: &'static str = "Read the text of a OneDrive or SharePoint file by id: plain text, Markdown, \
+        CSV, JSON, XML, YAML or HTML (converted to text), up to 1 MiB. Other types (Word, PowerPoint, PDF) \
+        are refused with their type.";
+
+    async fn run(
+        deps: &M365Deps,
+        ctx: &ToolContext,
+        a: ReadTextArgs,
+    ) -> Result<(FileText, String), ToolError> {
+        let req = GraphRequest::get(DRIVE_ITEM, &[a.id.as_str()])?.query(Query::new().select(&[
+            "id",
+            "name",
+            "size",
+            "webUrl",
+            "file",
+            "@microsoft.graph.downloadUrl",
+        ]));
+        let item: GDriveItem = deps.graph.send_as(ctx.into(), &req).await?;
+        let name = item.name.unwrap_or_default();
+        let Some(file) = item.file else {
+            return Err(invalid(format!("{name:?} is a folder, not a file")));
+        };
+        let mime = file.mime_type;
+        let kind = text_kind(&name, mime.as_deref()).ok_or_else(|| {
+            unsupported(format!(
+                "{name:?} is {}; files_read_text reads text files (txt, md, csv, json, xml, yaml, html)",
+                mime.as_deref().unwrap_or("of an unknown type")
+            ))
+        })?;
+        if item.size.is_some_and(|size| size > MAX_FILE_BYTES) {
+            return Err(GraphError::TooLarge {
+                limit: MAX_FILE_BYTES,
+            }
+            .into());
+        }
+        let url = item
+            .download_url
+            .ok_or_else(|| GraphError::Malformed("the drive item has no download URL".into()))?;
+        let bytes = deps.graph.download(ctx.into(), &url, MAX_FILE_BYTES).await?;
+        if bytes.contains(&0) {
+            return Err(unsupported(format!("{name:?} holds binary data, not text")));
+        }
+        let decoded = String::from_utf8_lossy(&bytes);
+        let decoded = decoded.strip_prefix('\u{feff}').unwrap_or(&decoded);
+        let full = match kind {
+            TextKind::Plain => decoded.to_owned(),
+            TextKind::Html => html_to_text(decoded),
+        };
+        let truncated = full.chars().count() > MAX_TEXT_CHARS;
+        let text: String = full.chars().take(MAX_TEXT_CHARS).collect();
+        let summary = format!(
+            "{name} ({} bytes{})\n\n{text}",
+            bytes.len(),
+            if truncated {
+                ", text cut at 100,000 characters"
+            } else {
+                ""
+            }
+        );
+        let out = FileText {
+            id: item.id,
+            name,
+            mime_type: mime,
+            size_bytes: item.size,
+            web_url: item.web_url,
+            text,
+            truncated,
+        };
+        Ok((out, summary))
+    }
+}
+
 /// The tools of this module.
 pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
     vec![
         typed::<ContactsSearch>(deps.clone()),
         typed::<PeopleSearch>(deps.clone()),
         typed::<FilesSearch>(deps.clone()),
+        typed::<ReadFileText>(deps.clone()),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_files_are_known_by_extension_or_type() {
+        assert_eq!(text_kind("notes.MD", None), Some(TextKind::Plain));
+        assert_eq!(
+            text_kind("page.htm", Some("application/octet-stream")),
+            Some(TextKind::Html)
+        );
+        assert_eq!(text_kind("data", Some("application/json")), Some(TextKind::Plain));
+        assert_eq!(
+            text_kind("readme", Some("text/plain; charset=utf-8")),
+            Some(TextKind::Plain)
+        );
+        assert_eq!(
+            text_kind("Roadmap.pptx", Some("application/vnd.ms-powerpoint")),
+            None
+        );
+        assert_eq!(text_kind("report.pdf", Some("application/pdf")), None);
+        assert_eq!(text_kind("noextension", None), None);
+    }
 }

@@ -55,6 +55,15 @@ impl From<GraphError> for ToolError {
                 "Microsoft Graph returned a paging link outside the configured Graph host; not followed"
                     .into(),
             ),
+            GraphError::UntrustedDownload => upstream(
+                "untrustedDownload",
+                "Microsoft Graph returned a download link that is neither https nor the configured Graph host; not followed"
+                    .into(),
+            ),
+            GraphError::TooLarge { limit } => upstream(
+                "tooLarge",
+                format!("the file is larger than the {} KiB this tool reads", limit / 1024),
+            ),
             GraphError::InvalidRequest(m) => ToolError::InvalidArguments(m),
             GraphError::Cancelled => ToolError::Cancelled,
         }

@@ -32,6 +32,8 @@ async def main(url: str, token: str) -> None:
                 assert event.contents[0].text.startswith("Quarterly planning\n"), event
                 chat = await session.read_resource("m365://teams/chats/19%3Amegan-adele%40unq.gbl.spaces")
                 assert "Megan Bowen: Can you send me the Q3 numbers" in chat.contents[0].text, chat
+                notes = await session.read_resource("m365://files/items/file-notes")
+                assert "Q3 spend is 4 % under plan" in notes.contents[0].text, notes
                 summary = await session.get_prompt("summarise_channel", {"team": "Marketing", "channel": "Campaigns"})
                 assert "teams_read_channel" in summary.messages[0].content.text, summary
                 print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}, templates {templates}, read {message.contents[0].uri}")
