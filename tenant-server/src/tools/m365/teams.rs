@@ -131,6 +131,22 @@ fn conversation(list: &PostList) -> String {
     text
 }
 
+/// The first `count` messages of a listing of channel or chat messages, and their lines.
+async fn read_posts(
+    deps: &M365Deps,
+    ctx: &ToolContext,
+    req: &GraphRequest,
+    count: u32,
+) -> Result<(PostList, String), ToolError> {
+    let page = deps.graph.list::<GPost>(ctx.into(), req, count as usize).await?;
+    let list = PostList {
+        messages: posts(page.items),
+        more: page.more,
+    };
+    let text = conversation(&list);
+    Ok((list, text))
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadChannelArgs {
@@ -165,13 +181,7 @@ impl TypedTool for ReadChannel {
         let count = bounded("count", a.count, 20, 50)?;
         let req = GraphRequest::get(CHANNEL_MESSAGES, &[a.team_id.as_str(), a.channel_id.as_str()])?
             .query(Query::new().top(count).expand("replies"));
-        let page = deps.graph.list::<GPost>(ctx.into(), &req, count as usize).await?;
-        let list = PostList {
-            messages: posts(page.items),
-            more: page.more,
-        };
-        let text = conversation(&list);
-        Ok((list, text))
+        read_posts(deps, ctx, &req, count).await
     }
 }
 
@@ -205,13 +215,7 @@ impl TypedTool for ReadChat {
     ) -> Result<(PostList, String), ToolError> {
         let count = bounded("count", a.count, 20, 50)?;
         let req = GraphRequest::get(CHAT_MESSAGES, &[a.chat_id.as_str()])?.query(Query::new().top(count));
-        let page = deps.graph.list::<GPost>(ctx.into(), &req, count as usize).await?;
-        let list = PostList {
-            messages: posts(page.items),
-            more: page.more,
-        };
-        let text = conversation(&list);
-        Ok((list, text))
+        read_posts(deps, ctx, &req, count).await
     }
 }
 

@@ -26,6 +26,11 @@ use crate::{
 
 const MAIL_FOLDERS: Endpoint = Endpoint::new("/me/mailFolders");
 
+/// Resource links to the messages of a listing.
+fn listed_links(list: &MessageList) -> Vec<Resource> {
+    message_links(list.messages.iter().map(|m| (m.id.as_str(), m.subject.as_str())))
+}
+
 /// Resource links to messages, by id and subject.
 pub(crate) fn message_links<'a>(messages: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<Resource> {
     messages
@@ -82,12 +87,7 @@ impl TypedTool for ListMessages {
     type Output = MessageList;
 
     fn links(output: &MessageList) -> Vec<Resource> {
-        message_links(
-            output
-                .messages
-                .iter()
-                .map(|m| (m.id.as_str(), m.subject.as_str())),
-        )
+        listed_links(output)
     }
     const NAME: &'static str = "mail_list_messages";
     const TITLE: &'static str = "List mail";
@@ -153,12 +153,7 @@ impl TypedTool for Search {
     type Output = MessageList;
 
     fn links(output: &MessageList) -> Vec<Resource> {
-        message_links(
-            output
-                .messages
-                .iter()
-                .map(|m| (m.id.as_str(), m.subject.as_str())),
-        )
+        listed_links(output)
     }
     const NAME: &'static str = "mail_search";
     const TITLE: &'static str = "Search mail";
