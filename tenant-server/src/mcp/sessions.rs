@@ -29,6 +29,15 @@ struct SessionInfo {
 }
 
 impl SessionInfo {
+    /// A session of `owner`, used now, with nothing in flight.
+    fn new(owner: String) -> Self {
+        Self {
+            owner,
+            last_used: Instant::now(),
+            in_flight: HashMap::new(),
+        }
+    }
+
     fn idle_for(&self, timeout: Duration, now: Instant) -> bool {
         self.in_flight.is_empty() && now.duration_since(self.last_used) >= timeout
     }
@@ -190,14 +199,10 @@ impl SessionRegistry {
         {
             // The store's TTL decides idleness: here, the session was just used.
             let mut sessions = self.lock();
-            sessions
+            let info = sessions
                 .entry(id.to_owned())
-                .or_insert_with(|| SessionInfo {
-                    owner: user.to_owned(),
-                    last_used: Instant::now(),
-                    in_flight: HashMap::new(),
-                })
-                .last_used = Instant::now();
+                .or_insert_with(|| SessionInfo::new(user.to_owned()));
+            info.last_used = Instant::now();
             self.update_gauge(sessions.len());
         }
         match self.admit(id, user, request) {
@@ -328,14 +333,7 @@ impl SessionRegistry {
             }
         }
         let mut sessions = self.lock();
-        sessions.insert(
-            id,
-            SessionInfo {
-                owner,
-                last_used: Instant::now(),
-                in_flight: HashMap::new(),
-            },
-        );
+        sessions.insert(id, SessionInfo::new(owner));
         self.update_gauge(sessions.len());
     }
 
