@@ -772,7 +772,13 @@ async fn malformed_and_oversized_requests_are_refused_with_the_parameter_named()
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_error(
+        response,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "invalid_client_metadata",
+        "at most 16 KiB",
+    )
+    .await;
 
     let response = server
         .http

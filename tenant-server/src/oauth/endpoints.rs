@@ -8,7 +8,10 @@ use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 use axum::{
     Form, Json,
     body::Bytes,
-    extract::{ConnectInfo, Query, Request, State, rejection::FormRejection},
+    extract::{
+        ConnectInfo, Query, Request, State,
+        rejection::{BytesRejection, FormRejection},
+    },
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
@@ -173,7 +176,28 @@ pub async fn jwks(State(server): State<Arc<AuthServer>>) -> Response {
         .into_response()
 }
 
-pub async fn register(State(server): State<Arc<AuthServer>>, body: Bytes) -> Response {
+pub async fn register(
+    State(server): State<Arc<AuthServer>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // Too large or unreadable: an RFC 7591 error in JSON, with the rejection's status.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            return OAuthError {
+                status: rejection.status(),
+                ..OAuthError::new(
+                    "invalid_client_metadata",
+                    format!(
+                        "the registration must be a JSON document of at most {} KiB: {}",
+                        super::MAX_BODY_BYTES / 1024,
+                        rejection.body_text()
+                    ),
+                )
+            }
+            .into_response();
+        }
+    };
     match server.clients.register(&body).await {
         Ok(registered) => (
             StatusCode::CREATED,
