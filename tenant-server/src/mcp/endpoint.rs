@@ -285,6 +285,13 @@ async fn forward<M: SessionManager>(
     Response::from_parts(parts, body)
 }
 
+/// A result for a peer of a version before 2026-07-28: without `resultType`, as rmcp sends it.
+fn legacy(result: impl Into<ServerResult>) -> ServerResult {
+    let mut result = result.into();
+    result.strip_result_type_for_legacy_peer();
+    result
+}
+
 impl McpState {
     /// The one decision of a `tools/call`, to carry with the request; `None` (audited as denied)
     /// for a tool the caller's tier offers only with MFA, which is answered at the HTTP level
@@ -313,8 +320,7 @@ impl McpState {
 
     /// Answers a request [`Route::Answer`]ed here, with the shared tool logic (the same
     /// authorization, audit, metrics and errors as through rmcp). Only protocol versions before
-    /// 2026-07-28 are answered here, so results carry no `resultType` (rmcp strips it the same
-    /// way for those peers).
+    /// 2026-07-28 are answered here, so results carry no `resultType` ([`legacy`]).
     async fn answer(
         &self,
         caller: &Arc<Caller>,
@@ -327,9 +333,8 @@ impl McpState {
         match message.method() {
             Some("ping") => response_message(id, Ok(Map::new())),
             Some("tools/list") => {
-                let mut list = ListToolsResult::with_all_items(list_tools(&self.calls, caller));
-                list.result_type = None;
-                response_message(id, Ok(list))
+                let list = ListToolsResult::with_all_items(list_tools(&self.calls, caller));
+                response_message(id, Ok(legacy(list)))
             }
             _ => {
                 let empty = Value::Object(Map::new());
@@ -348,12 +353,7 @@ impl McpState {
                             cancel,
                             channels: CallChannels::default(),
                         };
-                        let result = self.calls.call(call, decision).await.map(|response| {
-                            let mut result = ServerResult::from(response);
-                            result.strip_result_type_for_legacy_peer();
-                            result
-                        });
-                        response_message(id, result)
+                        response_message(id, self.calls.call(call, decision).await.map(legacy))
                     }
                 }
             }

@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     endpoint::ClientCancel,
     fixtures::Fixtures,
-    mrtr::{Binding, RequestStates, StatelessClient},
+    mrtr::{Binding, RequestStates, StatelessClient, undeclared},
 };
 use crate::{
     audit,
@@ -157,6 +157,20 @@ struct PeerClient {
     log_level: Arc<AtomicU8>,
 }
 
+/// `notifications/message` to `peer`; a client gone away is not an error of the call.
+#[allow(deprecated)] // logging: deprecated by SEP-2577, still in 2025-11-25
+pub(super) async fn notify_log(
+    peer: &Peer<RoleServer>,
+    level: LoggingLevel,
+    logger: &str,
+    data: serde_json::Value,
+) {
+    let param = LoggingMessageNotificationParam::new(level, data).with_logger(logger);
+    if let Err(error) = peer.notify_logging_message(param).await {
+        tracing::debug!(%error, "log notification not delivered");
+    }
+}
+
 fn client_error(what: &str, error: impl std::fmt::Display) -> ToolError {
     ToolError::Upstream {
         service: "client",
@@ -169,12 +183,8 @@ fn client_error(what: &str, error: impl std::fmt::Display) -> ToolError {
 #[async_trait]
 impl SessionClient for PeerClient {
     async fn log(&self, level: LoggingLevel, logger: &str, data: serde_json::Value) {
-        if (level as u8) < self.log_level.load(Ordering::Relaxed) {
-            return;
-        }
-        let param = LoggingMessageNotificationParam::new(level, data).with_logger(logger);
-        if let Err(error) = self.peer.notify_logging_message(param).await {
-            tracing::debug!(%error, "log notification not delivered");
+        if (level as u8) >= self.log_level.load(Ordering::Relaxed) {
+            notify_log(&self.peer, level, logger, data).await;
         }
     }
 
@@ -187,33 +197,30 @@ impl SessionClient for PeerClient {
 
     /// Sends each request to the client, one after the other, on the call's stream.
     async fn ask(&self, requests: InputRequests) -> Result<InputResponses, ToolError> {
+        fn json(result: impl serde::Serialize) -> serde_json::Value {
+            serde_json::to_value(result).unwrap_or_default()
+        }
         let offered = self.capabilities();
         let mut answers = InputResponses::new();
         for (key, request) in requests {
+            if let Some(required) = undeclared(&offered, &request) {
+                return Err(client_error(
+                    "capability_not_offered",
+                    format!("the client does not offer {}", capability_names(&required)),
+                ));
+            }
             let answer = match request {
-                InputRequest::Elicitation(request) if offered.elicitation.is_some() => self
-                    .peer
-                    .create_elicitation(request.params)
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-                InputRequest::CreateMessage(request) if offered.sampling.is_some() => self
-                    .peer
-                    .create_message(request.params)
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-                InputRequest::ListRoots(_) if offered.roots.is_some() => self
-                    .peer
-                    .list_roots()
-                    .await
-                    .map(|r| serde_json::to_value(r).unwrap_or_default()),
-                other => {
-                    let method = serde_json::to_value(&other)
-                        .ok()
-                        .and_then(|v| v["method"].as_str().map(str::to_owned))
-                        .unwrap_or_default();
+                InputRequest::Elicitation(request) => {
+                    self.peer.create_elicitation(request.params).await.map(json)
+                }
+                InputRequest::CreateMessage(request) => {
+                    self.peer.create_message(request.params).await.map(json)
+                }
+                InputRequest::ListRoots(_) => self.peer.list_roots().await.map(json),
+                _ => {
                     return Err(client_error(
-                        "capability_not_offered",
-                        format!("the client does not offer {method}"),
+                        "unsupported_request",
+                        "not a request for the client",
                     ));
                 }
             };
@@ -221,6 +228,14 @@ impl SessionClient for PeerClient {
             answers.insert(key, answer);
         }
         Ok(answers)
+    }
+}
+
+/// The capabilities in `capabilities`, by name (`sampling`, `elicitation`, `roots`).
+fn capability_names(capabilities: &ClientCapabilities) -> String {
+    match serde_json::to_value(capabilities) {
+        Ok(serde_json::Value::Object(names)) => names.keys().cloned().collect::<Vec<_>>().join(", "),
+        _ => String::new(),
     }
 }
 

@@ -15,7 +15,7 @@ use rmcp::{
     ErrorData, RoleServer,
     model::{
         ClientCapabilities, CreateMessageResult, ElicitResult, InputRequest, InputRequests, InputResponses,
-        ListRootsResult, LoggingLevel, LoggingMessageNotificationParam,
+        ListRootsResult, LoggingLevel,
     },
     service::Peer,
 };
@@ -141,7 +141,7 @@ impl StatelessClient {
 }
 
 /// The capability `request` needs, if the client did not declare it.
-fn undeclared(capabilities: &ClientCapabilities, request: &InputRequest) -> Option<ClientCapabilities> {
+pub fn undeclared(capabilities: &ClientCapabilities, request: &InputRequest) -> Option<ClientCapabilities> {
     let builder = ClientCapabilities::builder();
     match request {
         InputRequest::Elicitation(_) if capabilities.elicitation.is_none() => {
@@ -171,13 +171,8 @@ fn answers_request(request: &InputRequest, answer: &Value) -> bool {
 #[async_trait]
 impl SessionClient for StatelessClient {
     async fn log(&self, level: LoggingLevel, logger: &str, data: Value) {
-        let Some(wanted) = self.log_level else { return };
-        if (level as u8) < (wanted as u8) {
-            return;
-        }
-        let param = LoggingMessageNotificationParam::new(level, data).with_logger(logger);
-        if let Err(error) = self.peer.notify_logging_message(param).await {
-            tracing::debug!(%error, "log notification not delivered");
+        if self.log_level.is_some_and(|wanted| level as u8 >= wanted as u8) {
+            super::handler::notify_log(&self.peer, level, logger, data).await;
         }
     }
 

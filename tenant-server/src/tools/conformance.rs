@@ -18,11 +18,11 @@ use rmcp::{
     ErrorData,
     model::{
         ClientCapabilities, CompleteRequestParams, CompletionInfo, ContentBlock, CreateMessageRequest,
-        CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ElicitResult, GetPromptRequestParams,
-        GetPromptResponse, GetPromptResult, ImageContent, InputRequest, InputRequests, InputRequiredResult,
-        ListRootsRequest, LoggingLevel, Prompt, PromptArgument, PromptMessage, ReadResourceResult, Reference,
-        Resource, ResourceContents, ResourceTemplate, Role, SamplingMessage, SamplingMessageContentBlock,
-        ToolAnnotations,
+        CreateMessageRequestParams, ElicitRequest, ElicitRequestParams, ElicitResult, ElicitationSchema,
+        ElicitationSchemaBuilder, GetPromptRequestParams, GetPromptResponse, GetPromptResult, ImageContent,
+        InputRequest, InputRequests, InputRequiredResult, ListRootsRequest, LoggingLevel, Prompt,
+        PromptArgument, PromptMessage, ReadResourceResult, Reference, Resource, ResourceContents,
+        ResourceTemplate, Role, SamplingMessage, SamplingMessageContentBlock, ToolAnnotations,
     },
 };
 use serde_json::{Map, Value, json};
@@ -178,22 +178,18 @@ const FIXTURES: &[(&str, Kind, &str)] = &[
     ),
 ];
 
-/// An elicitation of one string (or boolean) field, required.
-fn form(message: &str, field: &str, kind: &str) -> InputRequest {
-    let params = json!({
-        "mode": "form",
-        "message": message,
-        "requestedSchema": {
-            "type": "object",
-            "properties": {field: {"type": kind}},
-            "required": [field]
-        }
-    });
-    match serde_json::from_value::<ElicitRequestParams>(params) {
-        Ok(params) => InputRequest::Elicitation(ElicitRequest::new(params)),
-        // The schema above is valid; a roots request keeps the round trip going regardless.
-        Err(_) => InputRequest::ListRoots(ListRootsRequest::default()),
-    }
+/// An elicitation of the fields of `schema`.
+fn form(message: &str, schema: ElicitationSchemaBuilder) -> InputRequest {
+    InputRequest::Elicitation(ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
+        meta: None,
+        message: message.into(),
+        requested_schema: schema.build_unchecked(),
+    }))
+}
+
+/// A schema of one required string field.
+fn string(field: &str) -> ElicitationSchemaBuilder {
+    ElicitationSchema::builder().required_string(field)
 }
 
 fn sampling(prompt: &str, max_tokens: u32) -> InputRequest {
@@ -598,7 +594,7 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
             let answers = client
                 .ask(requests([(
                     "streaming_elicitation",
-                    form("Provide a value", "value", "string"),
+                    form("Provide a value", string("value")),
                 )]))
                 .await?;
             Ok(text(format!(
@@ -615,7 +611,7 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
             let answers = client
                 .ask(requests([(
                     "user_name",
-                    form("What is your name?", "name", "string"),
+                    form("What is your name?", string("name")),
                 )]))
                 .await?;
             Ok(text(format!(
@@ -645,7 +641,10 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
         }
         Kind::InputConfirm => {
             let answers = client
-                .ask(requests([("confirm", form("Please confirm", "ok", "boolean"))]))
+                .ask(requests([(
+                    "confirm",
+                    form("Please confirm", ElicitationSchema::builder().required_bool("ok")),
+                )]))
                 .await?;
             Ok(text(format!(
                 "Confirmed: state-ok (ok={})",
@@ -655,7 +654,7 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
         Kind::InputMultiple => {
             client
                 .ask(requests([
-                    ("user_name", form("What is your name?", "name", "string")),
+                    ("user_name", form("What is your name?", string("name"))),
                     ("greeting", sampling("Generate a greeting", 50)),
                     ("client_roots", roots()),
                 ]))
@@ -666,13 +665,13 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
             let first = client
                 .ask(requests([(
                     "step1",
-                    form("Step 1: What is your name?", "name", "string"),
+                    form("Step 1: What is your name?", string("name")),
                 )]))
                 .await?;
             let second = client
                 .ask(requests([(
                     "step2",
-                    form("Step 2: What is your favorite color?", "color", "string"),
+                    form("Step 2: What is your favorite color?", string("color")),
                 )]))
                 .await?;
             Ok(text(format!(
@@ -685,7 +684,7 @@ async fn ask(kind: Kind, client: &dyn SessionClient) -> Result<ToolContent, Tool
             let offered = client.capabilities();
             let mut wanted = InputRequests::new();
             if offered.elicitation.is_some() {
-                wanted.insert("user_name".into(), form("What is your name?", "name", "string"));
+                wanted.insert("user_name".into(), form("What is your name?", string("name")));
             }
             if offered.sampling.is_some() {
                 wanted.insert("greeting".into(), sampling("Generate a greeting", 50));
@@ -819,7 +818,7 @@ impl Fixtures for Offer {
                         "A prompt built from elicited context",
                     ),
                     None => {
-                        let ask = form("What context should the prompt use?", "context", "string");
+                        let ask = form("What context should the prompt use?", string("context"));
                         let result =
                             InputRequiredResult::from_input_requests(requests([("user_context", ask)]));
                         Some(Ok(result.into()))

@@ -36,7 +36,7 @@ struct GPost {
     replies: Vec<GPost>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GPostBody {
     #[serde(default)]
@@ -77,10 +77,7 @@ impl From<GPost> for Post {
                 .iter()
                 .find_map(|who| f.get(who)?.get("displayName")?.as_str())
         });
-        let body = p.body.unwrap_or(GPostBody {
-            content_type: None,
-            content: None,
-        });
+        let body = p.body.unwrap_or_default();
         let content = body.content.unwrap_or_default();
         let text = match body.content_type.as_deref() {
             Some("html") => html_to_text(&content),
