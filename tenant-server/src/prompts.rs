@@ -274,10 +274,9 @@ pub fn allowed<'a>(
     calls: &'a ToolCalls,
     caller: &'a Caller,
 ) -> impl Iterator<Item = &'static PromptDefinition> + 'a {
-    let tools: Vec<&'static str> = calls.allowed_tools(caller).map(|t| t.definition().name).collect();
     PROMPTS
         .iter()
-        .filter(move |p| p.tools.iter().all(|needed| tools.contains(needed)))
+        .filter(move |p| p.tools.iter().all(|needed| calls.offers(caller, needed)))
 }
 
 /// Completions of the argument `argument` of the prompt `prompt`, from what was typed (`value`):

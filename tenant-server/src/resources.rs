@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     caller::Caller,
-    tool_calls::{CallChannels, ToolCall, ToolCalls},
+    tool_calls::{self, CallChannels, ToolCall, ToolCalls},
     tools::ToolError,
 };
 
@@ -142,13 +142,12 @@ pub fn not_found(uri: &str) -> ErrorData {
     )
 }
 
-/// The templates `caller` may read: those of tools their tiers allow (and the tenant offers).
+/// The templates `caller` may read: those of tools the tenant offers and their tiers allow.
 pub fn allowed<'a>(
     calls: &'a ToolCalls,
     caller: &'a Caller,
 ) -> impl Iterator<Item = &'static TemplateDefinition> + 'a {
-    let tools: Vec<&'static str> = calls.allowed_tools(caller).map(|t| t.definition().name).collect();
-    TEMPLATES.iter().filter(move |t| tools.contains(&t.tool))
+    TEMPLATES.iter().filter(move |t| calls.offers(caller, t.tool))
 }
 
 /// A link to the item `id` of the template read by `tool`, named `name` (e.g. a subject), for a
@@ -162,7 +161,7 @@ pub fn link(tool: &str, id: &str, name: &str) -> Option<Resource> {
 /// Whether `caller` may read the resource `uri` (a URI of no template is not this module's).
 pub fn readable(calls: &ToolCalls, caller: &Caller, uri: &str) -> bool {
     match TEMPLATES.iter().find(|t| uri.starts_with(t.prefix)) {
-        Some(template) => calls.authorize(caller, template.tool).is_allowed(),
+        Some(template) => calls.offers(caller, template.tool),
         None => true,
     }
 }
@@ -221,11 +220,7 @@ async fn read_item(
         Err(ToolError::Upstream { code, .. }) if code.to_ascii_lowercase().ends_with("notfound") => {
             Err(not_found(uri))
         }
-        Err(ToolError::Cancelled) => Err(ErrorData::new(
-            rmcp::model::ErrorCode(-32800),
-            "request cancelled",
-            None,
-        )),
+        Err(ToolError::Cancelled) => Err(tool_calls::cancelled()),
         Err(error @ (ToolError::InvalidArguments(_) | ToolError::SignInRequired(_))) => Err(
             ErrorData::invalid_params(format!("resource {}: {error}", shown(uri)), None),
         ),

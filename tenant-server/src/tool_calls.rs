@@ -64,6 +64,11 @@ fn unknown_tool(name: &str) -> ErrorData {
     ErrorData::invalid_params(format!("Unknown tool: {shown}"), None)
 }
 
+/// The answer to a request the client cancelled (-32800, as LSP and rmcp name it).
+pub fn cancelled() -> ErrorData {
+    ErrorData::new(ErrorCode(-32800), "request cancelled", None)
+}
+
 /// The error of a tool the caller's tier offers only with MFA.
 pub const MFA_REQUIRED: &str = "this tool requires multi-factor authentication; sign in again with MFA";
 
@@ -123,7 +128,17 @@ impl ToolCalls {
     pub fn allowed_tools<'a>(&'a self, caller: &'a Caller) -> impl Iterator<Item = &'a Arc<dyn Tool>> {
         self.registry
             .iter()
-            .filter(move |t| authz::decide(caller, &self.config.access, t.definition().name).is_allowed())
+            .filter(move |t| self.may_call(caller, t.definition().name))
+    }
+
+    /// Whether the caller's tiers allow the tool `name` (whether or not the tenant offers it).
+    fn may_call(&self, caller: &Caller, name: &str) -> bool {
+        authz::decide(caller, &self.config.access, name).is_allowed()
+    }
+
+    /// Whether the tenant offers the tool `name` and the caller may call it.
+    pub fn offers(&self, caller: &Caller, name: &str) -> bool {
+        self.registry.get(name).is_some() && self.may_call(caller, name)
     }
 
     /// Writes a tool call's audit line and counts it in the metrics, with the decision's tier
@@ -159,7 +174,7 @@ impl ToolCalls {
     ) -> Result<CallToolResponse, ErrorData> {
         match self.run(call, decision).await? {
             Ok(result) => Ok(result.into()),
-            Err(ToolError::Cancelled) => Err(ErrorData::new(ErrorCode(-32800), "request cancelled", None)),
+            Err(ToolError::Cancelled) => Err(cancelled()),
             Err(ToolError::InputRequired(requests)) => {
                 Ok(InputRequiredResult::from_input_requests(requests).into())
             }

@@ -455,6 +455,23 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
         "no links to what lee may not read: {}",
         reply.text
     );
+    // Nor to what the tenant does not offer, whatever the tiers allow.
+    let without_reader = format!("{tiers}tools: {{disabled: [mail_get_message]}}\n");
+    let s2 = setup(&token).await;
+    let router2 = support::router(state(issuer.config("", &without_reader), s2.tools));
+    let mut disabled = Client::new(router2, &token);
+    disabled.initialize().await;
+    let reply = disabled
+        .call(
+            5,
+            "tools/call",
+            json!({"name": "mail_list_messages", "arguments": {"count": 2}}),
+        )
+        .await;
+    let content = reply.result()["content"].as_array().unwrap().clone();
+    assert_eq!(content.len(), 1, "no links to a disabled reader: {}", reply.text);
+    let listed = disabled.call(1, "resources/templates/list", json!({})).await;
+    assert!(!listed.text.contains("m365://mail/messages/"), "{}", listed.text);
 
     // Not found: an item Graph does not have, a caller without the tool, an unknown scheme.
     let not_found = |reply: &support::Reply, uri: &str| {
