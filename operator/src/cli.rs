@@ -1,4 +1,4 @@
-//! The `mcp-tenancy-operator` command line: `crd`, `render`, `run` and `rbac` (see `--help`).
+//! The `mcp-tenancy-operator` command line: `crd`, `render`, `run`, `rbac` and `tools` (see `--help`).
 
 use std::{
     io::{Read, Write},
@@ -46,6 +46,9 @@ enum Command {
     Run(RunArgs),
     /// Print the ClusterRole rules the operator needs (the chart installs exactly these).
     Rbac,
+    /// Print the tool catalog as Markdown: each tool's group, whether it writes, and the Graph
+    /// permissions it needs (docs/tools.md is this output).
+    Tools,
 }
 
 /// The operator's ClusterRole rules; the one list, shared with the Helm chart.
@@ -221,6 +224,10 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run_operator(args),
         Command::Rbac => {
             print!("{CLUSTERROLE_RULES}");
+            ExitCode::SUCCESS
+        }
+        Command::Tools => {
+            print!("{}", mcp_tenancy_config::catalog::markdown());
             ExitCode::SUCCESS
         }
         Command::Crd => match serde_saphyr::to_string(&McpTenant::crd()) {

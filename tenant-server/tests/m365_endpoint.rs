@@ -99,6 +99,29 @@ fn post(path: impl Into<String>, body: Value) -> Want {
     }
 }
 
+/// A `POST` without a body (an action such as `/send`).
+fn post_empty(path: impl Into<String>) -> Want {
+    Want {
+        method: "POST",
+        ..get(path)
+    }
+}
+
+fn patch(path: impl Into<String>, body: Value) -> Want {
+    Want {
+        method: "PATCH",
+        body: Body::Json(body),
+        ..get(path)
+    }
+}
+
+fn delete(path: impl Into<String>) -> Want {
+    Want {
+        method: "DELETE",
+        ..get(path)
+    }
+}
+
 fn batch(items: &[(&'static str, &'static str)]) -> Want {
     Want {
         method: "POST",
@@ -387,9 +410,86 @@ fn cases(now: Timestamp) -> Vec<Case> {
                     &json!({"id": "draft-new-2", "web_link": "https://outlook.office365.example/owa/?ItemID=draft-new-2"})
                 );
                 let drafts = double.data().drafts;
-                assert_eq!(drafts.len(), 1);
-                assert_eq!(drafts[0]["id"], "draft-new-2");
-                assert_eq!(drafts[0]["subject"], "Draft agenda");
+                assert_eq!(drafts.len(), 2, "the seeded draft and this one");
+                assert_eq!(drafts[1]["id"], "draft-new-2");
+                assert_eq!(drafts[1]["subject"], "Draft agenda");
+            }),
+        },
+        Case {
+            tool: "mail_move_message",
+            args: json!({"id": "msg-0003", "folder": "Projects"}),
+            text: &["Moved to Projects (new id moved-new-"],
+            requests: vec![
+                get("/me/mailFolders")
+                    .q("$filter", "displayName eq 'Projects'")
+                    .q("$select", "id,displayName")
+                    .q("$top", "2"),
+                post(
+                    "/me/messages/msg-0003/move",
+                    json!({"destinationId": "AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OAAuAAAAAAAiQ8W967B7TKBjgx9rVEURAQAiIsqMbYjsT5e-T7KzowPTAAAA-projects"}),
+                ),
+            ],
+            check: Box::new(|out, double| {
+                assert_eq!(out["folder"], "Projects");
+                let data = double.data();
+                assert!(!data.inbox.iter().any(|m| m["id"] == "msg-0003"));
+                let (folder, moved) = &data.filed[0];
+                assert_eq!((folder.as_str(), &moved["id"]), ("projects", &out["id"]));
+                assert_eq!(moved["subject"], data.filed[0].1["subject"]);
+            }),
+        },
+        Case {
+            tool: "mail_mark_message",
+            args: json!({"id": "msg-0002", "read": true, "flag": "flagged", "categories": ["Red category", "Finance"]}),
+            text: &["Now read, flag flagged, categories: Red category, Finance."],
+            requests: vec![patch(
+                "/me/messages/msg-0002",
+                json!({"isRead": true, "flag": {"flagStatus": "flagged"}, "categories": ["Red category", "Finance"]}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(
+                    out,
+                    &json!({"id": "msg-0002", "is_read": true, "flag": "flagged", "categories": ["Red category", "Finance"]})
+                );
+                let m = double.data().inbox.into_iter().find(|m| m["id"] == "msg-0002").unwrap();
+                assert_eq!((&m["isRead"], &m["flag"]["flagStatus"]), (&json!(true), &json!("flagged")));
+            }),
+        },
+        Case {
+            tool: "mail_delete_message",
+            args: json!({"id": "msg-0004"}),
+            text: &["Moved to Deleted Items."],
+            requests: vec![delete("/me/messages/msg-0004")],
+            check: Box::new(|out, double| {
+                assert_eq!(out, &json!({"deleted": true}));
+                let data = double.data();
+                assert!(!data.inbox.iter().any(|m| m["id"] == "msg-0004"));
+                assert_eq!(data.filed[0].0, "deleteditems");
+            }),
+        },
+        Case {
+            tool: "mail_forward",
+            args: json!({"id": "msg-0006", "to": ["megan@contoso.example"], "comment": "FYI"}),
+            text: &["Forwarded to 1 recipient(s)."],
+            requests: vec![post(
+                "/me/messages/msg-0006/forward",
+                json!({"comment": "FYI", "toRecipients": [{"emailAddress": {"address": "megan@contoso.example"}}]}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(out, &json!({"forwarded": true, "recipients": 1}));
+                assert_eq!(double.data().sent[0]["subject"], "FW: Team offsite ideas");
+            }),
+        },
+        Case {
+            tool: "mail_send_draft",
+            args: json!({"id": "draft-seeded"}),
+            text: &["Draft sent."],
+            requests: vec![post_empty("/me/messages/draft-seeded/send")],
+            check: Box::new(|out, double| {
+                assert_eq!(out, &json!({"sent": true}));
+                let data = double.data();
+                assert!(data.drafts.is_empty());
+                assert_eq!(data.sent[0]["id"], "draft-seeded");
             }),
         },
         Case {
@@ -538,6 +638,72 @@ fn cases(now: Timestamp) -> Vec<Case> {
                 let events = double.data().events;
                 let created = events.iter().find(|e| e["id"] == "event-new-2").unwrap();
                 assert_eq!(created["subject"], "Design review");
+            }),
+        },
+        Case {
+            tool: "calendar_update_event",
+            args: json!({"id": "event-mine", "subject": "Budget review (moved)", "start": "2026-06-01T10:00:00",
+                         "end": "2026-06-01T11:00:00", "time_zone": "Europe/Berlin"}),
+            text: &["Updated \"Budget review (moved)\": 2026-06-01T10:00:00"],
+            requests: vec![patch(
+                "/me/events/event-mine",
+                json!({"subject": "Budget review (moved)",
+                       "start": {"dateTime": "2026-06-01T10:00:00", "timeZone": "Europe/Berlin"},
+                       "end": {"dateTime": "2026-06-01T11:00:00", "timeZone": "Europe/Berlin"}}),
+            )
+            .header("prefer", "outlook.timezone=\"Europe/Berlin\"")],
+            check: Box::new(|out, double| {
+                assert_eq!(out["id"], "event-mine");
+                assert_eq!(out["subject"], "Budget review (moved)");
+                assert_eq!(out["location"], "Conf Room Adams");
+                let e = double.data().events.into_iter().find(|e| e["id"] == "event-mine").unwrap();
+                assert_eq!(e["start"]["timeZone"], "Europe/Berlin");
+            }),
+        },
+        Case {
+            tool: "calendar_cancel_event",
+            args: json!({"id": "event-mine", "comment": "Numbers are not ready."}),
+            text: &["Meeting cancelled; attendees are told."],
+            requests: vec![post("/me/events/event-mine/cancel", json!({"comment": "Numbers are not ready."}))],
+            check: Box::new(|out, double| {
+                assert_eq!(out, &json!({"cancelled": true}));
+                assert!(!double.data().events.iter().any(|e| e["id"] == "event-mine"));
+            }),
+        },
+        Case {
+            tool: "calendar_respond_to_event",
+            args: json!({"id": "event-003", "response": "tentative", "comment": "Can we move it?",
+                         "proposed_start": "2026-06-02T15:00:00", "proposed_end": "2026-06-02T15:30:00"}),
+            text: &["Response: tentativelyAccepted; the organizer is told."],
+            requests: vec![post(
+                "/me/events/event-003/tentativelyAccept",
+                json!({"comment": "Can we move it?", "sendResponse": true,
+                       "proposedNewTime": {"start": {"dateTime": "2026-06-02T15:00:00", "timeZone": "UTC"},
+                                           "end": {"dateTime": "2026-06-02T15:30:00", "timeZone": "UTC"}}}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(
+                    out,
+                    &json!({"response": "tentativelyAccepted", "organizer_told": true, "proposed_new_time": true})
+                );
+                let e = double.data().events.into_iter().find(|e| e["id"] == "event-003").unwrap();
+                assert_eq!(e["responseStatus"]["response"], "tentativelyAccepted");
+            }),
+        },
+        Case {
+            tool: "calendar_list_calendars",
+            args: json!({}),
+            text: &["3 calendar(s)", "- Megan Bowen (megan@contoso.example, read only)"],
+            requests: vec![
+                get("/me/calendars")
+                    .q("$select", "id,name,canEdit,isDefaultCalendar,owner")
+                    .q("$top", "50"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["calendars"]), ["cal-default", "cal-holidays", "cal-megan"]);
+                assert_eq!(out["calendars"][0]["is_default"], true);
+                assert_eq!(out["calendars"][2]["can_edit"], false);
+                assert_eq!(out["more"], false);
             }),
         },
         Case {
@@ -710,6 +876,134 @@ fn cases(now: Timestamp) -> Vec<Case> {
                 assert_eq!(ids(&out["messages"]), ["chat-3", "chat-2", "chat-1"]);
                 assert_eq!(out["messages"][1]["from"], "Adele Vance");
                 assert_eq!(out["more"], false);
+            }),
+        },
+        Case {
+            tool: "teams_list_chats",
+            args: json!({"count": 5}),
+            text: &["2 chat(s)", "- Megan Bowen, Adele Vance (oneOnOne, id 19:megan-adele@unq.gbl.spaces): Megan Bowen: Can you send me the Q3 numbers"],
+            requests: vec![
+                get("/me/chats")
+                    .q("$expand", "members,lastMessagePreview")
+                    .q("$orderby", "lastMessagePreview/createdDateTime desc")
+                    .q("$top", "5"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["chats"]), ["19:megan-adele@unq.gbl.spaces", "19:design-crew@thread.v2"]);
+                assert_eq!(out["chats"][1]["name"], "Design crew");
+                assert_eq!(out["chats"][1]["members"], json!(["Alex Wilber", "Lee Gu", "Adele Vance"]));
+                assert_eq!(out["chats"][1]["last_message"]["preview"], "New mockups are up.");
+                assert_eq!(out["more"], false);
+            }),
+        },
+        Case {
+            tool: "teams_send_chat_message",
+            args: json!({"chat_id": "19:megan-adele@unq.gbl.spaces", "message": "Numbers are in your inbox."}),
+            text: &["Sent chat message chatmsg-new-2."],
+            requests: vec![post(
+                "/chats/19:megan-adele@unq.gbl.spaces/messages",
+                json!({"body": {"contentType": "text", "content": "Numbers are in your inbox."}}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(out["id"], "chatmsg-new-2");
+                let newest = &double.data().chat_messages[0];
+                assert_eq!(newest.0, "19:megan-adele@unq.gbl.spaces");
+                assert_eq!(newest.1["body"]["content"], "Numbers are in your inbox.");
+            }),
+        },
+        Case {
+            tool: "teams_reply_to_channel_message",
+            args: json!({"team_id": "team-mark-8b0e", "channel_id": "19:campaigns@thread.tacv2",
+                         "message_id": "cm-3", "message": "Fixed the typo."}),
+            text: &["Replied in the thread (message chatmsg-new-2)."],
+            requests: vec![post(
+                "/teams/team-mark-8b0e/channels/19:campaigns@thread.tacv2/messages/cm-3/replies",
+                json!({"body": {"contentType": "text", "content": "Fixed the typo."}}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(out["id"], "chatmsg-new-2");
+                let thread = double.data().channel_messages.into_iter().find(|(_, m)| m["id"] == "cm-3").unwrap();
+                assert_eq!(thread.1["replies"][2]["body"]["content"], "Fixed the typo.");
+            }),
+        },
+        Case {
+            tool: "teams_get_presence",
+            args: json!({"users": ["alex@contoso.example", "megan@contoso.example"]}),
+            text: &["- alex@contoso.example: Busy (InAMeeting)", "- megan@contoso.example: Away (Away)"],
+            requests: vec![
+                batch(&[
+                    ("0", "/users/alex@contoso.example/presence"),
+                    ("1", "/users/megan@contoso.example/presence"),
+                ]),
+                get("/users/alex@contoso.example/presence").batched(),
+                get("/users/megan@contoso.example/presence").batched(),
+            ],
+            check: Box::new(|out, _| {
+                let p = &out["presence"];
+                assert_eq!(p[0]["availability"], "Busy");
+                assert_eq!(p[0]["status_message"], "Heads down on the launch");
+                assert_eq!(p[1]["activity"], "Away");
+                assert!(p[0]["error"].is_null());
+            }),
+        },
+        Case {
+            tool: "tasks_list_lists",
+            args: json!({}),
+            text: &["2 list(s)", "- Tasks (id list-default, default)"],
+            requests: vec![get("/me/todo/lists").q("$top", "50")],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["lists"]), ["list-default", "list-launch"]);
+                assert_eq!((&out["lists"][0]["is_default"], &out["lists"][1]["is_shared"]), (&json!(true), &json!(true)));
+            }),
+        },
+        Case {
+            tool: "tasks_list_tasks",
+            args: json!({}),
+            text: &["3 task(s)", "- Send Q3 numbers to Megan (notStarted, due "],
+            requests: vec![
+                get("/me/todo/lists").q("$filter", "wellknownListName eq 'defaultList'"),
+                get("/me/todo/lists/list-default/tasks")
+                    .q("$top", "200")
+                    .q("$filter", "status ne 'completed'"),
+            ],
+            check: Box::new(|out, _| {
+                // Soonest due first, the undated task last, the completed one left out.
+                assert_eq!(ids(&out["tasks"]), ["task-q3", "task-venue", "task-passport"]);
+                assert_eq!(out["tasks"][0]["importance"], "high");
+                assert!(out["tasks"][0]["reminder"].is_string());
+                assert_eq!(out["list_id"], "list-default");
+            }),
+        },
+        Case {
+            tool: "tasks_create_task",
+            args: json!({"list_id": "list-launch", "title": "Book the launch venue", "due": "2026-12-04",
+                         "reminder": "2026-12-04T09:00:00", "time_zone": "Europe/Berlin", "importance": "high",
+                         "note": "Two rooms."}),
+            text: &["Added \"Book the launch venue\", due 2026-12-04 (id task-new-2)."],
+            requests: vec![post(
+                "/me/todo/lists/list-launch/tasks",
+                json!({"title": "Book the launch venue", "importance": "high",
+                       "dueDateTime": {"dateTime": "2026-12-04T00:00:00", "timeZone": "Europe/Berlin"},
+                       "isReminderOn": true,
+                       "reminderDateTime": {"dateTime": "2026-12-04T09:00:00", "timeZone": "Europe/Berlin"},
+                       "body": {"content": "Two rooms.", "contentType": "text"}}),
+            )],
+            check: Box::new(|out, double| {
+                assert_eq!(out["reminder"], "2026-12-04T09:00:00");
+                assert_eq!(out["note"], "Two rooms.");
+                let tasks = double.data().tasks;
+                assert!(tasks.iter().any(|(l, t)| l == "list-launch" && t["id"] == "task-new-2"));
+            }),
+        },
+        Case {
+            tool: "tasks_complete_task",
+            args: json!({"list_id": "list-default", "task_id": "task-venue"}),
+            text: &["Completed \"Book the offsite venue\"."],
+            requests: vec![patch("/me/todo/lists/list-default/tasks/task-venue", json!({"status": "completed"}))],
+            check: Box::new(|out, double| {
+                assert_eq!(out["status"], "completed");
+                let (_, t) = double.data().tasks.into_iter().find(|(_, t)| t["id"] == "task-venue").unwrap();
+                assert_eq!(t["status"], "completed");
             }),
         },
         Case {

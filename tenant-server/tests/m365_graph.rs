@@ -420,7 +420,10 @@ async fn mail_send_reply_and_draft_post_the_expected_bodies() {
         .await;
     assert!(out["id"].as_str().unwrap().starts_with("draft-"));
     assert_eq!(env.top()[0].path, "/me/messages");
-    assert_eq!(env.double.data().drafts.len(), 1);
+    // The seeded draft, and this one.
+    let drafts = env.double.data().drafts;
+    assert_eq!(drafts.len(), 2);
+    assert_eq!(drafts[1]["id"], out["id"]);
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use k8s_openapi::{
 use kube::{CustomResource, KubeSchema};
 use mcp_tenancy_config::{
     AccessTier, CIDR_PATTERN, DNS_LABEL, IdentityMode, MAX_TRUSTED_PROXIES, RateLimits, TOOL_PATTERN,
-    TokenLifetimes, ToolSets,
+    TokenLifetimes, ToolSets, catalog,
     rules::{cidr_or_address, known_tool_pattern, with_item_rules, with_rules},
 };
 use serde::{Deserialize, Serialize};
@@ -278,34 +278,14 @@ pub struct UpstreamIdentity {
     pub client_id: String,
     /// Secret key holding the client secret.
     pub client_secret_ref: SecretKeyRef,
-    /// Delegated scopes requested for Microsoft Graph.
-    #[serde(default = "default_scopes")]
+    /// Delegated Microsoft Graph scopes to request. Unset (recommended): the scopes of the tools
+    /// the tenant offers, computed by the operator: `openid profile offline_access User.Read` and
+    /// each offered tool's permissions (docs/tools.md lists them), so a switched-off group or
+    /// `tools.readOnly` requests less; `status.graphScopes` shows the result. Set: exactly
+    /// these; a tool whose permission is missing fails for every user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64), inner(length(min = 1, max = 256)))]
-    pub scopes: Vec<String>,
-}
-
-fn default_scopes() -> Vec<String> {
-    [
-        "openid",
-        "profile",
-        "offline_access",
-        "User.Read",
-        "Mail.ReadWrite",
-        "Mail.Send",
-        "Calendars.ReadWrite",
-        "Team.ReadBasic.All",
-        "Channel.ReadBasic.All",
-        "ChannelMessage.Read.All",
-        "ChannelMessage.Send",
-        "Chat.Read",
-        "OnlineMeetings.ReadWrite",
-        "Contacts.Read",
-        "People.Read",
-        "Files.Read.All",
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect()
+    pub scopes: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -509,6 +489,20 @@ pub struct MonitoringSpec {
 
 fn yes() -> bool {
     true
+}
+
+impl McpTenantSpec {
+    /// The delegated Graph scopes the tenant requests: `identity.upstream.scopes` when set,
+    /// otherwise those of the tools it offers.
+    pub fn graph_scopes(&self) -> Vec<String> {
+        match &self.identity.upstream.scopes {
+            Some(scopes) => scopes.clone(),
+            None => catalog::required_scopes(self.tools.offered())
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        }
+    }
 }
 
 impl Default for MonitoringSpec {

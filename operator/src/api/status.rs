@@ -46,6 +46,10 @@ pub struct McpTenantStatus {
     /// What to register at the upstream OpenID provider (Builtin mode only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<IdentityStatus>,
+    /// The delegated Microsoft Graph permissions the server requests for its users (both modes):
+    /// add these to the upstream application and grant admin consent.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graph_scopes: Vec<String>,
 }
 
 /// The tenant server as an OAuth authorization server: the facts the upstream application

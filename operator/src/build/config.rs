@@ -149,7 +149,7 @@ pub fn build_tenant_config(
                 issuer: validated.urls.upstream_issuer.clone(),
                 client_id: identity.upstream.client_id.clone(),
                 client_secret_file: secret_file_path(&identity.upstream.client_secret_ref),
-                scopes: identity.upstream.scopes.clone(),
+                scopes: spec.graph_scopes(),
             },
         },
         access: AccessConfig {

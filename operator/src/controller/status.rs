@@ -178,6 +178,7 @@ pub fn desired_status(tenant: &McpTenant, obs: &Observations, now: Timestamp) ->
             _ => old.keys.clone(),
         },
         identity: identity(tenant),
+        graph_scopes: tenant.spec.graph_scopes(),
     }
 }
 
@@ -492,6 +493,59 @@ mod tests {
         assert_eq!(get(&status, c::DEGRADED), ("False", reason::AS_EXPECTED));
         assert_eq!(status.ready_replicas, Some(2));
         assert_eq!(status.observed_generation, Some(1));
+    }
+
+    #[test]
+    fn graph_scopes_follow_the_offered_tools_unless_set() {
+        let mut tenant = mk_tenant("contoso");
+        let scopes = |t: &McpTenant| desired_status(t, &healthy(), Timestamp::now()).graph_scopes;
+        let all = scopes(&tenant);
+        assert_eq!(all[..4], ["openid", "profile", "offline_access", "User.Read"]);
+        for s in [
+            "Mail.ReadWrite",
+            "Mail.Send",
+            "Chat.Read",
+            "ChatMessage.Send",
+            "Tasks.ReadWrite",
+            "Presence.Read.All",
+        ] {
+            assert!(all.iter().any(|x| x == s), "{s} in {all:?}");
+        }
+        assert!(
+            !all.iter().any(|x| x == "Mail.Read"),
+            "Mail.ReadWrite grants it: {all:?}"
+        );
+
+        // Read-only: no write permission, reads instead.
+        tenant.spec.tools.read_only = true;
+        let read_only = scopes(&tenant);
+        for s in [
+            "Mail.ReadWrite",
+            "Mail.Send",
+            "ChatMessage.Send",
+            "Tasks.ReadWrite",
+            "OnlineMeetings.ReadWrite",
+        ] {
+            assert!(!read_only.iter().any(|x| x == s), "{s} in {read_only:?}");
+        }
+        for s in ["Mail.Read", "Calendars.Read", "Tasks.Read", "Chat.Read"] {
+            assert!(read_only.iter().any(|x| x == s), "{s} in {read_only:?}");
+        }
+
+        // A group switched off requests nothing of its own.
+        tenant.spec.tools.read_only = false;
+        tenant.spec.tools.teams = false;
+        tenant.spec.tools.tasks = false;
+        let fewer = scopes(&tenant);
+        assert!(
+            !fewer
+                .iter()
+                .any(|x| x.starts_with("Chat") || x.starts_with("Tasks.") || x.starts_with("Presence"))
+        );
+
+        // Set: exactly these.
+        tenant.spec.identity.upstream.scopes = Some(vec!["openid".into(), "Mail.Read".into()]);
+        assert_eq!(scopes(&tenant), ["openid", "Mail.Read"]);
     }
 
     #[test]

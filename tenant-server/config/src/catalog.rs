@@ -14,6 +14,8 @@ pub enum ToolGroup {
     Teams,
     Contacts,
     Files,
+    /// Microsoft To Do task lists and tasks.
+    Tasks,
     /// Builtin mode only: other users' sign-ins. Callable only through a tier that requires
     /// MFA and names the tools with an `admin_` pattern (never by `*`).
     Admin,
@@ -34,42 +36,221 @@ pub struct ToolEntry {
     /// Changes data (sends, creates, revokes). Read-only mode leaves out the Microsoft 365 tools
     /// that do; the admin tools stay.
     pub writes: bool,
+    /// The delegated Microsoft Graph permissions the tool needs (least privileged first).
+    pub scopes: &'static [&'static str],
 }
 
-const fn tool(name: &'static str, group: ToolGroup, writes: bool) -> ToolEntry {
-    ToolEntry { name, group, writes }
+const fn tool(
+    name: &'static str,
+    group: ToolGroup,
+    writes: bool,
+    scopes: &'static [&'static str],
+) -> ToolEntry {
+    ToolEntry {
+        name,
+        group,
+        writes,
+        scopes,
+    }
 }
+
+// Scope sets several tools share.
+const MAIL_READ: &[&str] = &["Mail.Read"];
+const MAIL_WRITE: &[&str] = &["Mail.ReadWrite"];
+const MAIL_SEND: &[&str] = &["Mail.Send"];
+const CALENDAR_READ: &[&str] = &["Calendars.Read"];
+const CALENDAR_WRITE: &[&str] = &["Calendars.ReadWrite"];
+const CHAT_READ: &[&str] = &["Chat.Read"];
+const FILES_READ_ALL: &[&str] = &["Files.Read.All"];
+const TASKS_READ: &[&str] = &["Tasks.Read"];
+const TASKS_WRITE: &[&str] = &["Tasks.ReadWrite"];
+const NONE: &[&str] = &[];
 
 /// Every tool, in the order `tools/list` shows them.
 pub const TOOL_CATALOG: &[ToolEntry] = &[
-    tool("whoami", ToolGroup::Core, false),
-    tool("server_info", ToolGroup::Core, false),
-    tool("mail_list_messages", ToolGroup::Mail, false),
-    tool("mail_list_folders", ToolGroup::Mail, false),
-    tool("mail_search", ToolGroup::Mail, false),
-    tool("mail_get_message", ToolGroup::Mail, false),
-    tool("mail_send", ToolGroup::Mail, true),
-    tool("mail_reply", ToolGroup::Mail, true),
-    tool("mail_create_draft", ToolGroup::Mail, true),
-    tool("inbox_triage", ToolGroup::Mail, false),
-    tool("calendar_list_events", ToolGroup::Calendar, false),
-    tool("calendar_get_event", ToolGroup::Calendar, false),
-    tool("calendar_create_event", ToolGroup::Calendar, true),
-    tool("calendar_find_meeting_times", ToolGroup::Calendar, false),
-    tool("meeting_brief", ToolGroup::Calendar, false),
-    tool("teams_list_teams", ToolGroup::Teams, false),
-    tool("teams_list_channels", ToolGroup::Teams, false),
-    tool("teams_read_channel", ToolGroup::Teams, false),
-    tool("teams_read_chat", ToolGroup::Teams, false),
-    tool("teams_send_channel_message", ToolGroup::Teams, true),
-    tool("teams_create_online_meeting", ToolGroup::Teams, true),
-    tool("contacts_search", ToolGroup::Contacts, false),
-    tool("people_search", ToolGroup::Contacts, false),
-    tool("files_search", ToolGroup::Files, false),
-    tool("files_read_text", ToolGroup::Files, false),
-    tool("admin_list_grants", ToolGroup::Admin, false),
-    tool("admin_revoke_grants", ToolGroup::Admin, true),
+    tool("whoami", ToolGroup::Core, false, NONE),
+    tool("server_info", ToolGroup::Core, false, NONE),
+    tool("mail_list_messages", ToolGroup::Mail, false, MAIL_READ),
+    tool("mail_list_folders", ToolGroup::Mail, false, MAIL_READ),
+    tool("mail_search", ToolGroup::Mail, false, MAIL_READ),
+    tool("mail_get_message", ToolGroup::Mail, false, MAIL_READ),
+    tool("mail_send", ToolGroup::Mail, true, MAIL_SEND),
+    tool("mail_reply", ToolGroup::Mail, true, MAIL_SEND),
+    tool("mail_create_draft", ToolGroup::Mail, true, MAIL_WRITE),
+    tool("mail_move_message", ToolGroup::Mail, true, MAIL_WRITE),
+    tool("mail_mark_message", ToolGroup::Mail, true, MAIL_WRITE),
+    tool("mail_delete_message", ToolGroup::Mail, true, MAIL_WRITE),
+    tool("mail_forward", ToolGroup::Mail, true, MAIL_SEND),
+    tool("mail_send_draft", ToolGroup::Mail, true, MAIL_SEND),
+    tool(
+        "inbox_triage",
+        ToolGroup::Mail,
+        false,
+        &["Mail.Read", "People.Read"],
+    ),
+    tool("calendar_list_events", ToolGroup::Calendar, false, CALENDAR_READ),
+    tool("calendar_get_event", ToolGroup::Calendar, false, CALENDAR_READ),
+    tool("calendar_create_event", ToolGroup::Calendar, true, CALENDAR_WRITE),
+    tool("calendar_update_event", ToolGroup::Calendar, true, CALENDAR_WRITE),
+    tool("calendar_cancel_event", ToolGroup::Calendar, true, CALENDAR_WRITE),
+    tool(
+        "calendar_respond_to_event",
+        ToolGroup::Calendar,
+        true,
+        CALENDAR_WRITE,
+    ),
+    tool(
+        "calendar_list_calendars",
+        ToolGroup::Calendar,
+        false,
+        CALENDAR_READ,
+    ),
+    tool(
+        "calendar_find_meeting_times",
+        ToolGroup::Calendar,
+        false,
+        &["Calendars.Read.Shared"],
+    ),
+    tool(
+        "meeting_brief",
+        ToolGroup::Calendar,
+        false,
+        &["Calendars.Read", "Mail.Read", "People.Read", "Sites.Read.All"],
+    ),
+    tool(
+        "teams_list_teams",
+        ToolGroup::Teams,
+        false,
+        &["Team.ReadBasic.All"],
+    ),
+    tool(
+        "teams_list_channels",
+        ToolGroup::Teams,
+        false,
+        &["Channel.ReadBasic.All"],
+    ),
+    tool(
+        "teams_read_channel",
+        ToolGroup::Teams,
+        false,
+        &["ChannelMessage.Read.All"],
+    ),
+    tool("teams_read_chat", ToolGroup::Teams, false, CHAT_READ),
+    tool("teams_list_chats", ToolGroup::Teams, false, CHAT_READ),
+    tool(
+        "teams_send_channel_message",
+        ToolGroup::Teams,
+        true,
+        &["ChannelMessage.Send"],
+    ),
+    tool(
+        "teams_reply_to_channel_message",
+        ToolGroup::Teams,
+        true,
+        &["ChannelMessage.Send"],
+    ),
+    tool(
+        "teams_send_chat_message",
+        ToolGroup::Teams,
+        true,
+        &["ChatMessage.Send"],
+    ),
+    tool(
+        "teams_get_presence",
+        ToolGroup::Teams,
+        false,
+        &["Presence.Read.All"],
+    ),
+    tool(
+        "teams_create_online_meeting",
+        ToolGroup::Teams,
+        true,
+        &["OnlineMeetings.ReadWrite"],
+    ),
+    tool("contacts_search", ToolGroup::Contacts, false, &["Contacts.Read"]),
+    tool("people_search", ToolGroup::Contacts, false, &["People.Read"]),
+    tool("files_search", ToolGroup::Files, false, FILES_READ_ALL),
+    tool("files_read_text", ToolGroup::Files, false, FILES_READ_ALL),
+    tool("tasks_list_lists", ToolGroup::Tasks, false, TASKS_READ),
+    tool("tasks_list_tasks", ToolGroup::Tasks, false, TASKS_READ),
+    tool("tasks_create_task", ToolGroup::Tasks, true, TASKS_WRITE),
+    tool("tasks_complete_task", ToolGroup::Tasks, true, TASKS_WRITE),
+    tool("admin_list_grants", ToolGroup::Admin, false, NONE),
+    tool("admin_revoke_grants", ToolGroup::Admin, true, NONE),
 ];
+
+/// What every tenant requests whatever its tools: sign-in, refresh tokens, and the user's own
+/// profile (`whoami`, the sign-in name and tenant).
+pub const BASE_SCOPES: &[&str] = &["openid", "profile", "offline_access", "User.Read"];
+
+/// The delegated scopes a tenant offering `tools` requests upstream: [`BASE_SCOPES`], then each
+/// tool's scopes once, in catalog order. A read permission is left out when its read-write
+/// counterpart is requested (`Mail.Read` beside `Mail.ReadWrite`), as the latter grants it.
+pub fn required_scopes<'a>(tools: impl IntoIterator<Item = &'a ToolEntry>) -> Vec<&'static str> {
+    let mut scopes: Vec<&'static str> = BASE_SCOPES.to_vec();
+    for tool in tools {
+        for scope in tool.scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope);
+            }
+        }
+    }
+    let granted_by_write = |scope: &str| {
+        let write = scope.replacen(".Read", ".ReadWrite", 1);
+        scope.contains(".Read") && !scope.contains(".ReadWrite") && scopes.contains(&write.as_str())
+    };
+    scopes.iter().copied().filter(|s| !granted_by_write(s)).collect()
+}
+
+/// The catalog as a Markdown document: per group, each tool, whether it writes, and the Graph
+/// permissions it needs; then what a tenant requests by default (`docs/tools.md` is this text).
+pub fn markdown() -> String {
+    use std::fmt::Write as _;
+
+    let mut md = String::from(
+        "# Tools\n\n<!-- Generated by `mcp-tenancy-operator tools` (scripts/generate); do not edit. -->\n\n\
+         Every tool a tenant server can offer, in the order `tools/list` shows them. A group is \
+         switched off with `spec.tools.<group>: false`; `spec.tools.readOnly: true` leaves out every \
+         tool that writes. Unless `spec.identity.upstream.scopes` is set, the operator requests \
+         exactly the permissions of the tools offered, plus the sign-in scopes \
+         (`status.graphScopes` shows them).\n\n\
+         | Tool | Group | Writes | Microsoft Graph permissions (delegated) |\n|---|---|---|---|\n",
+    );
+    for t in TOOL_CATALOG {
+        let scopes = if t.scopes.is_empty() {
+            "none".to_string()
+        } else {
+            t.scopes
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| `{}` | {:?} | {} | {scopes} |",
+            t.name,
+            t.group,
+            if t.writes { "yes" } else { "no" }
+        );
+    }
+    let all = required_scopes(TOOL_CATALOG);
+    let read_only = required_scopes(TOOL_CATALOG.iter().filter(|t| !t.writes));
+    let _ = write!(
+        md,
+        "\nEvery tool offered (the default) requests: {}.\n\nWith `readOnly: true`: {}.\n",
+        all.iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        read_only
+            .iter()
+            .map(|s| format!("`{s}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
+    md
+}
 
 /// The entry of `name`, for use in constants: a name outside the catalog fails the build
 /// (`const { entry(NAME) }`), so a tool cannot be written without its catalog entry.
@@ -185,6 +366,31 @@ mod tests {
                 "{}",
                 tool.name
             );
+        }
+    }
+
+    #[test]
+    fn scopes_are_the_union_of_the_tools_without_reads_a_write_grants() {
+        let by_name = |names: &[&str]| -> Vec<&'static ToolEntry> {
+            names.iter().map(|n| find_tool(n).unwrap()).collect()
+        };
+        assert_eq!(required_scopes([]), BASE_SCOPES);
+        assert_eq!(
+            required_scopes(by_name(&["mail_list_messages", "mail_search", "whoami"])),
+            ["openid", "profile", "offline_access", "User.Read", "Mail.Read"]
+        );
+        // Mail.ReadWrite grants Mail.Read; Mail.Send is another permission.
+        assert_eq!(
+            required_scopes(by_name(&["mail_list_messages", "mail_create_draft", "mail_send"]))[4..],
+            ["Mail.ReadWrite", "Mail.Send"]
+        );
+        // Calendars.ReadWrite does not grant Calendars.Read.Shared.
+        assert_eq!(
+            required_scopes(by_name(&["calendar_create_event", "calendar_find_meeting_times"]))[4..],
+            ["Calendars.ReadWrite", "Calendars.Read.Shared"]
+        );
+        for t in TOOL_CATALOG {
+            assert_eq!(t.group.is_m365(), !t.scopes.is_empty(), "{}", t.name);
         }
     }
 

@@ -5,7 +5,11 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::{HumanDuration, rules};
+use crate::{
+    HumanDuration,
+    catalog::{TOOL_CATALOG, ToolEntry, ToolGroup, pattern_matches},
+    rules,
+};
 
 /// Schema pattern of a tool pattern: `*`, a prefix such as `mail_*`, or an exact tool name.
 pub const TOOL_PATTERN: &str = "^(\\*|[a-z][a-z0-9_]{0,63}\\*?)$";
@@ -65,9 +69,12 @@ pub struct ToolSets {
     /// Contacts and relevant people.
     #[serde(default = "yes")]
     pub contacts: bool,
-    /// OneDrive and SharePoint document search.
+    /// OneDrive and SharePoint: search, recent and shared files, reading and uploading.
     #[serde(default = "yes")]
     pub files: bool,
+    /// Microsoft To Do: task lists, tasks, creating and completing them.
+    #[serde(default = "yes")]
+    pub tasks: bool,
     /// Offer no tool that sends, creates or changes anything.
     #[serde(default)]
     pub read_only: bool,
@@ -85,6 +92,30 @@ fn yes() -> bool {
     true
 }
 
+impl ToolSets {
+    /// Whether the server offers `tool`: its group is on, it does not write in read-only mode
+    /// (the admin tools stay), and no `disabled` pattern names it.
+    pub fn offers(&self, tool: &ToolEntry) -> bool {
+        let group_on = match tool.group {
+            ToolGroup::Core | ToolGroup::Admin => true,
+            ToolGroup::Mail => self.mail,
+            ToolGroup::Calendar => self.calendar,
+            ToolGroup::Teams => self.teams,
+            ToolGroup::Contacts => self.contacts,
+            ToolGroup::Files => self.files,
+            ToolGroup::Tasks => self.tasks,
+        };
+        group_on
+            && !(self.read_only && tool.writes && tool.group != ToolGroup::Admin)
+            && !self.disabled.iter().any(|p| pattern_matches(p, tool.name))
+    }
+
+    /// The catalog tools the server offers, in catalog order.
+    pub fn offered(&self) -> impl Iterator<Item = &'static ToolEntry> + '_ {
+        TOOL_CATALOG.iter().filter(|t| self.offers(t))
+    }
+}
+
 impl Default for ToolSets {
     fn default() -> Self {
         Self {
@@ -93,6 +124,7 @@ impl Default for ToolSets {
             teams: true,
             contacts: true,
             files: true,
+            tasks: true,
             read_only: false,
             disabled: Vec::new(),
         }

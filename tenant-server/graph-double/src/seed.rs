@@ -72,6 +72,9 @@ pub struct Data {
     pub inbox: Vec<Value>,
     pub sent: Vec<Value>,
     pub drafts: Vec<Value>,
+    /// Messages moved to other folders (Archive, Deleted Items, the user's own), by well-known
+    /// folder name.
+    pub filed: Vec<(String, Value)>,
     pub events: Vec<Value>,
     pub people: Vec<Value>,
     pub contacts: Vec<Value>,
@@ -87,11 +90,54 @@ pub struct Data {
     /// Drive items with content (`/me/drive/items/{id}`), and their bytes.
     pub drive: Vec<(Value, Vec<u8>)>,
     pub shared: Vec<Value>,
+    /// Microsoft To Do lists, and their tasks by list id.
+    pub task_lists: Vec<Value>,
+    pub tasks: Vec<(String, Value)>,
     pub next_id: u64,
 }
 
 pub fn recipient(name: &str, address: &str) -> Value {
     json!({"emailAddress": {"name": name, "address": address}})
+}
+
+/// The default list's tasks (due today, in three days, undated, done) and one of the shared list.
+fn tasks(now: Timestamp) -> Vec<(String, Value)> {
+    let day = |days: i64| {
+        let at = (now + SignedDuration::from_hours(24 * days)).strftime("%Y-%m-%dT00:00:00.0000000");
+        json!({"dateTime": at.to_string(), "timeZone": "UTC"})
+    };
+    let task = |id: &str, title: &str, status: &str, due: Option<i64>| {
+        let mut t = json!({"id": id, "title": title, "status": status, "importance": "normal",
+                           "isReminderOn": false, "body": {"content": "", "contentType": "text"}});
+        if let Some(d) = due {
+            t["dueDateTime"] = day(d);
+        }
+        t
+    };
+    let mut urgent = task("task-q3", "Send Q3 numbers to Megan", "notStarted", Some(0));
+    urgent["importance"] = json!("high");
+    urgent["isReminderOn"] = json!(true);
+    urgent["reminderDateTime"] =
+        json!({"dateTime": ts(now - minutes(60)).trim_end_matches('Z'), "timeZone": "UTC"});
+    vec![
+        (
+            "list-default".into(),
+            task("task-venue", "Book the offsite venue", "inProgress", Some(3)),
+        ),
+        (
+            "list-default".into(),
+            task("task-passport", "Renew passport", "notStarted", None),
+        ),
+        ("list-default".into(), urgent),
+        (
+            "list-default".into(),
+            task("task-expenses", "File expenses", "completed", Some(-2)),
+        ),
+        (
+            "list-launch".into(),
+            task("task-press", "Draft the press release", "notStarted", Some(5)),
+        ),
+    ]
 }
 
 fn ts(t: Timestamp) -> String {
@@ -120,7 +166,20 @@ impl Data {
         });
         let inbox = (0..seed.inbox_messages).map(|i| inbox_message(i, now)).collect();
         let sent = (0..60).map(|i| sent_message(i, now)).collect();
-        let events = (0..40).map(|i| event(i, now)).collect();
+        let mut events: Vec<Value> = (0..40).map(|i| event(i, now)).collect();
+        // One the user organizes, beyond every window the tools read (at most 31 days).
+        let own = now + SignedDuration::from_hours(24 * 40);
+        events.push(json!({
+            "id": "event-mine", "subject": "Budget review", "bodyPreview": "Numbers for Q3.",
+            "start": {"dateTime": ts(own), "timeZone": "UTC"},
+            "end": {"dateTime": ts(own + minutes(60)), "timeZone": "UTC"},
+            "location": {"displayName": "Conf Room Adams"},
+            "isOnlineMeeting": false, "onlineMeeting": null,
+            "organizer": {"emailAddress": {"name": ME_NAME, "address": ME_ADDRESS}},
+            "attendees": [{"type": "required", "status": {"response": "none", "time": "0001-01-01T00:00:00Z"}, "emailAddress": {"name": "Megan Bowen", "address": "megan@contoso.example"}}],
+            "isCancelled": false, "showAs": "busy",
+            "webLink": "https://outlook.office365.example/calendar/item/event-mine",
+        }));
         let people = COLLEAGUES
             .iter()
             .enumerate()
@@ -212,8 +271,12 @@ impl Data {
             ),
         ];
         let chats = vec![
-            json!({"id": "19:megan-adele@unq.gbl.spaces", "topic": null, "chatType": "oneOnOne"}),
-            json!({"id": "19:design-crew@thread.v2", "topic": "Design crew", "chatType": "group"}),
+            json!({"id": "19:megan-adele@unq.gbl.spaces", "topic": null, "chatType": "oneOnOne",
+                   "webUrl": "https://teams.example/l/chat/19:megan-adele@unq.gbl.spaces",
+                   "members": [{"displayName": "Megan Bowen"}, {"displayName": ME_NAME}]}),
+            json!({"id": "19:design-crew@thread.v2", "topic": "Design crew", "chatType": "group",
+                   "webUrl": "https://teams.example/l/chat/19:design-crew@thread.v2",
+                   "members": [{"displayName": "Alex Wilber"}, {"displayName": "Lee Gu"}, {"displayName": ME_NAME}]}),
         ];
         let chat_messages = vec![
             (
@@ -313,7 +376,16 @@ impl Data {
             manager,
             inbox,
             sent,
-            drafts: Vec::new(),
+            // One draft the user saved earlier (mail_send_draft sends it).
+            drafts: vec![json!({
+                "id": "draft-seeded", "subject": "Quarterly numbers", "isDraft": true,
+                "parentFolderId": "drafts",
+                "toRecipients": [recipient("Megan Bowen", "megan@contoso.example")],
+                "body": {"contentType": "text", "content": "Hi Megan, the numbers are attached."},
+                "bodyPreview": "Hi Megan, the numbers are attached.",
+                "lastModifiedDateTime": ts(now - minutes(30)),
+            })],
+            filed: Vec::new(),
             events,
             people,
             contacts,
@@ -325,6 +397,11 @@ impl Data {
             files,
             drive,
             shared,
+            task_lists: vec![
+                json!({"id": "list-default", "displayName": "Tasks", "isOwner": true, "isShared": false, "wellknownListName": "defaultList"}),
+                json!({"id": "list-launch", "displayName": "Launch", "isOwner": false, "isShared": true, "wellknownListName": "none"}),
+            ],
+            tasks: tasks(now),
             next_id: 1,
         }
     }

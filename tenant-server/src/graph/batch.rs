@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use base64::{Engine as _, prelude::BASE64_STANDARD};
 use serde_json::{Map, Value, json};
 
 use super::{
     CallContext, Endpoint, GraphClient, GraphError, GraphRequest,
     error::error_document,
+    request::Body,
     retry::{RetryBudget, retry_after_delay},
 };
 
@@ -159,9 +161,17 @@ fn batch_entry(item: &BatchItem) -> Value {
         .iter()
         .map(|(k, v)| ((*k).to_string(), Value::String(v.clone())))
         .collect();
-    if let Some(body) = &r.body {
-        headers.insert("Content-Type".into(), Value::String("application/json".into()));
-        entry.insert("body".into(), body.clone());
+    match &r.body {
+        Some(Body::Json(body)) => {
+            headers.insert("Content-Type".into(), Value::String("application/json".into()));
+            entry.insert("body".into(), body.clone());
+        }
+        // JSON batching carries other media types base64-encoded.
+        Some(Body::Bytes { content_type, bytes }) => {
+            headers.insert("Content-Type".into(), Value::String((*content_type).into()));
+            entry.insert("body".into(), Value::String(BASE64_STANDARD.encode(bytes)));
+        }
+        None => {}
     }
     if !headers.is_empty() {
         entry.insert("headers".into(), Value::Object(headers));

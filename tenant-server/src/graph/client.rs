@@ -14,13 +14,17 @@ use serde_json::Value;
 use url::Url;
 
 use super::{
-    CallContext, GraphError, GraphMetrics, GraphRequest, GraphTokenProvider,
+    CallContext, Endpoint, GraphError, GraphMetrics, GraphRequest, GraphTokenProvider,
     error::error_document,
+    request::Body,
     retry::{RetryBudget, RetryPolicy, retry_after_delay},
 };
 
 /// Largest Graph response body read.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// The metrics label of downloads from pre-authenticated URLs (their paths carry ids and keys).
+const DOWNLOAD: Endpoint = Endpoint::new("(download)");
 
 #[derive(Clone, Debug)]
 pub struct GraphClientConfig {
@@ -121,16 +125,28 @@ impl GraphClient {
         if url.scheme() != "https" && url.origin() != self.root.origin() {
             return Err(GraphError::UntrustedDownload);
         }
+        let started = Instant::now();
         let request = self.http.get(url).timeout(self.config.request_timeout).send();
-        let mut response = tokio::select! {
+        let outcome = tokio::select! {
             () = call.cancel.cancelled() => return Err(GraphError::Cancelled),
-            r = request => r.map_err(|e| if e.is_timeout() {
-                GraphError::Timeout
-            } else {
-                GraphError::Transport(e.without_url().to_string())
-            })?,
+            r = request => r,
+        };
+        let mut response = match outcome {
+            Ok(r) => r,
+            Err(e) => {
+                let (label, err) = if e.is_timeout() {
+                    ("timeout", GraphError::Timeout)
+                } else {
+                    ("error", GraphError::Transport(e.without_url().to_string()))
+                };
+                self.metrics
+                    .observe(DOWNLOAD, label, Some(started.elapsed().as_secs_f64()));
+                return Err(err);
+            }
         };
         let status = response.status();
+        self.metrics
+            .observe(DOWNLOAD, status.as_str(), Some(started.elapsed().as_secs_f64()));
         if !status.is_success() {
             return Err(GraphError::Api {
                 status: status.as_u16(),
@@ -195,9 +211,13 @@ impl GraphClient {
             for (name, value) in &req.headers {
                 builder = builder.header(*name, value);
             }
-            if let Some(body) = &req.body {
-                builder = builder.json(body);
-            }
+            builder = match &req.body {
+                Some(Body::Json(body)) => builder.json(body),
+                Some(Body::Bytes { content_type, bytes }) => builder
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone()),
+                None => builder,
+            };
             let started = Instant::now();
             let outcome = tokio::select! {
                 () = call.cancel.cancelled() => return Err(GraphError::Cancelled),

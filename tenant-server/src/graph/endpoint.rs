@@ -4,7 +4,9 @@
 use super::{GraphError, odata::encode_segment};
 
 /// A route below the API version, e.g. `/me/mailFolders/{id}/messages`; each `{id}` segment is
-/// filled by one parameter when a request is built. Declare endpoints as constants.
+/// filled by one parameter when a request is built. A segment may end after its `{id}` with
+/// Graph's path-addressing colon (`/me/drive/items/{id}:/{id}:/content`). Declare endpoints as
+/// constants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {
     template: &'static str,
@@ -33,10 +35,10 @@ impl Endpoint {
         let mut path = String::new();
         for segment in self.template.split('/').skip(1) {
             path.push('/');
-            if segment != PARAMETER {
+            let Some(suffix) = segment.strip_prefix(PARAMETER) else {
                 path.push_str(segment);
                 continue;
-            }
+            };
             let Some(p) = params.next() else {
                 return Err(self.arity_error());
             };
@@ -44,6 +46,7 @@ impl Endpoint {
                 return Err(GraphError::InvalidRequest(format!("`{p}` is not a valid id")));
             }
             path.push_str(&encode_segment(p));
+            path.push_str(suffix);
         }
         match params.next() {
             Some(_) => Err(self.arity_error()),
@@ -52,7 +55,11 @@ impl Endpoint {
     }
 
     fn arity_error(self) -> GraphError {
-        let n = self.template.split('/').filter(|s| *s == PARAMETER).count();
+        let n = self
+            .template
+            .split('/')
+            .filter(|s| s.starts_with(PARAMETER))
+            .count();
         GraphError::InvalidRequest(format!("{} takes {n} id(s)", self.template))
     }
 }
@@ -83,6 +90,18 @@ mod tests {
         assert_eq!(
             channel.path(&["t 1", "c:2@x"]).unwrap(),
             "/teams/t%201/channels/c:2@x/messages"
+        );
+        let upload = Endpoint::new("/me/drive/items/{id}:/{id}:/content");
+        assert_eq!(
+            upload.path(&["root", "notes 1.md"]).unwrap(),
+            "/me/drive/items/root:/notes%201.md:/content"
+        );
+        assert!(
+            upload
+                .path(&["root"])
+                .unwrap_err()
+                .to_string()
+                .contains("takes 2 id(s)")
         );
     }
 }

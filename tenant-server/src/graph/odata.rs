@@ -181,6 +181,10 @@ impl Filter {
         Self(format!("{field} eq {}", string_literal(value)))
     }
 
+    pub fn ne_str(field: &'static str, value: &str) -> Self {
+        Self(format!("{field} ne {}", string_literal(value)))
+    }
+
     pub fn ge_datetime(field: &'static str, at: Timestamp) -> Self {
         Self(format!("{field} ge {}", datetime_literal(at)))
     }

@@ -1,4 +1,5 @@
-//! One Graph request: an [`Endpoint`] with its parameters, a query, and an optional JSON body.
+//! One Graph request: an [`Endpoint`] with its parameters, a query, and an optional body (JSON,
+//! or bytes of a file being uploaded).
 
 use reqwest::Method;
 use serde_json::Value;
@@ -12,8 +13,19 @@ pub struct GraphRequest {
     /// Below the API version, parameters encoded.
     path: String,
     query: Query,
-    pub(super) body: Option<Value>,
+    pub(super) body: Option<Body>,
     pub(super) headers: Vec<(&'static str, String)>,
+}
+
+/// What a request carries.
+#[derive(Clone, Debug)]
+pub(super) enum Body {
+    Json(Value),
+    /// A file's content, sent as is with its media type.
+    Bytes {
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    },
 }
 
 impl GraphRequest {
@@ -34,8 +46,48 @@ impl GraphRequest {
     }
 
     pub fn post(endpoint: Endpoint, params: &[&str], body: Value) -> Result<Self, GraphError> {
+        Self::with_json(Method::POST, endpoint, params, body)
+    }
+
+    /// A `POST` of an action that takes no body (`/me/messages/{id}/send`); sent with
+    /// `Content-Length: 0`, which Graph wants on every `POST`.
+    pub fn post_empty(endpoint: Endpoint, params: &[&str]) -> Result<Self, GraphError> {
         let mut r = Self::new(Method::POST, endpoint, params)?;
-        r.body = Some(body);
+        r.body = Some(Body::Bytes {
+            content_type: "application/json",
+            bytes: Vec::new(),
+        });
+        Ok(r)
+    }
+
+    pub fn patch(endpoint: Endpoint, params: &[&str], body: Value) -> Result<Self, GraphError> {
+        Self::with_json(Method::PATCH, endpoint, params, body)
+    }
+
+    pub fn delete(endpoint: Endpoint, params: &[&str]) -> Result<Self, GraphError> {
+        Self::new(Method::DELETE, endpoint, params)
+    }
+
+    /// `PUT` of a file's content (`bytes` of media type `content_type`).
+    pub fn put_bytes(
+        endpoint: Endpoint,
+        params: &[&str],
+        content_type: &'static str,
+        bytes: Vec<u8>,
+    ) -> Result<Self, GraphError> {
+        let mut r = Self::new(Method::PUT, endpoint, params)?;
+        r.body = Some(Body::Bytes { content_type, bytes });
+        Ok(r)
+    }
+
+    fn with_json(
+        method: Method,
+        endpoint: Endpoint,
+        params: &[&str],
+        body: Value,
+    ) -> Result<Self, GraphError> {
+        let mut r = Self::new(method, endpoint, params)?;
+        r.body = Some(Body::Json(body));
         Ok(r)
     }
 

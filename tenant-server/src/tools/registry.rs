@@ -6,7 +6,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use mcp_tenancy_config::{
     ToolSets,
-    catalog::{TOOL_CATALOG, ToolGroup, find_tool, pattern_matches},
+    catalog::{TOOL_CATALOG, find_tool},
 };
 
 use super::Tool;
@@ -23,17 +23,6 @@ pub struct ToolRegistry {
     /// In catalog order.
     tools: Vec<Arc<dyn Tool>>,
     by_name: HashMap<&'static str, Arc<dyn Tool>>,
-}
-
-fn group_enabled(group: ToolGroup, sets: &ToolSets) -> bool {
-    match group {
-        ToolGroup::Core | ToolGroup::Admin => true,
-        ToolGroup::Mail => sets.mail,
-        ToolGroup::Calendar => sets.calendar,
-        ToolGroup::Teams => sets.teams,
-        ToolGroup::Contacts => sets.contacts,
-        ToolGroup::Files => sets.files,
-    }
 }
 
 impl ToolRegistry {
@@ -53,10 +42,7 @@ impl ToolRegistry {
             if by_name.contains_key(name) {
                 return Err(RegistryError::Duplicate(name.into()));
             }
-            let enabled = group_enabled(entry.group, sets)
-                && !(sets.read_only && entry.writes && entry.group != ToolGroup::Admin)
-                && !sets.disabled.iter().any(|p| pattern_matches(p, name));
-            if enabled {
+            if sets.offers(entry) {
                 by_name.insert(entry.name, tool);
             } else {
                 tracing::info!(tool = name, "tool disabled by config");

@@ -164,3 +164,94 @@ pub(super) fn find_meeting_times(d: &Data, req: &Incoming) -> Answer {
         json!({"emptySuggestionsReason": reason, "meetingTimeSuggestions": out}),
     )
 }
+
+fn organized_by_me(e: &Value) -> bool {
+    e["organizer"]["emailAddress"]["address"]
+        .as_str()
+        .is_some_and(|a| a.eq_ignore_ascii_case(ME_ADDRESS))
+}
+
+/// `PATCH /me/events/{id}`: the organizer's changes.
+pub(super) fn update_event(d: &mut Data, req: &Incoming, id: &str) -> Answer {
+    let Some(patch) = req.body.as_ref().and_then(Value::as_object) else {
+        return bad("Empty Payload. JSON content expected.");
+    };
+    const WRITABLE: &[&str] = &["subject", "start", "end", "location", "body", "attendees"];
+    if let Some(k) = patch.keys().find(|k| !WRITABLE.contains(&k.as_str())) {
+        return bad(&format!(
+            "The property '{k}' does not exist on type 'microsoft.graph.event'."
+        ));
+    }
+    let Some(e) = d.events.iter_mut().find(|e| e["id"] == id) else {
+        return not_found();
+    };
+    if !organized_by_me(e) {
+        return Answer::error(
+            StatusCode::FORBIDDEN,
+            "ErrorAccessDenied",
+            "Only the organizer can update the meeting.",
+        );
+    }
+    for (k, v) in patch {
+        e[k.as_str()] = v.clone();
+    }
+    let mut e = e.clone();
+    localize(&mut e, req);
+    Answer::json(StatusCode::OK, e)
+}
+
+/// `POST /me/events/{id}/cancel`: organizer only; the event leaves the calendar.
+pub(super) fn cancel_event(d: &mut Data, id: &str) -> Answer {
+    let Some(i) = d.events.iter().position(|e| e["id"] == id) else {
+        return not_found();
+    };
+    if !organized_by_me(&d.events[i]) {
+        return Answer::error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRequest",
+            "Your request can't be completed. You need to be an organizer to cancel a meeting.",
+        );
+    }
+    d.events.remove(i);
+    Answer::empty(StatusCode::ACCEPTED)
+}
+
+/// `accept`, `tentativelyAccept`, `decline`: an attendee's answer, recorded on the event.
+pub(super) fn respond_event(d: &mut Data, req: &Incoming, id: &str, action: &str) -> Answer {
+    let body = req.body.clone().unwrap_or(Value::Null);
+    if action == "accept" && body.get("proposedNewTime").is_some() {
+        return bad("proposedNewTime is not supported for accept.");
+    }
+    let Some(e) = d.events.iter_mut().find(|e| e["id"] == id) else {
+        return not_found();
+    };
+    if organized_by_me(e) {
+        return Answer::error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRequest",
+            "Your request can't be completed. You can't respond to a meeting you organized.",
+        );
+    }
+    let response = match action {
+        "accept" => "accepted",
+        "tentativelyAccept" => "tentativelyAccepted",
+        _ => "declined",
+    };
+    e["responseStatus"] = json!({"response": response});
+    Answer::empty(StatusCode::ACCEPTED)
+}
+
+/// The user's calendars and one a colleague shared (read only).
+pub(super) fn calendars(req: &Incoming) -> Answer {
+    let mine = |id: &str, name: &str, default: bool| {
+        json!({"id": id, "name": name, "canEdit": true, "isDefaultCalendar": default,
+               "owner": {"name": ME_NAME, "address": ME_ADDRESS}})
+    };
+    let all = vec![
+        mine("cal-default", "Calendar", true),
+        mine("cal-holidays", "United States holidays", false),
+        json!({"id": "cal-megan", "name": "Megan Bowen", "canEdit": false, "isDefaultCalendar": false,
+               "owner": {"name": "Megan Bowen", "address": "megan@contoso.example"}}),
+    ];
+    page(req, all, 10)
+}

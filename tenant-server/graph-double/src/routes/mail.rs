@@ -42,6 +42,7 @@ pub(super) fn find_message(d: &Data, id: &str) -> Option<Value> {
         .iter()
         .chain(&d.sent)
         .chain(&d.drafts)
+        .chain(d.filed.iter().map(|(_, m)| m))
         .find(|m| m["id"] == id)
         .cloned()
 }
@@ -156,4 +157,165 @@ pub(super) fn create_draft(d: &mut Data, req: &Incoming) -> Answer {
     ));
     d.drafts.push(draft.clone());
     Answer::json(StatusCode::CREATED, draft)
+}
+
+/// The well-known name of a folder given as Graph takes it: a well-known name or a folder id of
+/// [`mail_folders`].
+fn folder_key(d: &Data, folder: &str) -> Option<String> {
+    let key = folder.to_ascii_lowercase();
+    mail_folders(d)
+        .iter()
+        .find(|f| {
+            as_text(&f["id"]).eq_ignore_ascii_case(folder) || as_text(&f["id"]).ends_with(&format!("-{key}"))
+        })
+        .map(|f| {
+            as_text(&f["id"])
+                .rsplit('-')
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+}
+
+/// Takes a message out of whichever folder holds it.
+fn take_message(d: &mut Data, id: &str) -> Option<Value> {
+    for folder in [&mut d.inbox, &mut d.sent, &mut d.drafts] {
+        if let Some(i) = folder.iter().position(|m| m["id"] == id) {
+            return Some(folder.remove(i));
+        }
+    }
+    let i = d.filed.iter().position(|(_, m)| m["id"] == id)?;
+    Some(d.filed.remove(i).1)
+}
+
+/// Files a message under `key` with a new id, as Outlook does on a move.
+fn file_message(d: &mut Data, key: &str, mut m: Value) -> Value {
+    m["id"] = Value::String(d.new_id("moved"));
+    m["parentFolderId"] = Value::String(key.into());
+    match key {
+        "inbox" => d.inbox.insert(0, m.clone()),
+        "sentitems" => d.sent.insert(0, m.clone()),
+        "drafts" => d.drafts.push(m.clone()),
+        _ => d.filed.push((key.into(), m.clone())),
+    }
+    m
+}
+
+pub(super) fn filed_messages(d: &Data, folder: &str) -> Option<Vec<Value>> {
+    let key = folder_key(d, folder)?;
+    Some(match key.as_str() {
+        "inbox" => d.inbox.clone(),
+        "sentitems" => d.sent.clone(),
+        "drafts" => d.drafts.clone(),
+        _ => d
+            .filed
+            .iter()
+            .filter(|(k, _)| *k == key)
+            .map(|(_, m)| m.clone())
+            .collect(),
+    })
+}
+
+pub(super) fn move_message(d: &mut Data, req: &Incoming, id: &str) -> Answer {
+    let Some(destination) = req.body.as_ref().and_then(|b| b["destinationId"].as_str()) else {
+        return bad("Empty Payload. JSON content expected.");
+    };
+    let Some(key) = folder_key(d, destination) else {
+        return Answer::error(
+            StatusCode::NOT_FOUND,
+            "ErrorInvalidIdMalformed",
+            "Id is malformed.",
+        );
+    };
+    let Some(m) = take_message(d, id) else {
+        return not_found();
+    };
+    let moved = file_message(d, &key, m);
+    Answer::json(StatusCode::CREATED, moved)
+}
+
+pub(super) fn delete_message(d: &mut Data, id: &str) -> Answer {
+    let Some(m) = take_message(d, id) else {
+        return not_found();
+    };
+    file_message(d, "deleteditems", m);
+    Answer::empty(StatusCode::NO_CONTENT)
+}
+
+/// `PATCH /me/messages/{id}`: the writable properties the tools set, checked as Graph does.
+pub(super) fn update_message(d: &mut Data, req: &Incoming, id: &str) -> Answer {
+    let Some(patch) = req.body.as_ref().and_then(Value::as_object) else {
+        return bad("Empty Payload. JSON content expected.");
+    };
+    for (k, v) in patch {
+        let ok = match k.as_str() {
+            "isRead" => v.is_boolean(),
+            "flag" => matches!(
+                v["flagStatus"].as_str(),
+                Some("flagged" | "complete" | "notFlagged")
+            ),
+            "categories" => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+            _ => false,
+        };
+        if !ok {
+            return bad(&format!("Invalid value for property '{k}'."));
+        }
+    }
+    let mut all = d
+        .inbox
+        .iter_mut()
+        .chain(&mut d.sent)
+        .chain(&mut d.drafts)
+        .chain(d.filed.iter_mut().map(|(_, m)| m));
+    let Some(m) = all.find(|m| m["id"] == id) else {
+        return not_found();
+    };
+    for (k, v) in patch {
+        m[k.as_str()] = v.clone();
+    }
+    Answer::json(StatusCode::OK, m.clone())
+}
+
+pub(super) fn forward(d: &mut Data, req: &Incoming, id: &str) -> Answer {
+    let Some(original) = find_message(d, id) else {
+        return not_found();
+    };
+    let body = req.body.clone().unwrap_or(Value::Null);
+    if body["toRecipients"].as_array().is_none_or(Vec::is_empty) {
+        return Answer::error(
+            StatusCode::BAD_REQUEST,
+            "ErrorInvalidRecipients",
+            "At least one recipient is not valid.",
+        );
+    }
+    let sent = json!({
+        "id": d.new_id("sent"),
+        "subject": format!("FW: {}", as_text(&original["subject"])),
+        "from": recipient(ME_NAME, ME_ADDRESS),
+        "toRecipients": body["toRecipients"].clone(),
+        "bodyPreview": as_text(&body["comment"]),
+        "sentDateTime": d.now.to_string(),
+    });
+    d.sent.insert(0, sent);
+    Answer::empty(StatusCode::ACCEPTED)
+}
+
+/// `POST /me/messages/{id}/send`: only a draft can be sent.
+pub(super) fn send_draft(d: &mut Data, id: &str) -> Answer {
+    let Some(i) = d.drafts.iter().position(|m| m["id"] == id) else {
+        return match find_message(d, id) {
+            Some(_) => Answer::error(
+                StatusCode::BAD_REQUEST,
+                "ErrorInvalidOperation",
+                "Only a draft message can be sent.",
+            ),
+            None => not_found(),
+        };
+    };
+    let mut m = d.drafts.remove(i);
+    m["isDraft"] = Value::Bool(false);
+    m["from"] = recipient(ME_NAME, ME_ADDRESS);
+    m["sentDateTime"] = Value::String(d.now.to_string());
+    d.sent.insert(0, m);
+    Answer::empty(StatusCode::ACCEPTED)
 }

@@ -3,6 +3,7 @@
 mod calendar;
 mod mail;
 mod people;
+mod tasks;
 mod teams;
 
 use std::collections::BTreeMap;
@@ -11,7 +12,7 @@ use axum::http::{Method, StatusCode};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde_json::{Value, json};
 
-use self::{calendar::*, mail::*, people::*, teams::*};
+use self::{calendar::*, mail::*, people::*, tasks::*, teams::*};
 use crate::{
     Answer, GraphDouble, Incoming, lock,
     odata::{Clause, parse_filter, parse_search},
@@ -68,12 +69,13 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             let all: Vec<Value> = d.inbox.iter().chain(&d.sent).chain(&d.drafts).cloned().collect();
             list_messages(req, all)
         }
-        ("GET", ["me", "mailFolders"]) => page(req, mail_folders(d), 10),
-        ("GET", ["me", "mailFolders", folder, "messages"]) => match folder.to_ascii_lowercase().as_str() {
-            "inbox" => list_messages(req, d.inbox.clone()),
-            "sentitems" => list_messages(req, d.sent.clone()),
-            "drafts" => list_messages(req, d.drafts.clone()),
-            _ => not_found(),
+        ("GET", ["me", "mailFolders"]) => match apply_filter(req, mail_folders(d), &["displayName"]) {
+            Ok(folders) => page(req, folders, 10),
+            Err(a) => a,
+        },
+        ("GET", ["me", "mailFolders", folder, "messages"]) => match filed_messages(d, folder) {
+            Some(messages) => list_messages(req, messages),
+            None => not_found(),
         },
         ("GET", ["me", "messages", id]) => match find_message(d, id) {
             Some(mut m) => {
@@ -93,6 +95,11 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
         ("POST", ["me", "sendMail"]) => send_mail(d, req),
         ("POST", ["me", "messages", id, action @ ("reply" | "replyAll")]) => reply(d, req, id, action),
         ("POST", ["me", "messages"]) => create_draft(d, req),
+        ("POST", ["me", "messages", id, "move"]) => move_message(d, req, id),
+        ("PATCH", ["me", "messages", id]) => update_message(d, req, id),
+        ("DELETE", ["me", "messages", id]) => delete_message(d, id),
+        ("POST", ["me", "messages", id, "forward"]) => forward(d, req, id),
+        ("POST", ["me", "messages", id, "send"]) => send_draft(d, id),
         ("GET", ["me", "calendarView"]) => calendar_view(d, req),
         ("GET", ["me", "events", id]) => match d.events.iter().find(|e| e["id"] == *id) {
             Some(e) => {
@@ -103,6 +110,18 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             None => not_found(),
         },
         ("POST", ["me", "events"]) => create_event(d, req),
+        ("PATCH", ["me", "events", id]) => update_event(d, req, id),
+        ("POST", ["me", "events", id, "cancel"]) => cancel_event(d, id),
+        (
+            "POST",
+            [
+                "me",
+                "events",
+                id,
+                action @ ("accept" | "tentativelyAccept" | "decline"),
+            ],
+        ) => respond_event(d, req, id, action),
+        ("GET", ["me", "calendars"]) => calendars(req),
         ("POST", ["me", "findMeetingTimes"]) => find_meeting_times(d, req),
         ("GET", ["me", "people"]) => people(d, req),
         ("GET", ["me", "contacts"]) => contacts(d, req),
@@ -122,6 +141,16 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
         ("POST", ["teams", team, "channels", channel, "messages"]) => channel_message(d, req, team, channel),
         ("GET", ["teams", team, "channels", channel, "messages"]) => channel_messages(d, req, team, channel),
         ("GET", ["me", "chats", chat, "messages"]) => chat_messages(d, req, chat),
+        ("GET", ["me", "chats"]) => chats(d, req),
+        ("POST", ["chats", chat, "messages"]) => post_message(d, req, Some(chat), None),
+        ("POST", ["teams", team, "channels", channel, "messages", message, "replies"]) => {
+            post_message(d, req, None, Some((team, channel, message)))
+        }
+        ("GET", ["users", user, "presence"]) => presence(d, user),
+        ("GET", ["me", "todo", "lists"]) => task_lists(d, req),
+        ("GET", ["me", "todo", "lists", list, "tasks"]) => list_tasks(d, req, list),
+        ("POST", ["me", "todo", "lists", list, "tasks"]) => create_task(d, req, list),
+        ("PATCH", ["me", "todo", "lists", list, "tasks", id]) => update_task(d, req, list, id),
         ("POST", ["me", "onlineMeetings"]) => online_meeting(d, req),
         ("POST", ["search", "query"]) => search_query(d, req),
         ("GET", ["me", "insights", "shared"]) => page(req, d.shared.clone(), 10),

@@ -7,6 +7,7 @@ mod calendar;
 mod directory;
 mod mail;
 mod model;
+mod tasks;
 mod teams;
 mod text;
 mod triage;
@@ -77,6 +78,7 @@ pub fn m365_tools(deps: M365Deps) -> Vec<Arc<dyn Tool>> {
         brief::tools,
         teams::tools,
         directory::tools,
+        tasks::tools,
     ]
     .iter()
     .flat_map(|tools| tools(&deps))

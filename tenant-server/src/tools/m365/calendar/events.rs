@@ -130,7 +130,7 @@ pub struct CreatedEvent {
     pub online_meeting_url: Option<String>,
 }
 
-fn civil(name: &str, s: &str) -> Result<DateTime, ToolError> {
+pub(super) fn civil(name: &str, s: &str) -> Result<DateTime, ToolError> {
     s.trim_end_matches('Z').parse::<DateTime>().map_err(|e| {
         invalid(format!(
             "`{name}` must be a local date-time like 2026-05-04T09:30:00: {e}"

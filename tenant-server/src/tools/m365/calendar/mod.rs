@@ -1,8 +1,10 @@
-//! Calendar: list and create events ([`events`]), find meeting times ([`find_times`]); the
+//! Calendar: list and create events ([`events`]), find meeting times ([`find_times`]), update,
+//! cancel, answer invitations and list calendars ([`manage`]); the
 //! event shapes, windows and time zones they share are here.
 
 mod events;
 mod find_times;
+mod manage;
 
 use std::sync::Arc;
 
@@ -206,7 +208,7 @@ impl From<GEvent> for EventSummary {
 
 /// The calendar tools.
 pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
-    [events::tools, find_times::tools]
+    [events::tools, find_times::tools, manage::tools]
         .iter()
         .flat_map(|tools| tools(deps))
         .collect()

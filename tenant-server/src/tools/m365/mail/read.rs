@@ -7,7 +7,7 @@ use rmcp::model::Resource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{MESSAGES, MESSAGES_OF_FOLDER};
+use super::{MAIL_FOLDERS, MESSAGES, MESSAGES_OF_FOLDER};
 use crate::{
     graph::{
         Endpoint, GraphRequest,
@@ -23,8 +23,6 @@ use crate::{
         typed::{TypedTool, typed},
     },
 };
-
-const MAIL_FOLDERS: Endpoint = Endpoint::new("/me/mailFolders");
 
 /// Resource links to the messages of a listing.
 fn listed_links(list: &MessageList) -> Vec<Resource> {

@@ -1,4 +1,8 @@
-//! Teams: teams, channels, reading a channel or a chat, posting to a channel, online meetings.
+//! Teams: teams, channels, reading a channel or a chat, posting to a channel, online meetings;
+//! chats: listing, sending, replying in a channel thread ([`chats`]); presence ([`presence`]).
+
+mod chats;
+mod presence;
 
 use std::sync::Arc;
 
@@ -18,6 +22,26 @@ const CHANNELS: Endpoint = Endpoint::new("/teams/{id}/channels");
 const CHANNEL_MESSAGES: Endpoint = Endpoint::new("/teams/{id}/channels/{id}/messages");
 const ONLINE_MEETINGS: Endpoint = Endpoint::new("/me/onlineMeetings");
 const CHAT_MESSAGES: Endpoint = Endpoint::new("/me/chats/{id}/messages");
+
+/// Teams refuses messages over about 28 KB; this many characters always fit.
+const MAX_MESSAGE_CHARS: usize = 20_000;
+
+/// The body of a new channel or chat message: not empty, not over [`MAX_MESSAGE_CHARS`].
+fn message_body(message: &str, format: BodyFormat) -> Result<serde_json::Value, ToolError> {
+    if message.trim().is_empty() {
+        return Err(invalid("`message` is empty"));
+    }
+    if message.chars().count() > MAX_MESSAGE_CHARS {
+        return Err(invalid(format!(
+            "`message`: at most {MAX_MESSAGE_CHARS} characters"
+        )));
+    }
+    let content_type = match format {
+        BodyFormat::Text => "text",
+        BodyFormat::Html => "html",
+    };
+    Ok(json!({"body": {"contentType": content_type, "content": message}}))
+}
 
 /// A Teams message as Graph returns it (channel or chat).
 #[derive(Debug, Deserialize)]
@@ -403,17 +427,10 @@ impl TypedTool for SendChannelMessage {
         ctx: &ToolContext,
         a: SendArgs,
     ) -> Result<(PostedMessage, String), ToolError> {
-        if a.message.trim().is_empty() {
-            return Err(invalid("`message` is empty"));
-        }
-        let content_type = match a.format {
-            BodyFormat::Text => "text",
-            BodyFormat::Html => "html",
-        };
         let req = GraphRequest::post(
             CHANNEL_MESSAGES,
             &[a.team_id.as_str(), a.channel_id.as_str()],
-            json!({"body": {"contentType": content_type, "content": a.message}}),
+            message_body(&a.message, a.format)?,
         )?;
         let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let text = format!("Posted message {}.", m.id);
@@ -495,4 +512,8 @@ pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
         typed::<SendChannelMessage>(deps.clone()),
         typed::<CreateOnlineMeeting>(deps.clone()),
     ]
+    .into_iter()
+    .chain(chats::tools(deps))
+    .chain(presence::tools(deps))
+    .collect()
 }
