@@ -31,7 +31,7 @@ use crate::{
     store::{EmbeddedStore, RedisOptions, RedisStore, Store},
     tools::{
         self, Tool,
-        m365::{M365Deps, m365_tools},
+        m365::{M365Deps, SignIns, ToolPolicy, m365_tools},
     },
     trust::{IssuerTrust, read_bundle},
 };
@@ -241,14 +241,18 @@ fn auth_server(
 fn all_tools(
     config: &TenantConfig,
     tokens: Arc<dyn GraphTokenProvider>,
+    sign_ins: Option<Arc<dyn SignIns>>,
     metrics: &Metrics,
 ) -> Result<Vec<Arc<dyn Tool>>, RunError> {
     let mut all = tools::core::tools(config);
-    all.extend(m365_tools(M365Deps::new(
-        &config.graph,
-        tokens,
-        metrics.registry(),
-    )?));
+    let mut deps = M365Deps::new(&config.graph, tokens, metrics.registry())?.with_policy(ToolPolicy {
+        tools: config.tools.clone(),
+        access: config.access.clone(),
+    });
+    if let Some(sign_ins) = sign_ins {
+        deps = deps.with_sign_ins(sign_ins);
+    }
+    all.extend(m365_tools(deps));
     Ok(all)
 }
 
@@ -288,7 +292,8 @@ async fn run(config: TenantConfig) -> Result<(), RunError> {
                 )
             }
         };
-    let mut tools = all_tools(&config, tokens, &metrics)?;
+    let sign_ins = extras.oauth.clone().map(|s| s as Arc<dyn SignIns>);
+    let mut tools = all_tools(&config, tokens, sign_ins, &metrics)?;
     if let Some(server) = &extras.oauth {
         tools.extend(tools::admin::tools(server));
     }
@@ -334,7 +339,8 @@ async fn run_dev(config_path: Option<PathBuf>, port: u16) -> Result<(), RunError
         Ok(dev_tokens) => dev_tokens,
         Err(_) => Arc::new(StoredGrantProvider::new(server.clone())),
     };
-    let mut tools = dev::tools(all_tools(&config, tokens, &metrics)?);
+    let sign_ins: Arc<dyn SignIns> = server.clone();
+    let mut tools = dev::tools(all_tools(&config, tokens, Some(sign_ins), &metrics)?);
     tools.extend(tools::admin::tools(&server));
     let extras = Extras {
         oauth: Some(server),

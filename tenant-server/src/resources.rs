@@ -65,7 +65,7 @@ pub const TEMPLATES: &[TemplateDefinition] = &[
         prefix: "m365://files/items/",
         name: "file-text",
         title: "File text",
-        description: "The text of a OneDrive or SharePoint text file (txt, md, csv, json, xml, yaml, html), up to 1 MiB.",
+        description: "The text of a OneDrive file: Word, Excel, PowerPoint, PDF, text, Markdown, CSV, JSON, XML, YAML or HTML, up to 16 MiB.",
         tool: "files_read_text",
         argument: "id",
     },

@@ -13,7 +13,7 @@ use std::{collections::BTreeSet, panic::AssertUnwindSafe};
 
 use futures::FutureExt;
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
-use mcp_graph_double::{GraphDouble, RecordedRequest, Seed};
+use mcp_graph_double::{Fault, FaultRule, GraphDouble, RecordedRequest, Seed};
 use mcp_tenancy_config::catalog::TOOL_CATALOG;
 use serde_json::{Value, json};
 use support::{
@@ -67,6 +67,9 @@ enum Body {
     Batch(Vec<(&'static str, &'static str)>),
 }
 
+/// A query parameter's value that the call's own clock decides (a window starting now).
+const ANY: &str = "<any>";
+
 #[derive(Debug)]
 struct Want {
     method: &'static str,
@@ -95,6 +98,15 @@ fn post(path: impl Into<String>, body: Value) -> Want {
     Want {
         method: "POST",
         body: Body::Json(body),
+        ..get(path)
+    }
+}
+
+/// A `PUT` of a file's content (the double records uploaded text as a JSON string).
+fn put(path: impl Into<String>, text: &str) -> Want {
+    Want {
+        method: "PUT",
+        body: Body::Json(Value::String(text.into())),
         ..get(path)
     }
 }
@@ -169,7 +181,11 @@ impl Want {
         r.method == self.method
             && r.path == self.path
             && r.in_batch == self.in_batch
-            && r.params == self.params
+            && r.params.len() == self.params.len()
+            && r.params
+                .iter()
+                .zip(&self.params)
+                .all(|(got, want)| got.0 == want.0 && (want.1 == ANY || got.1 == want.1))
             && self.headers.iter().all(|(k, v)| r.header(k) == Some(v.as_str()))
             && body
     }
@@ -342,7 +358,7 @@ fn cases(now: Timestamp) -> Vec<Case> {
                         "$select",
                         "id,subject,from,toRecipients,ccRecipients,receivedDateTime,importance,body,conversationId,webLink,hasAttachments",
                     )
-                    .q("$expand", "attachments($select=name,size,contentType,isInline)"),
+                    .q("$expand", "attachments($select=id,name,size,contentType,isInline)"),
             ],
             check: Box::new(|out, _| {
                 assert_eq!(out["id"], "msg-0006");
@@ -356,7 +372,7 @@ fn cases(now: Timestamp) -> Vec<Case> {
                 assert_eq!(out["body_truncated"], false);
                 assert_eq!(
                     out["attachments"],
-                    json!([{"name": "report-6.pdf", "size_bytes": 20486, "content_type": "application/pdf"}])
+                    json!([{"id": "att-6", "name": "report-6.pdf", "size_bytes": 20486, "content_type": "application/pdf"}])
                 );
             }),
         },
@@ -549,6 +565,72 @@ fn cases(now: Timestamp) -> Vec<Case> {
             }),
         },
         // ------------------------------------------------ calendar
+        Case {
+            tool: "catch_me_up",
+            args: json!({"since": literal(now - SignedDuration::from_hours(6)), "count": 5}),
+            text: &["important unread message(s)", "Lee Gu in Design crew (mentioned you): Adele can you review the mockups today?",
+                    "added: ", "changed: ", "cancelled: ", "task(s) due by tomorrow\n- Send Q3 numbers to Megan (due "],
+            requests: vec![
+                batch(&[
+                    ("profile", "/me"),
+                    ("manager", "/me/manager"),
+                    ("people", "/me/people"),
+                    ("sent_items", "/me/mailFolders/sentitems/messages"),
+                ]),
+                get("/me").q("$select", "id,displayName,givenName,mail,userPrincipalName").batched(),
+                get("/me/manager").q("$select", "id,displayName,mail,userPrincipalName").batched(),
+                get("/me/people").q("$select", "displayName,scoredEmailAddresses").q("$top", "25").batched(),
+                get("/me/mailFolders/sentitems/messages")
+                    .q("$select", "toRecipients,ccRecipients,conversationId")
+                    .q("$top", "100")
+                    .batched(),
+                get("/me/mailFolders/inbox/messages")
+                    .q("$filter", format!("receivedDateTime ge {} and isRead eq false", literal(now - SignedDuration::from_hours(6))))
+                    .q("$orderby", "receivedDateTime desc")
+                    .q("$select", "id,subject,bodyPreview,from,toRecipients,ccRecipients,importance,flag,conversationId,receivedDateTime,webLink")
+                    .q("$top", "200"),
+                get("/me/chats")
+                    .q("$expand", "lastMessagePreview")
+                    .q("$orderby", "lastMessagePreview/createdDateTime desc")
+                    .q("$top", "10"),
+                batch(&[
+                    ("0", "/me/chats/19:megan-adele@unq.gbl.spaces/messages"),
+                    ("1", "/me/chats/19:design-crew@thread.v2/messages"),
+                ]),
+                get("/me/chats/19:megan-adele@unq.gbl.spaces/messages").q("$top", "20").batched(),
+                get("/me/chats/19:design-crew@thread.v2/messages").q("$top", "20").batched(),
+                get("/me/calendarView")
+                    .q("startDateTime", ANY)
+                    .q("endDateTime", ANY)
+                    .q("$select", format!("{EVENT_FIELDS},createdDateTime,lastModifiedDateTime,isCancelled"))
+                    .q("$orderby", "start/dateTime")
+                    .q("$top", "100")
+                    .header("prefer", "outlook.timezone=\"UTC\""),
+                get("/me/todo/lists").q("$filter", "wellknownListName eq 'defaultList'"),
+                get("/me/todo/lists/list-default/tasks")
+                    .q("$top", "200")
+                    .q("$filter", "status ne 'completed'"),
+            ],
+            check: Box::new(|out, _| {
+                let mail = out["mail"].as_array().unwrap();
+                assert!(!mail.is_empty() && mail.len() <= 5, "{mail:?}");
+                assert!(mail.iter().all(|m| m["score"].as_i64().unwrap() > 0));
+                // Megan's direct messages and Lee's mention, newest first; Adele's own reply in
+                // between is not news to her, nor is Alex's older group message without a mention.
+                assert_eq!(strings(&out["chats"], "/why"), ["direct message", "mentioned you", "direct message"]);
+                assert_eq!(strings(&out["chats"], "/from"), ["Megan Bowen", "Lee Gu", "Megan Bowen"]);
+                let changes: Vec<(&str, &str)> = out["meetings"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|m| (m["change"].as_str().unwrap(), m["meeting"]["id"].as_str().unwrap()))
+                    .collect();
+                assert_eq!(changes, [("changed", "event-001"), ("added", "event-002"), ("changed", "event-003"), ("cancelled", "event-004")]);
+                assert_eq!(ids(&out["tasks"]), ["task-q3"]);
+                assert_eq!(out["gaps"], json!([]));
+                assert_eq!(out["skipped"], json!([]));
+            }),
+        },
         Case {
             tool: "calendar_list_events",
             args: json!({"start": window.0, "end": window.1, "time_zone": "Europe/Berlin", "count": 5}),
@@ -892,7 +974,7 @@ fn cases(now: Timestamp) -> Vec<Case> {
                 assert_eq!(ids(&out["chats"]), ["19:megan-adele@unq.gbl.spaces", "19:design-crew@thread.v2"]);
                 assert_eq!(out["chats"][1]["name"], "Design crew");
                 assert_eq!(out["chats"][1]["members"], json!(["Alex Wilber", "Lee Gu", "Adele Vance"]));
-                assert_eq!(out["chats"][1]["last_message"]["preview"], "New mockups are up.");
+                assert_eq!(out["chats"][1]["last_message"]["preview"], "Adele can you review the mockups today?");
                 assert_eq!(out["more"], false);
             }),
         },
@@ -1008,18 +1090,64 @@ fn cases(now: Timestamp) -> Vec<Case> {
         },
         Case {
             tool: "files_read_text",
-            args: json!({"id": "file-notes"}),
-            text: &["Budget sync notes.md (", "- Q3 spend is 4 % under plan."],
+            args: json!({"id": "file-plan"}),
+            text: &["Launch plan.docx (Word document, ", "We ship on May 4 in two regions."],
             requests: vec![
-                get("/me/drive/items/file-notes")
+                get("/me/drive/items/file-plan")
                     .q("$select", "id,name,size,webUrl,file,@microsoft.graph.downloadUrl"),
-                get("/_download/file-notes").q("tempauth", "t-file-notes"),
+                get("/_download/file-plan").q("tempauth", "t-file-plan"),
             ],
             check: Box::new(|out, _| {
-                assert_eq!(out["name"], "Budget sync notes.md");
-                assert_eq!(out["mime_type"], "text/markdown");
-                assert!(out["text"].as_str().unwrap().starts_with("# Budget sync\n"));
+                assert_eq!(out["name"], "Launch plan.docx");
+                assert_eq!(out["format"], "Word document");
+                assert_eq!(
+                    out["text"],
+                    "Launch plan\nWe ship on May 4 in two regions.\nRegion\tOwner\nNorth\tMegan\nSouth\tLee"
+                );
                 assert_eq!(out["truncated"], false);
+            }),
+        },
+        Case {
+            tool: "files_list_recent",
+            args: json!({"count": 3}),
+            text: &["3 file(s)"],
+            requests: vec![get("/me/drive/recent").q("$top", "3")],
+            check: Box::new(|out, _| {
+                let files = out["files"].as_array().unwrap();
+                assert_eq!(files.len(), 3);
+                let times: Vec<&str> = files.iter().map(|f| f["last_modified"].as_str().unwrap()).collect();
+                assert!(times.windows(2).all(|w| w[0] >= w[1]), "most recent first: {times:?}");
+                assert_eq!(out["more"], true);
+            }),
+        },
+        Case {
+            tool: "files_list_shared",
+            args: json!({}),
+            text: &["1 file(s)", "- Forecast.docx (id file-forecast, shared by Megan Bowen)"],
+            requests: vec![get("/me/drive/sharedWithMe").q("$top", "20")],
+            check: Box::new(|out, _| {
+                assert_eq!(
+                    out["files"][0],
+                    json!({"id": "file-forecast", "drive_id": "b!megan-onedrive", "name": "Forecast.docx",
+                           "size_bytes": out["files"][0]["size_bytes"], "web_url": "https://contoso.sharepoint.example/docs/file-forecast",
+                           "last_modified": out["files"][0]["last_modified"], "shared_by": "Megan Bowen", "readable": true})
+                );
+            }),
+        },
+        Case {
+            tool: "files_upload_text",
+            args: json!({"name": "Offsite ideas.md", "content": "# Offsite\n\n- Lake Tahoe\n"}),
+            text: &["Saved Offsite ideas.md (24 bytes, id file-new-2)."],
+            requests: vec![
+                put("/me/drive/items/root:/Offsite%20ideas.md:/content", "# Offsite\n\n- Lake Tahoe\n")
+                    .q("@microsoft.graph.conflictBehavior", "fail")
+                    .header("content-type", "text/markdown"),
+            ],
+            check: Box::new(|out, double| {
+                assert_eq!(out["name"], "Offsite ideas.md");
+                let (meta, bytes) = double.data().drive.into_iter().find(|(m, _)| m["id"] == "file-new-2").unwrap();
+                assert_eq!(meta["file"]["mimeType"], "text/markdown");
+                assert_eq!(bytes, b"# Offsite\n\n- Lake Tahoe\n");
             }),
         },
         Case {
@@ -1095,6 +1223,48 @@ fn cases(now: Timestamp) -> Vec<Case> {
                     &json!({"people": [{"name": "Alex Wilber", "address": "alex@contoso.example", "job_title": "Engineer",
                         "department": "Engineering", "company": "Contoso", "relevance": 29.0}]})
                 );
+            }),
+        },
+        Case {
+            tool: "people_get_profile",
+            args: json!({"user": "megan@contoso.example"}),
+            text: &["Megan Bowen <megan@contoso.example> Marketing Specialist, Marketing", "Manager: Miriam Graham"],
+            requests: vec![
+                get("/users/megan@contoso.example")
+                    .q("$select", "id,displayName,mail,userPrincipalName,jobTitle,department,officeLocation,businessPhones")
+                    .q("$expand", "manager($select=id,displayName,mail,jobTitle,department)"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(out["id"], "u-megan");
+                assert_eq!(out["office"], "Building 2, 3rd floor");
+                assert_eq!(out["manager"]["name"], "Miriam Graham");
+                assert_eq!(out["manager"]["job_title"], "Director");
+            }),
+        },
+        Case {
+            tool: "people_list_direct_reports",
+            args: json!({}),
+            text: &["2 direct report(s)", "- Lee Gu <lee@contoso.example>"],
+            requests: vec![
+                get("/me/directReports").q("$select", "id,displayName,mail,userPrincipalName,jobTitle,department"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(ids(&out["reports"]), ["u-lee", "u-nestor"]);
+                assert_eq!(out["more"], false);
+            }),
+        },
+        Case {
+            tool: "mail_read_attachment",
+            args: json!({"message_id": "msg-0012", "attachment_id": "att-12-xlsx"}),
+            text: &["Budget.xlsx (Excel workbook, ", "Travel\t1200"],
+            requests: vec![
+                get("/me/messages/msg-0012/attachments/att-12-xlsx").q("$select", "id,name,contentType,size,isInline"),
+                get("/me/messages/msg-0012/attachments/att-12-xlsx"),
+            ],
+            check: Box::new(|out, _| {
+                assert_eq!(out["format"], "Excel workbook");
+                assert_eq!(out["text"], "## Q3\nItem\tCost\nTravel\t1200\nLicenses\t800");
+                assert_eq!(out["truncated"], false);
             }),
         },
         Case {
@@ -1231,6 +1401,58 @@ async fn every_m365_tool_through_tools_call_makes_the_exact_graph_requests() {
         m365_catalog(),
         "every Microsoft 365 tool of the catalog is called through the endpoint (add a case)"
     );
+}
+
+/// Graph refusing (403), throttling beyond the retry budget (429) and failing (500), for every
+/// tool through `tools/call`: a tool result with `isError` and a message naming what Graph said,
+/// or for the tools that combine sources, a result that lists the gap. Never a protocol error,
+/// never a token in the text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_m365_tool_answers_graph_failures_with_a_clear_tool_error() {
+    let issuer = LocalIssuer::start().await;
+    let token = issuer.token("adele", json!({}));
+    let now = Timestamp::from_second(Timestamp::now().as_second()).unwrap();
+    let faults = [
+        (Fault::Forbidden, "ErrorAccessDenied"),
+        (
+            Fault::Throttle {
+                retry_after_secs: 3_600,
+            },
+            "try again in 3600 seconds",
+        ),
+        (Fault::ServerError, "generalException"),
+    ];
+    let mut failed = Vec::new();
+    for (fault, said) in faults {
+        for (i, case) in cases(now).iter().enumerate() {
+            let env = env(&issuer, &token, now).await;
+            env.graph.double.push_fault(FaultRule::always(fault.clone()));
+            let reply = env
+                .client
+                .post(
+                    json!({"jsonrpc": "2.0", "id": 500 + i, "method": "tools/call",
+                           "params": {"name": case.tool, "arguments": case.args}}),
+                    &[],
+                )
+                .await;
+            let result = reply.result();
+            let text = result["content"][0]["text"].as_str().unwrap_or_default();
+            let gaps = result["structuredContent"]["gaps"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
+            let clear = if result["isError"] == true {
+                text.contains(said)
+            } else {
+                // Combined tools keep what they could read and name the rest.
+                gaps > 0 && text.contains(said)
+            };
+            if !clear || text.contains(&token) || text.contains(GRAPH_TOKEN) {
+                failed.push(format!("{} under {fault:?}: {text}", case.tool));
+            }
+        }
+    }
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 #[test]

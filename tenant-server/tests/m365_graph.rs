@@ -15,6 +15,7 @@ use std::{
 };
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use mcp_graph_double::{Fault, FaultRule, GraphDouble, RecordedRequest, Seed};
 use mcp_tenancy_config::catalog::TOOL_CATALOG;
 use mcp_tenant_server::{
@@ -25,7 +26,7 @@ use mcp_tenant_server::{
     },
     tools::{
         ProgressSink, Tool, ToolContext, ToolError, ToolResult,
-        m365::{M365Deps, m365_tools},
+        m365::{M365Deps, SignIns, ToolPolicy, m365_tools},
     },
 };
 use prometheus::Registry;
@@ -74,6 +75,16 @@ fn retry() -> RetryPolicy {
 }
 
 async fn env_with(provider: Arc<dyn GraphTokenProvider>, max_pages: u32, seed: Seed) -> Env {
+    env_with_deps(provider, max_pages, seed, |d| d).await
+}
+
+/// An env whose tools' deps `customize` narrows (a policy, sign-ins).
+async fn env_with_deps(
+    provider: Arc<dyn GraphTokenProvider>,
+    max_pages: u32,
+    seed: Seed,
+    customize: impl FnOnce(M365Deps) -> M365Deps,
+) -> Env {
     let double = GraphDouble::new(&seed);
     let (addr, _) = double.spawn("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let registry = Registry::new();
@@ -86,10 +97,7 @@ async fn env_with(provider: Arc<dyn GraphTokenProvider>, max_pages: u32, seed: S
     };
     let graph = GraphClient::new(config, provider, GraphMetrics::register(&registry).unwrap()).unwrap();
     let cache = UserCache::new(Duration::from_secs(60), 1000, &registry).unwrap();
-    let deps = M365Deps {
-        graph: Arc::new(graph),
-        cache: Arc::new(cache),
-    };
+    let deps = customize(M365Deps::from_parts(Arc::new(graph), Arc::new(cache)));
     let tools = m365_tools(deps)
         .into_iter()
         .map(|t| (t.definition().name, t))
@@ -365,13 +373,13 @@ async fn mail_get_message_converts_html_safely_and_lists_attachments() {
     }
     assert_eq!(
         out["attachments"],
-        json!([{"name": "report-0.pdf", "size_bytes": 20480, "content_type": "application/pdf"}])
+        json!([{"id": "att-0", "name": "report-0.pdf", "size_bytes": 20480, "content_type": "application/pdf"}])
     );
     let r = &env.top()[0];
     assert_eq!(r.path, "/me/messages/msg-0000");
     assert_eq!(
         r.param("$expand"),
-        Some("attachments($select=name,size,contentType,isInline)")
+        Some("attachments($select=id,name,size,contentType,isInline)")
     );
     let e = env
         .call("mail_get_message", json!({"id": "nope"}))
@@ -1119,10 +1127,7 @@ async fn a_silent_graph_times_out_with_bounded_retries() {
     let provider = Arc::new(CountingProvider::default());
     let graph = GraphClient::new(config, provider, GraphMetrics::register(&registry).unwrap()).unwrap();
     let cache = UserCache::new(Duration::from_secs(60), 10, &registry).unwrap();
-    let tools = m365_tools(M365Deps {
-        graph: Arc::new(graph),
-        cache: Arc::new(cache),
-    });
+    let tools = m365_tools(M365Deps::from_parts(Arc::new(graph), Arc::new(cache)));
     let teams = tools
         .iter()
         .find(|t| t.definition().name == "teams_list_teams")
@@ -1159,15 +1164,61 @@ async fn files_read_text_reads_text_within_limits_and_refuses_the_rest() {
             .await
             .unwrap_err()
     };
-    let deck = refused("file-deck").await;
-    assert_eq!(upstream_code(&deck), "unsupportedType");
-    assert!(deck.to_string().contains("presentationml"), "{deck}");
-    // Larger than 1 MiB: refused from its size, before any download.
+    // Office documents and PDFs read as text: slides in order, sheets as rows, pages as lines.
+    let deck = env.ok("files_read_text", json!({"id": "file-deck"})).await;
+    assert_eq!(deck["format"], "PowerPoint presentation");
+    let text = deck["text"].as_str().unwrap();
+    assert!(
+        text.find("Roadmap 2026").unwrap() < text.find("Q4: second region").unwrap(),
+        "{text}"
+    );
+    let budget = env.ok("files_read_text", json!({"id": "file-budget"})).await;
+    assert_eq!(
+        budget["text"],
+        "## Summary\nTeam\tBudget\nMarketing\t120000\nLaunch\t80000"
+    );
+    let report = env.ok("files_read_text", json!({"id": "file-report"})).await;
+    assert!(
+        report["text"]
+            .as_str()
+            .unwrap()
+            .contains("Spend is 4 % under plan."),
+        "{report}"
+    );
+    // A colleague's file, through its drive.
+    let shared = env
+        .ok(
+            "files_read_text",
+            json!({"id": "file-forecast", "drive_id": "b!megan-onedrive"}),
+        )
+        .await;
+    assert_eq!(shared["text"], "Forecast: revenue grows 12 % in Q4.");
+    // ... but not as if it were the user's own.
+    assert_eq!(
+        upstream_code(&refused("file-forecast").await),
+        "ErrorItemNotFound"
+    );
+
+    // Types no crate reads, named; a damaged package, said so.
+    for (id, what) in [("file-legacy", ".xls"), ("file-photo", "image")] {
+        let e = refused(id).await;
+        assert_eq!(upstream_code(&e), "unsupportedType", "{id}");
+        assert!(e.to_string().contains(what), "{id}: {e}");
+    }
+    let broken = refused("file-broken").await;
+    assert_eq!(upstream_code(&broken), "unreadableDocument");
+    assert!(
+        broken.to_string().contains("Broken.docx") && broken.to_string().contains("ZIP"),
+        "{broken}"
+    );
+    // Larger than 16 MiB by Graph's word: refused from its size, before any download.
     let before = env.double.requests().len();
     assert_eq!(upstream_code(&refused("file-big").await), "tooLarge");
     let after = env.double.requests();
     assert!(after[before..].iter().all(|r| !r.path.starts_with("/_download/")));
-    assert_eq!(upstream_code(&refused("file-binary").await), "unsupportedType");
+    let binary = refused("file-binary").await;
+    assert_eq!(upstream_code(&binary), "unreadableDocument");
+    assert!(binary.to_string().contains("binary data"), "{binary}");
     assert_eq!(upstream_code(&refused("nope").await), "ErrorItemNotFound");
     assert!(matches!(
         env.call("files_read_text", json!({"id": ".."})).await,
@@ -1264,4 +1315,482 @@ async fn downloads_go_without_the_token_only_to_trusted_urls_and_stop_at_the_lim
         graph.download(call(), &at("/dl/small"), 1024).await,
         Err(GraphError::Cancelled)
     ));
+}
+
+// ---------------------------------------------------------------- hostile input to the everyday tools
+
+#[tokio::test]
+async fn oversized_malformed_and_contradictory_arguments_are_refused_naming_the_field() {
+    let (env, _) = env().await;
+    let long = |n: usize| "x".repeat(n);
+    let categories: Vec<String> = (0..26).map(|i| format!("c{i}")).collect();
+    let users: Vec<String> = (0..21).map(|i| format!("u{i}@contoso.example")).collect();
+    let future = (Timestamp::now() + jiff::SignedDuration::from_hours(2)).to_string();
+    for (tool, args, field) in [
+        (
+            "mail_move_message",
+            json!({"id": "msg-0001", "folder": " "}),
+            "`folder`",
+        ),
+        (
+            "mail_move_message",
+            json!({"id": "msg-0001", "folder": long(513)}),
+            "`folder`",
+        ),
+        (
+            "mail_mark_message",
+            json!({"id": "msg-0001"}),
+            "at least one of `read`",
+        ),
+        (
+            "mail_mark_message",
+            json!({"id": "msg-0001", "categories": categories}),
+            "`categories`",
+        ),
+        (
+            "mail_mark_message",
+            json!({"id": "msg-0001", "categories": ["ok", " "]}),
+            "`categories[1]`",
+        ),
+        (
+            "mail_mark_message",
+            json!({"id": "msg-0001", "flag": "urgent"}),
+            "unknown variant `urgent`",
+        ),
+        ("mail_forward", json!({"id": "msg-0001", "to": []}), "`to`"),
+        (
+            "mail_forward",
+            json!({"id": "msg-0001", "to": ["not an address"]}),
+            "not an address",
+        ),
+        (
+            "calendar_update_event",
+            json!({"id": "event-mine"}),
+            "at least one of `subject`",
+        ),
+        (
+            "calendar_update_event",
+            json!({"id": "event-mine", "start": "2026-06-01T10:00:00"}),
+            "together",
+        ),
+        (
+            "calendar_update_event",
+            json!({"id": "event-mine", "start": "2026-06-01T10:00:00", "end": "2026-06-01T09:00:00"}),
+            "`end` must be after `start`",
+        ),
+        (
+            "calendar_update_event",
+            json!({"id": "event-mine", "subject": "s", "time_zone": "UTC\r\nX: 1"}),
+            "`time_zone`",
+        ),
+        (
+            "calendar_cancel_event",
+            json!({"id": "event-mine", "comment": long(4_001)}),
+            "`comment`",
+        ),
+        (
+            "calendar_respond_to_event",
+            json!({"id": "event-003", "response": "accept", "proposed_start": "2026-06-01T10:00:00", "proposed_end": "2026-06-01T11:00:00"}),
+            "only with `tentative` or `decline`",
+        ),
+        (
+            "calendar_respond_to_event",
+            json!({"id": "event-003", "response": "decline", "proposed_start": "2026-06-01T10:00:00"}),
+            "together",
+        ),
+        (
+            "teams_send_chat_message",
+            json!({"chat_id": "19:x", "message": long(20_001)}),
+            "`message`",
+        ),
+        (
+            "teams_send_chat_message",
+            json!({"chat_id": "19:x", "message": "  "}),
+            "`message` is empty",
+        ),
+        (
+            "teams_reply_to_channel_message",
+            json!({"team_id": "t", "channel_id": "c", "message_id": "m", "message": long(20_001)}),
+            "`message`",
+        ),
+        ("teams_get_presence", json!({"users": users}), "`users`"),
+        ("teams_get_presence", json!({"users": ["../me"]}), "`users`"),
+        ("teams_get_presence", json!({"users": []}), "`users`"),
+        ("tasks_create_task", json!({"title": " "}), "`title`"),
+        ("tasks_create_task", json!({"title": long(256)}), "`title`"),
+        (
+            "tasks_create_task",
+            json!({"title": "t", "due": "tomorrow"}),
+            "`due`",
+        ),
+        (
+            "tasks_create_task",
+            json!({"title": "t", "reminder": "9am"}),
+            "`reminder`",
+        ),
+        (
+            "tasks_create_task",
+            json!({"title": "t", "note": long(10_001)}),
+            "`note`",
+        ),
+        ("tasks_list_tasks", json!({"due_by": "soon"}), "`due_by`"),
+        (
+            "files_upload_text",
+            json!({"name": "run.exe", "content": "x"}),
+            "`name`",
+        ),
+        (
+            "files_upload_text",
+            json!({"name": "../../x.md", "content": "x"}),
+            "`name`",
+        ),
+        (
+            "files_upload_text",
+            json!({"name": "a.md", "content": long(1024 * 1024 + 1)}),
+            "`content`",
+        ),
+        ("people_get_profile", json!({"user": "a b/c"}), "`user`"),
+        (
+            "people_list_direct_reports",
+            json!({"user": "x?$select=*"}),
+            "`user`",
+        ),
+        (
+            "catch_me_up",
+            json!({"since": future}),
+            "`since` is in the future",
+        ),
+        ("catch_me_up", json!({"since": "last week"}), "`since`"),
+        ("catch_me_up", json!({"count": 21}), "`count`"),
+        ("files_list_recent", json!({"count": 0}), "`count`"),
+        ("calendar_list_calendars", json!({"count": 101}), "`count`"),
+    ] {
+        match env.call(tool, args.clone()).await {
+            Err(ToolError::InvalidArguments(m)) => assert!(m.contains(field), "{tool} {args}: {m}"),
+            other => panic!("{tool} {args}: {other:?}"),
+        }
+    }
+    assert!(env.double.requests().is_empty(), "{:?}", env.double.requests());
+}
+
+/// Ids and names with paths, queries and OData in them stay one percent-encoded path segment:
+/// Graph finds no such item, and no request leaves its route.
+#[tokio::test]
+async fn ids_with_paths_or_odata_stay_inside_their_segment() {
+    let (env, _) = env().await;
+    let hostile = "../../me/messages?$select=*&x=' or 1 eq 1#";
+    for (tool, args) in [
+        ("mail_move_message", json!({"id": hostile, "folder": "archive"})),
+        ("mail_mark_message", json!({"id": hostile, "read": true})),
+        ("mail_delete_message", json!({"id": hostile})),
+        (
+            "mail_forward",
+            json!({"id": hostile, "to": ["megan@contoso.example"]}),
+        ),
+        ("mail_send_draft", json!({"id": hostile})),
+        (
+            "mail_read_attachment",
+            json!({"message_id": "msg-0012", "attachment_id": hostile}),
+        ),
+        (
+            "mail_read_attachment",
+            json!({"message_id": hostile, "attachment_id": "att-12-xlsx"}),
+        ),
+        ("calendar_update_event", json!({"id": hostile, "subject": "s"})),
+        ("calendar_cancel_event", json!({"id": hostile})),
+        (
+            "calendar_respond_to_event",
+            json!({"id": hostile, "response": "accept"}),
+        ),
+        (
+            "teams_send_chat_message",
+            json!({"chat_id": hostile, "message": "hi"}),
+        ),
+        (
+            "teams_reply_to_channel_message",
+            json!({"team_id": "team-mark-8b0e", "channel_id": "19:campaigns@thread.tacv2", "message_id": hostile, "message": "hi"}),
+        ),
+        ("tasks_list_tasks", json!({"list_id": hostile})),
+        (
+            "tasks_complete_task",
+            json!({"list_id": "list-default", "task_id": hostile}),
+        ),
+        ("tasks_create_task", json!({"list_id": hostile, "title": "t"})),
+        ("files_read_text", json!({"id": "file-plan", "drive_id": hostile})),
+        (
+            "files_upload_text",
+            json!({"name": "a.md", "content": "x", "folder_id": hostile}),
+        ),
+    ] {
+        env.double.clear_requests();
+        let e = env.call(tool, args.clone()).await.unwrap_err();
+        let code = upstream_code(&e);
+        assert!(
+            code == "ErrorItemNotFound" || code == "itemNotFound",
+            "{tool} {args}: {e}"
+        );
+        for r in env.double.requests() {
+            assert!(
+                !r.path.contains("/../") && !r.path.contains('?'),
+                "{tool}: {}",
+                r.path
+            );
+            assert!(r.params.iter().all(|(k, _)| k != "x"), "{tool}: {:?}", r.params);
+        }
+    }
+    // A moved message's folder is looked up by its exact name, as an OData literal.
+    let e = env
+        .call(
+            "mail_move_message",
+            json!({"id": "msg-0001", "folder": "Projects' or 1 eq 1"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("no top-level mail folder is named"), "{e}");
+    let lookup = env.double.requests().last().cloned().unwrap();
+    assert_eq!(
+        lookup.param("$filter"),
+        Some("displayName eq 'Projects'' or 1 eq 1'")
+    );
+}
+
+#[tokio::test]
+async fn attachments_are_read_within_limits_and_other_kinds_refused_by_name() {
+    let (env, _) = env().await;
+    let read = async |id: &str| {
+        env.call(
+            "mail_read_attachment",
+            json!({"message_id": "msg-0012", "attachment_id": id}),
+        )
+        .await
+    };
+    let notes = read("att-12-docx").await.unwrap();
+    assert_eq!(notes.structured["text"], "Notes: ship on May 4.");
+    let report = read("att-12").await.unwrap();
+    assert!(
+        report.structured["text"]
+            .as_str()
+            .unwrap()
+            .contains("Spend is on plan."),
+        "{report:?}"
+    );
+    for (id, code, says) in [
+        ("att-12-png", "unsupportedType", "image"),
+        ("att-12-item", "unsupportedType", "attached Outlook item"),
+        ("att-12-big", "tooLarge", "10240 KiB"),
+        ("nope", "ErrorItemNotFound", "not found"),
+    ] {
+        env.double.clear_requests();
+        let e = read(id).await.unwrap_err();
+        assert_eq!(upstream_code(&e), code, "{id}: {e}");
+        assert!(e.to_string().contains(says), "{id}: {e}");
+        // Refused from the metadata: the content is never fetched.
+        assert!(
+            env.double.requests().len() <= 1,
+            "{id}: {:?}",
+            env.double.requests()
+        );
+    }
+}
+
+#[tokio::test]
+async fn graph_refusals_of_writes_are_tool_errors_and_change_nothing() {
+    let (env, _) = env().await;
+    // Only the organizer may change or cancel a meeting; an organizer does not answer their own.
+    let e = env
+        .call(
+            "calendar_cancel_event",
+            json!({"id": "event-003", "comment": "no"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(upstream_code(&e), "ErrorInvalidRequest");
+    assert!(e.to_string().contains("organizer"), "{e}");
+    let e = env
+        .call(
+            "calendar_update_event",
+            json!({"id": "event-003", "subject": "mine now"}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(upstream_code(&e), "ErrorAccessDenied");
+    let e = env
+        .call(
+            "calendar_respond_to_event",
+            json!({"id": "event-mine", "response": "accept"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("organized"), "{e}");
+    // Only a draft can be sent; a received message stays where it is.
+    let e = env
+        .call("mail_send_draft", json!({"id": "msg-0001"}))
+        .await
+        .unwrap_err();
+    assert_eq!(upstream_code(&e), "ErrorInvalidOperation");
+    let data = env.double.data();
+    assert!(data.inbox.iter().any(|m| m["id"] == "msg-0001"));
+    assert!(
+        data.events
+            .iter()
+            .any(|e| e["id"] == "event-003" && e["subject"] != "mine now")
+    );
+    // An existing name is not overwritten unless asked.
+    let args = json!({"name": "Notes.md", "content": "one"});
+    env.ok("files_upload_text", args.clone()).await;
+    let e = env.call("files_upload_text", args).await.unwrap_err();
+    assert_eq!(upstream_code(&e), "nameAlreadyExists");
+    let replaced = env
+        .ok(
+            "files_upload_text",
+            json!({"name": "Notes.md", "content": "two", "on_conflict": "replace"}),
+        )
+        .await;
+    assert_eq!(replaced["size_bytes"], 3);
+    let notes: Vec<_> = env
+        .double
+        .data()
+        .drive
+        .into_iter()
+        .filter(|(m, _)| m["name"] == "Notes.md")
+        .collect();
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0].1, b"two");
+}
+
+#[tokio::test]
+async fn presence_of_an_unknown_colleague_is_a_gap_not_a_failure() {
+    let (env, _) = env().await;
+    let out = env
+        .ok(
+            "teams_get_presence",
+            json!({"users": ["alex@contoso.example", "nobody@contoso.example"]}),
+        )
+        .await;
+    assert_eq!(out["presence"][0]["availability"], "Busy");
+    assert!(out["presence"][1]["availability"].is_null());
+    assert!(
+        out["presence"][1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn catch_me_up_keeps_what_it_read_when_a_source_fails_and_reports_progress() {
+    let (env, _) = env().await;
+    env.double
+        .push_fault(FaultRule::on(Fault::Forbidden, "/me/todo/", u32::MAX));
+    let sink = Arc::new(Progress::default());
+    let mut ctx = ctx_for(caller("user-a"));
+    ctx.progress = Some(sink.clone());
+    let out = env
+        .call_as(
+            &ctx,
+            "catch_me_up",
+            json!({"since": (Timestamp::now() - jiff::SignedDuration::from_hours(6)).to_string()}),
+        )
+        .await
+        .unwrap();
+    let out = out.structured;
+    assert!(out["tasks"].as_array().unwrap().is_empty());
+    let gaps = out["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 1, "{gaps:?}");
+    assert!(
+        gaps[0]
+            .as_str()
+            .unwrap()
+            .starts_with("tasks: graph error ErrorAccessDenied"),
+        "{gaps:?}"
+    );
+    assert_eq!(out["chats"].as_array().unwrap().len(), 3);
+    assert_eq!(out["meetings"].as_array().unwrap().len(), 4);
+    let steps = sink.0.lock().unwrap().clone();
+    assert_eq!(steps.len(), 4, "{steps:?}");
+    assert_eq!((steps[3].0, steps[3].1), (4.0, Some(4.0)));
+    assert!(
+        steps.iter().any(|(_, _, m)| m == "tasks: tasks unavailable"),
+        "{steps:?}"
+    );
+}
+
+/// catch_me_up reads a source only where the caller could call its tool: not for a tenant
+/// without Teams, not for a tier without the To Do tools.
+#[tokio::test]
+async fn catch_me_up_reads_only_the_sources_the_caller_may_use() {
+    let tier: mcp_tenancy_config::AccessTier = serde_json::from_value(json!({
+        "name": "mail-and-calendar", "roles": ["*"], "tools": ["mail_*", "calendar_*", "catch_me_up"]
+    }))
+    .unwrap();
+    let policy = ToolPolicy {
+        tools: mcp_tenancy_config::ToolSets {
+            teams: false,
+            ..Default::default()
+        },
+        access: mcp_tenancy_config::AccessConfig {
+            tiers: vec![tier],
+            service_accounts: vec![],
+        },
+    };
+    let env = env_with_deps(Arc::new(CountingProvider::default()), 10, Seed::default(), |d| {
+        d.with_policy(policy)
+    })
+    .await;
+    let mut caller = caller("user-a");
+    caller.tiers = vec!["mail-and-calendar".into()];
+    let out = env
+        .call_as(&ctx_for(caller), "catch_me_up", json!({}))
+        .await
+        .unwrap()
+        .structured;
+    assert_eq!(
+        out["skipped"],
+        json!([
+            "chats: teams_read_chat is not offered to you",
+            "tasks: tasks_list_tasks is not offered to you"
+        ])
+    );
+    assert!(!out["meetings"].as_array().unwrap().is_empty());
+    assert!(
+        env.double
+            .requests()
+            .iter()
+            .all(|r| !r.path.contains("/chats") && !r.path.contains("/todo/")),
+        "{:?}",
+        env.double.requests().iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+}
+
+/// Without `since`, the period starts at the user's previous sign-in when the server knows it.
+#[tokio::test]
+async fn catch_me_up_starts_at_the_previous_sign_in() {
+    struct SignedInAt(Timestamp);
+    #[async_trait]
+    impl SignIns for SignedInAt {
+        async fn previous_sign_in(&self, _: &Caller) -> Option<Timestamp> {
+            Some(self.0)
+        }
+    }
+    let at = Timestamp::from_second(Timestamp::now().as_second() - 3 * 3_600).unwrap();
+    let env = env_with_deps(Arc::new(CountingProvider::default()), 10, Seed::default(), |d| {
+        d.with_sign_ins(Arc::new(SignedInAt(at)))
+    })
+    .await;
+    let out = env.ok("catch_me_up", json!({})).await;
+    assert_eq!(out["since"], at.to_string());
+    let mail = env
+        .double
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/me/mailFolders/inbox/messages")
+        .unwrap();
+    assert_eq!(
+        mail.param("$filter").unwrap(),
+        format!(
+            "receivedDateTime ge {} and isRead eq false",
+            at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
+    );
 }

@@ -417,13 +417,17 @@ async fn mail_messages_are_resources_read_with_the_callers_tiers_and_token() {
     let file = read(&reader, "m365://files/items/file-notes").await;
     let text = file.result()["contents"][0]["text"].as_str().unwrap().to_owned();
     assert!(text.contains("- Megan sends the numbers by Friday."), "{text}");
-    // A file that is not text is refused naming the resource and the type.
-    let deck = read(&reader, "m365://files/items/file-deck").await;
-    assert_eq!(deck.error_code(), -32603, "{}", deck.text);
+    // A Word document reads as its text.
+    let plan = read(&reader, "m365://files/items/file-plan").await;
+    let text = plan.result()["contents"][0]["text"].as_str().unwrap().to_owned();
+    assert!(text.contains("We ship on May 4 in two regions."), "{text}");
+    // A file no reader understands is refused naming the resource and the type.
+    let photo = read(&reader, "m365://files/items/file-photo").await;
+    assert_eq!(photo.error_code(), -32603, "{}", photo.text);
     assert!(
-        deck.text.contains("m365://files/items/file-deck") && deck.text.contains("presentationml"),
+        photo.text.contains("m365://files/items/file-photo") && photo.text.contains("image"),
         "{}",
-        deck.text
+        photo.text
     );
 
     // Listing mail links each message as a resource, for a caller who may read it.

@@ -191,7 +191,7 @@ pub fn extract(format: Format, bytes: &[u8], limits: &Limits) -> Result<Extracte
     }
     let mut out = output::Output::new(limits.max_text_chars);
     match format {
-        Format::Text => plain::text(bytes, &mut out),
+        Format::Text => plain::text(bytes, &mut out)?,
         Format::Html => plain::html(bytes, &mut out)?,
         Format::Word => ooxml::word(bytes, limits, &mut out)?,
         Format::PowerPoint => ooxml::powerpoint(bytes, limits, &mut out)?,

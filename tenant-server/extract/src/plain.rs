@@ -4,14 +4,22 @@ use crate::output::Output;
 use crate::{ExtractError, Format, guarded};
 
 /// Decodes text: a UTF-16 byte order mark means UTF-16 (little or big endian), otherwise UTF-8
-/// with its mark dropped and invalid bytes replaced by U+FFFD.
-pub(crate) fn text(bytes: &[u8], out: &mut Output) {
+/// with its mark dropped and invalid bytes replaced by U+FFFD. A NUL byte in UTF-8 means the
+/// file is binary, whatever its name says.
+pub(crate) fn text(bytes: &[u8], out: &mut Output) -> Result<(), ExtractError> {
     match bytes {
         [0xFF, 0xFE, rest @ ..] => utf16(rest, u16::from_le_bytes, out),
         [0xFE, 0xFF, rest @ ..] => utf16(rest, u16::from_be_bytes, out),
+        _ if bytes.contains(&0) => {
+            return Err(ExtractError::malformed(
+                Format::Text,
+                "it holds binary data (NUL bytes), not text",
+            ));
+        }
         [0xEF, 0xBB, 0xBF, rest @ ..] => utf8(rest, out),
         _ => utf8(bytes, out),
     }
+    Ok(())
 }
 
 fn utf8(bytes: &[u8], out: &mut Output) {
@@ -40,7 +48,8 @@ fn utf16(bytes: &[u8], unit: fn([u8; 2]) -> u16, out: &mut Output) {
 pub(crate) fn html(bytes: &[u8], out: &mut Output) -> Result<(), ExtractError> {
     // Decoded as text first, so UTF-16 and marked HTML read as well as UTF-8.
     let mut source = Output::new(usize::MAX);
-    text(bytes, &mut source);
+    text(bytes, &mut source)
+        .map_err(|_| ExtractError::malformed(Format::Html, "it holds binary data (NUL bytes), not HTML"))?;
     let (source, _) = source.finish(false);
     let rendered = guarded(Format::Html, || {
         html2text::config::plain_no_decorate()

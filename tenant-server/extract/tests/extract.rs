@@ -431,3 +431,19 @@ fn detection_feeds_extraction() {
         }
     }
 }
+
+#[test]
+fn a_text_file_with_nul_bytes_is_binary_not_text() {
+    let e = extract(Format::Text, b"abc\x00def", &Limits::default()).unwrap_err();
+    assert!(matches!(e, ExtractError::Malformed { .. }), "{e:?}");
+    assert!(e.to_string().contains("binary data"), "{e}");
+    // UTF-16 has NULs in every ASCII character and is text.
+    let utf16: Vec<u8> = [0xFF, 0xFE]
+        .into_iter()
+        .chain("hi".encode_utf16().flat_map(u16::to_le_bytes))
+        .collect();
+    assert_eq!(
+        extract(Format::Text, &utf16, &Limits::default()).unwrap().text,
+        "hi"
+    );
+}

@@ -4,6 +4,7 @@
 //! foreign paging links) and a record of every request received (paths, query, headers, bodies)
 //! so tests can assert the exact Graph calls made. It is never linked into the server.
 
+pub mod documents;
 mod odata;
 mod routes;
 pub mod seed;
@@ -42,6 +43,8 @@ pub enum Fault {
     ExpiredToken,
     /// 500 with a Graph error document.
     ServerError,
+    /// 403 `ErrorAccessDenied` (a permission the app was not granted).
+    Forbidden,
     /// 200 with a body that is not JSON.
     MalformedJson,
     /// A listing whose `@odata.nextLink` points at this URL.
@@ -63,6 +66,15 @@ impl FaultRule {
             fault,
             path_contains: None,
             times: 1,
+        }
+    }
+
+    /// `fault` on every request from now on.
+    pub fn always(fault: Fault) -> Self {
+        Self {
+            fault,
+            path_contains: None,
+            times: u32::MAX,
         }
     }
 
@@ -247,6 +259,8 @@ pub(crate) struct Incoming {
     pub params: Vec<(String, String)>,
     pub headers: BTreeMap<String, String>,
     pub body: Option<Value>,
+    /// The body as sent when its content type is not JSON (a file's content being uploaded).
+    pub raw: Option<Vec<u8>>,
     pub in_batch: bool,
     /// `scheme://host` the request came to, for paging links.
     pub origin: String,
@@ -288,12 +302,16 @@ async fn entry(
         headers.get("host").map(String::as_str).unwrap_or("localhost")
     );
     let raw_query = uri.query().unwrap_or("").to_string();
-    let parsed_body = if body.is_empty() {
+    let json_body = headers
+        .get("content-type")
+        .is_none_or(|t| t.starts_with("application/json"));
+    let raw = (!json_body && !body.is_empty()).then(|| body.to_vec());
+    let parsed_body = if body.is_empty() || !json_body {
         None
     } else {
         serde_json::from_slice(&body).ok()
     };
-    if !body.is_empty() && parsed_body.is_none() {
+    if json_body && !body.is_empty() && parsed_body.is_none() {
         return into_response(Answer::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -309,6 +327,7 @@ async fn entry(
         raw_query,
         headers,
         body: parsed_body,
+        raw,
         in_batch: false,
         origin,
     };
@@ -358,7 +377,11 @@ impl GraphDouble {
             raw_query: req.raw_query,
             params: req.params,
             headers: req.headers,
-            body: req.body,
+            // Uploaded text is recorded as a JSON string, to be asserted like any body.
+            body: req.body.or_else(|| {
+                req.raw
+                    .map(|r| Value::String(String::from_utf8_lossy(&r).into_owned()))
+            }),
             in_batch: req.in_batch,
             status: answer.status.as_u16(),
         };
@@ -417,6 +440,13 @@ impl GraphDouble {
                         StatusCode::INTERNAL_SERVER_ERROR,
                         "generalException",
                         "General exception.",
+                    );
+                }
+                Fault::Forbidden => {
+                    return Answer::error(
+                        StatusCode::FORBIDDEN,
+                        "ErrorAccessDenied",
+                        "Access is denied. Check credentials and try again.",
                     );
                 }
                 Fault::MalformedJson => {

@@ -4,6 +4,12 @@
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
+use crate::documents::{mk_docx, mk_pdf, mk_pptx, mk_xlsx, p, table};
+
+/// The user's OneDrive, and a colleague's that shares a file with them.
+pub const MY_DRIVE: &str = "b!adele-onedrive";
+pub const MEGAN_DRIVE: &str = "b!megan-onedrive";
+
 /// The signed-in user of the double.
 pub const ME_NAME: &str = "Adele Vance";
 pub const ME_ADDRESS: &str = "adele@contoso.example";
@@ -92,6 +98,8 @@ pub struct Data {
     pub shared: Vec<Value>,
     /// Microsoft To Do lists, and their tasks by list id.
     pub task_lists: Vec<Value>,
+    /// The directory: the user, their manager and colleagues, each with `managerId`.
+    pub users: Vec<Value>,
     pub tasks: Vec<(String, Value)>,
     pub next_id: u64,
 }
@@ -138,6 +146,86 @@ fn tasks(now: Timestamp) -> Vec<(String, Value)> {
             task("task-press", "Draft the press release", "notStarted", Some(5)),
         ),
     ]
+}
+
+/// The user reports to their manager, as do most colleagues; Lee and Nestor report to the user.
+fn directory() -> Vec<Value> {
+    let user = |name: &str, address: &str, title: &str, department: &str, manager: Option<&str>| {
+        let id = format!("u-{}", address.split('@').next().unwrap_or(address));
+        json!({"id": id, "displayName": name, "mail": address, "userPrincipalName": address,
+               "jobTitle": title, "department": department, "officeLocation": "Building 2, 3rd floor",
+               "businessPhones": ["+1 425 555 0100"], "managerId": manager})
+    };
+    let mut users = vec![
+        user(MANAGER_NAME, MANAGER_ADDRESS, "Director", "Marketing", None),
+        user(
+            ME_NAME,
+            ME_ADDRESS,
+            "Product Manager",
+            "Marketing",
+            Some("u-miriam"),
+        ),
+    ];
+    for (name, address) in &COLLEAGUES[1..] {
+        let manager = if matches!(*name, "Lee Gu" | "Nestor Wilke") {
+            "u-adele"
+        } else {
+            "u-miriam"
+        };
+        users.push(user(
+            name,
+            address,
+            "Marketing Specialist",
+            "Marketing",
+            Some(manager),
+        ));
+    }
+    users
+}
+
+/// A workbook, a document, an image, a file over the tools' limit and an attached message.
+fn extra_attachments() -> Vec<Value> {
+    let file = |id: &str, name: &str, size: u64, mime: &str| {
+        json!({"@odata.type": "#microsoft.graph.fileAttachment", "id": id, "name": name, "size": size,
+               "contentType": mime, "isInline": false})
+    };
+    vec![
+        file(
+            "att-12-xlsx",
+            "Budget.xlsx",
+            9_000,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        file(
+            "att-12-docx",
+            "Notes.docx",
+            7_000,
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        ),
+        file("att-12-png", "photo.png", 40_000, "image/png"),
+        file(
+            "att-12-big",
+            "Deck.pptx",
+            40 * 1024 * 1024,
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        ),
+        json!({"@odata.type": "#microsoft.graph.itemAttachment", "id": "att-12-item", "name": "Fwd: contract", "size": 30_000,
+               "contentType": null, "isInline": false}),
+    ]
+}
+
+/// The bytes of a seeded attachment, made when asked for (by its name's extension).
+pub fn attachment_content(name: &str) -> Vec<u8> {
+    match name.rsplit_once('.').map(|(_, e)| e) {
+        Some("pdf") => mk_pdf(&[&[name], &["Spend is on plan."]]),
+        Some("xlsx") => mk_xlsx(&[(
+            "Q3",
+            &[&["Item", "Cost"], &["Travel", "1200"], &["Licenses", "800"]],
+        )]),
+        Some("docx") => mk_docx(&p(&["Notes: ship on May 4."])),
+        Some("png") => b"\x89PNG\r\n\x1a\n".to_vec(),
+        _ => b"attachment".to_vec(),
+    }
 }
 
 fn ts(t: Timestamp) -> String {
@@ -288,6 +376,17 @@ impl Data {
                     "<p>Can you send me the Q3 numbers before 3 pm?</p>",
                 ),
             ),
+            ("19:design-crew@thread.v2".to_owned(), {
+                let mut m = message(
+                    "chat-d2",
+                    lee,
+                    15,
+                    "<p><at id=\"0\">Adele</at> can you review the mockups today?</p>",
+                );
+                m["mentions"] = json!([{"id": 0, "mentionText": "Adele",
+                        "mentioned": {"user": {"id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "displayName": ME_NAME}}}]);
+                m
+            }),
             (
                 "19:megan-adele@unq.gbl.spaces".to_owned(),
                 message("chat-2", me_user, 50, "<p>Sure, after the sync.</p>"),
@@ -323,6 +422,9 @@ impl Data {
                 "id": id, "name": name, "size": content.len(),
                 "webUrl": format!("https://contoso.sharepoint.example/docs/{id}"),
                 "file": {"mimeType": mime},
+                "parentReference": {"driveId": MY_DRIVE},
+                "lastModifiedDateTime": ts(now - minutes(content.len() as i64 % 600)),
+                "lastModifiedBy": {"user": {"displayName": ME_NAME}},
             });
             (meta, content)
         };
@@ -349,9 +451,53 @@ impl Data {
                 "file-deck",
                 "Roadmap.pptx",
                 "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                b"PK\x03\x04 not text".to_vec(),
+                mk_pptx(&[&["Roadmap 2026"], &["Q3: launch in May", "Q4: second region"]]),
             ),
-            item("file-big", "Server log.txt", "text/plain", vec![b'x'; 2 * 1024 * 1024]),
+            item(
+                "file-plan",
+                "Launch plan.docx",
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                mk_docx(&format!(
+                    "{}{}{}",
+                    p(&["Launch plan"]),
+                    p(&["We ship on May 4 in two regions."]),
+                    table(&[&["Region", "Owner"], &["North", "Megan"], &["South", "Lee"]])
+                )),
+            ),
+            item(
+                "file-budget",
+                "Budget 2026.xlsx",
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                mk_xlsx(&[("Summary", &[&["Team", "Budget"], &["Marketing", "120000"], &["Launch", "80000"]])]),
+            ),
+            item(
+                "file-report",
+                "Q3 report.pdf",
+                "application/pdf",
+                mk_pdf(&[&["Q3 report"], &["Spend is 4 % under plan."]]),
+            ),
+            item("file-broken", "Broken.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04 not a package".to_vec()),
+            item("file-legacy", "Old budget.xls", "application/vnd.ms-excel", b"\xd0\xcf\x11\xe0 legacy".to_vec()),
+            item("file-photo", "Team photo.png", "image/png", b"\x89PNG\r\n\x1a\n".to_vec()),
+            // In Megan's OneDrive, shared with the user.
+            {
+                let (mut meta, content) = item(
+                    "file-forecast",
+                    "Forecast.docx",
+                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                    mk_docx(&p(&["Forecast: revenue grows 12 % in Q4."])),
+                );
+                meta["parentReference"] = json!({"driveId": MEGAN_DRIVE});
+                meta["shared"] = json!({"sharedDateTime": ts(now - minutes(90)),
+                    "sharedBy": {"user": {"displayName": "Megan Bowen", "email": "megan@contoso.example"}}});
+                (meta, content)
+            },
+            // Graph says it is 20 MiB; the double holds 2 MiB of it.
+            {
+                let (mut meta, content) = item("file-big", "Server log.txt", "text/plain", vec![b'x'; 2 * 1024 * 1024]);
+                meta["size"] = json!(20 * 1024 * 1024);
+                (meta, content)
+            },
             item("file-binary", "notes.txt", "text/plain", b"abc\x00def".to_vec()),
         ];
         let shared = (0..10)
@@ -402,6 +548,7 @@ impl Data {
                 json!({"id": "list-launch", "displayName": "Launch", "isOwner": false, "isShared": true, "wellknownListName": "none"}),
             ],
             tasks: tasks(now),
+            users: directory(),
             next_id: 1,
         }
     }
@@ -443,6 +590,10 @@ fn inbox_message(i: usize, now: Timestamp) -> Value {
         vec![
             json!({"@odata.type": "#microsoft.graph.fileAttachment", "id": format!("att-{i}"), "name": format!("report-{i}.pdf"), "size": 20_480 + i, "contentType": "application/pdf", "isInline": false}),
         ]
+        .into_iter()
+        // One message carries one attachment of each kind the tools meet.
+        .chain(if i == 12 { extra_attachments() } else { Vec::new() })
+        .collect()
     } else {
         vec![]
     };
@@ -511,8 +662,17 @@ fn event(i: usize, now: Timestamp) -> Value {
         "onlineMeeting": if i % 2 == 1 { json!({"joinUrl": format!("https://teams.example/l/meetup-join/{i}")}) } else { Value::Null },
         "organizer": {"emailAddress": {"name": COLLEAGUES[i % COLLEAGUES.len()].0, "address": COLLEAGUES[i % COLLEAGUES.len()].1}},
         "attendees": attendees,
-        "isCancelled": false,
-        "showAs": "busy",
+        // Events 1 and 3 changed, event 2 was added and event 4 cancelled in the last hours; the
+        // rest are weeks old.
+        "createdDateTime": ts(now - if i == 2 { minutes(180) } else { SignedDuration::from_hours(24 * 30) }),
+        "lastModifiedDateTime": ts(now - match i {
+            1 | 3 => minutes(120),
+            2 => minutes(180),
+            4 => minutes(60),
+            _ => SignedDuration::from_hours(24 * 20),
+        }),
+        "isCancelled": i == 4,
+        "showAs": if i == 4 { "free" } else { "busy" },
         "webLink": format!("https://outlook.office365.example/calendar/item/event-{i:03}"),
     })
 }

@@ -387,6 +387,20 @@ impl Grants {
         self.get(&format!("grant/{id}")).await
     }
 
+    /// When the user of grant `id` signed in before it: the latest start of their other live
+    /// grants that began earlier (each sign-in starts a grant; refreshing keeps it).
+    pub async fn previous_sign_in(&self, id: &str) -> Result<Option<u64>, GrantError> {
+        let Some(current) = self.grant(id).await? else {
+            return Ok(None);
+        };
+        let grants = self.user_grants(&current.user_key).await?;
+        Ok(grants
+            .iter()
+            .filter(|g| g.id != current.id && g.created_at < current.created_at)
+            .map(|g| g.created_at)
+            .max())
+    }
+
     /// Keeps a grant alive for another refresh lifetime.
     pub async fn touch_grant(&self, grant: &mut Grant) -> Result<(), GrantError> {
         grant.last_used_at = now_secs();
@@ -607,6 +621,23 @@ mod tests {
             g.store.set_members(&format!("user/{key}")).await.unwrap().len(),
             2
         );
+    }
+
+    #[tokio::test]
+    async fn the_previous_sign_in_is_the_latest_earlier_grant_of_the_same_user() {
+        let g = grants();
+        let ada = identity("ada@example.com");
+        for (id, at) in [("first", 100), ("second", 200), ("now", 300)] {
+            g.insert_grant(&grant(id, &ada, at), &tokens()).await.unwrap();
+        }
+        g.insert_grant(&grant("bob", &identity("bob@example.com"), 250), &tokens())
+            .await
+            .unwrap();
+        assert_eq!(g.previous_sign_in("now").await.unwrap(), Some(200));
+        assert_eq!(g.previous_sign_in("second").await.unwrap(), Some(100));
+        assert_eq!(g.previous_sign_in("first").await.unwrap(), None);
+        assert_eq!(g.previous_sign_in("bob").await.unwrap(), None);
+        assert_eq!(g.previous_sign_in("gone").await.unwrap(), None);
     }
 
     #[tokio::test]

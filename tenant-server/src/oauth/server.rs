@@ -41,6 +41,22 @@ pub struct Issued {
     pub body: Value,
 }
 
+/// "Since your last sign-in" for catch_me_up: a store failure means no sign-in on record (the
+/// tool falls back to its default period), logged.
+#[async_trait]
+impl crate::tools::m365::SignIns for AuthServer {
+    async fn previous_sign_in(&self, caller: &Caller) -> Option<jiff::Timestamp> {
+        let grant = caller.grant_id.as_deref()?;
+        match self.grants.previous_sign_in(grant).await {
+            Ok(at) => at.and_then(|s| jiff::Timestamp::from_second(i64::try_from(s).ok()?).ok()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the previous sign-in");
+                None
+            }
+        }
+    }
+}
+
 impl AuthServer {
     pub fn issuer(&self) -> &str {
         self.config.public_base()

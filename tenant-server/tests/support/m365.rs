@@ -82,10 +82,7 @@ pub async fn graph_setup(seed: &Seed, client_token: &str) -> GraphSetup {
     )
     .unwrap();
     let cache = UserCache::new(Duration::from_secs(60), 100, &registry).unwrap();
-    let tools = m365_tools(M365Deps {
-        graph: Arc::new(graph),
-        cache: Arc::new(cache),
-    });
+    let tools = m365_tools(M365Deps::from_parts(Arc::new(graph), Arc::new(cache)));
     GraphSetup {
         double,
         tools,

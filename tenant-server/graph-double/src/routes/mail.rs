@@ -319,3 +319,26 @@ pub(super) fn send_draft(d: &mut Data, id: &str) -> Answer {
     d.sent.insert(0, m);
     Answer::empty(StatusCode::ACCEPTED)
 }
+
+/// One attachment: its metadata, and for a file attachment without `$select` its
+/// `contentBytes` (base64), as Graph answers.
+pub(super) fn attachment(d: &Data, req: &Incoming, id: &str, attachment: &str) -> Answer {
+    let Some(m) = find_message(d, id) else {
+        return not_found();
+    };
+    let Some(a) = m["attachments"]
+        .as_array()
+        .and_then(|all| all.iter().find(|a| a["id"] == attachment))
+        .cloned()
+    else {
+        return not_found();
+    };
+    let mut a = a;
+    if req.param("$select").is_none() && a["@odata.type"] == "#microsoft.graph.fileAttachment" {
+        use base64::{Engine as _, prelude::BASE64_STANDARD};
+        let content = crate::seed::attachment_content(a["name"].as_str().unwrap_or(""));
+        a["size"] = json!(content.len());
+        a["contentBytes"] = Value::String(BASE64_STANDARD.encode(content));
+    }
+    Answer::json(StatusCode::OK, select(req, a))
+}

@@ -1,6 +1,7 @@
 //! The Graph routes the double answers: one dispatch table here, the handlers by area.
 
 mod calendar;
+mod files;
 mod mail;
 mod people;
 mod tasks;
@@ -12,11 +13,11 @@ use axum::http::{Method, StatusCode};
 use jiff::{SignedDuration, Timestamp, tz::TimeZone};
 use serde_json::{Value, json};
 
-use self::{calendar::*, mail::*, people::*, tasks::*, teams::*};
+use self::{calendar::*, files::*, mail::*, people::*, tasks::*, teams::*};
 use crate::{
     Answer, GraphDouble, Incoming, lock,
     odata::{Clause, parse_filter, parse_search},
-    seed::{Data, ME_ADDRESS, ME_NAME, recipient},
+    seed::{Data, ME_ADDRESS, ME_NAME, MY_DRIVE, recipient},
 };
 
 fn bad(message: &str) -> Answer {
@@ -92,6 +93,9 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             Some(m) => Answer::json(StatusCode::OK, json!({"value": m["attachments"].clone()})),
             None => not_found(),
         },
+        ("GET", ["me", "messages", id, "attachments", attachment_id]) => {
+            attachment(d, req, id, attachment_id)
+        }
         ("POST", ["me", "sendMail"]) => send_mail(d, req),
         ("POST", ["me", "messages", id, action @ ("reply" | "replyAll")]) => reply(d, req, id, action),
         ("POST", ["me", "messages"]) => create_draft(d, req),
@@ -147,6 +151,9 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
             post_message(d, req, None, Some((team, channel, message)))
         }
         ("GET", ["users", user, "presence"]) => presence(d, user),
+        ("GET", ["users", id]) => user(d, req, id),
+        ("GET", ["users", id, "directReports"]) => direct_reports(d, req, id),
+        ("GET", ["me", "directReports"]) => direct_reports(d, req, "me"),
         ("GET", ["me", "todo", "lists"]) => task_lists(d, req),
         ("GET", ["me", "todo", "lists", list, "tasks"]) => list_tasks(d, req, list),
         ("POST", ["me", "todo", "lists", list, "tasks"]) => create_task(d, req, list),
@@ -154,16 +161,11 @@ pub(crate) fn route(double: &GraphDouble, req: &Incoming) -> Answer {
         ("POST", ["me", "onlineMeetings"]) => online_meeting(d, req),
         ("POST", ["search", "query"]) => search_query(d, req),
         ("GET", ["me", "insights", "shared"]) => page(req, d.shared.clone(), 10),
-        ("GET", ["me", "drive", "items", id]) => match d.drive.iter().find(|(m, _)| m["id"] == *id) {
-            Some((meta, _)) => {
-                let mut meta = meta.clone();
-                // Pre-authenticated, as Graph's: fetched without the bearer token.
-                meta["@microsoft.graph.downloadUrl"] =
-                    Value::String(format!("{}/_download/{id}?tempauth=t-{id}", req.origin));
-                Answer::json(StatusCode::OK, select(req, meta))
-            }
-            None => not_found(),
-        },
+        ("GET", ["me", "drive", "items", id]) => drive_item(d, req, MY_DRIVE, id),
+        ("GET", ["drives", drive, "items", id]) => drive_item(d, req, drive, id),
+        ("GET", ["me", "drive", "recent"]) => recent_files(d, req),
+        ("GET", ["me", "drive", "sharedWithMe"]) => shared_with_me(d, req),
+        ("PUT", ["me", "drive", "items", parent, name, "content"]) => upload(d, req, parent, name),
         _ => Answer::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
@@ -337,6 +339,7 @@ fn batch(double: &GraphDouble, req: &Incoming) -> Answer {
                 .collect(),
             headers,
             body: item.get("body").cloned(),
+            raw: None,
             in_batch: true,
             origin: req.origin.clone(),
         };

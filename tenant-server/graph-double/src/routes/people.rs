@@ -74,3 +74,69 @@ pub(super) fn search_query(d: &Data, req: &Incoming) -> Answer {
         json!({"value": [{"searchTerms": terms, "hitsContainers": [{"hits": hits, "total": total, "moreResultsAvailable": total > size}]}]}),
     )
 }
+
+/// A directory user by id or user principal name (`me` is the signed-in user).
+fn find_user<'a>(d: &'a Data, user: &str) -> Option<&'a Value> {
+    let user = if user == "me" { ME_ADDRESS } else { user };
+    d.users.iter().find(|u| {
+        u["id"] == user
+            || u["userPrincipalName"]
+                .as_str()
+                .is_some_and(|a| a.eq_ignore_ascii_case(user))
+    })
+}
+
+fn public(u: &Value) -> Value {
+    let mut u = u.clone();
+    if let Some(o) = u.as_object_mut() {
+        o.remove("managerId");
+    }
+    u
+}
+
+fn user_not_found(user: &str) -> Answer {
+    Answer::error(
+        StatusCode::NOT_FOUND,
+        "Request_ResourceNotFound",
+        &format!(
+            "Resource '{user}' does not exist or one of its queried reference-property objects are not present."
+        ),
+    )
+}
+
+/// `/users/{id}`, with `$expand=manager(...)`.
+pub(super) fn user(d: &Data, req: &Incoming, user: &str) -> Answer {
+    let Some(u) = find_user(d, user) else {
+        return user_not_found(user);
+    };
+    let mut out = public(u);
+    if let Some(expand) = req.param("$expand") {
+        if !expand.starts_with("manager") {
+            return bad(&format!(
+                "Could not find a property named '{expand}' on type 'microsoft.graph.user'."
+            ));
+        }
+        if let Some(m) = u["managerId"].as_str().and_then(|m| find_user(d, m)) {
+            out["manager"] = public(m);
+        }
+    }
+    Answer::json(StatusCode::OK, select(req, out))
+}
+
+/// `/users/{id}/directReports` or `/me/directReports`.
+pub(super) fn direct_reports(d: &Data, req: &Incoming, user: &str) -> Answer {
+    let Some(u) = find_user(d, user) else {
+        return user_not_found(user);
+    };
+    let reports = d
+        .users
+        .iter()
+        .filter(|r| r["managerId"] == u["id"])
+        .map(|r| {
+            let mut r = public(r);
+            r["@odata.type"] = json!("#microsoft.graph.user");
+            r
+        })
+        .collect();
+    page(req, reports, 100)
+}

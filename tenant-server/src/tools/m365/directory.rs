@@ -1,15 +1,14 @@
-//! Contacts, relevant people, file search, and a file's text.
+//! Contacts, relevant people, a colleague's profile and direct reports.
 
 use std::sync::Arc;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
-use super::{M365Deps, Tool, TypedTool, bounded, invalid, text::html_to_text, typed};
+use super::{M365Deps, Tool, TypedTool, bounded, invalid, model::user_ref, typed};
 use crate::{
     graph::{
-        Endpoint, GraphError, GraphRequest,
+        Endpoint, GraphRequest,
         odata::{Filter, MAX_SEARCH_CHARS, Query, kql_terms},
     },
     tools::{ToolContext, ToolError},
@@ -17,13 +16,6 @@ use crate::{
 
 const CONTACTS: Endpoint = Endpoint::new("/me/contacts");
 pub(super) const PEOPLE: Endpoint = Endpoint::new("/me/people");
-const SEARCH_QUERY: Endpoint = Endpoint::new("/search/query");
-const DRIVE_ITEM: Endpoint = Endpoint::new("/me/drive/items/{id}");
-
-/// The largest file `files_read_text` downloads.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-/// The most characters of a file's text it returns.
-pub const MAX_TEXT_CHARS: usize = 100_000;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -249,253 +241,192 @@ impl TypedTool for PeopleSearch {
     }
 }
 
+const USER: Endpoint = Endpoint::new("/users/{id}");
+const DIRECT_REPORTS: Endpoint = Endpoint::new("/users/{id}/directReports");
+const MY_DIRECT_REPORTS: Endpoint = Endpoint::new("/me/directReports");
+
+const PROFILE_FIELDS: &[&str] = &[
+    "id",
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "jobTitle",
+    "department",
+    "officeLocation",
+    "businessPhones",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GUser {
+    id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    mail: Option<String>,
+    #[serde(default)]
+    user_principal_name: Option<String>,
+    #[serde(default)]
+    job_title: Option<String>,
+    #[serde(default)]
+    department: Option<String>,
+    #[serde(default)]
+    office_location: Option<String>,
+    #[serde(default)]
+    business_phones: Vec<String>,
+    #[serde(default)]
+    manager: Option<Box<GUser>>,
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FileHit {
+pub struct Colleague {
     pub id: String,
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_url: Option<String>,
+    pub address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub size_bytes: Option<u64>,
+    pub job_title: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_modified: Option<String>,
+    pub department: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub created_by: Option<String>,
-    /// Matching text around the query.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub summary: Option<String>,
+    pub office: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phones: Vec<String>,
 }
 
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct FileList {
-    pub files: Vec<FileHit>,
-    pub more: bool,
-}
-
-pub struct FilesSearch;
-
-#[async_trait::async_trait]
-impl TypedTool for FilesSearch {
-    type Deps = M365Deps;
-    type Args = SearchArgs;
-    type Output = FileList;
-    const NAME: &'static str = "files_search";
-
-    /// Text files only: the others cannot be read as a resource.
-    fn links(output: &FileList) -> Vec<rmcp::model::Resource> {
-        let readable = output.files.iter().filter(|f| text_kind(&f.name, None).is_some());
-        readable
-            .filter_map(|f| crate::resources::link("files_read_text", &f.id, &f.name))
-            .collect()
-    }
-    const TITLE: &'static str = "Search files";
-    const DESCRIPTION: &'static str = "Search the OneDrive and SharePoint documents the user can open, by words in \
-        their name or content. Returns names, links, sizes, authors and a matching snippet.";
-
-    async fn run(deps: &M365Deps, ctx: &ToolContext, a: SearchArgs) -> Result<(FileList, String), ToolError> {
-        let count = bounded("count", a.count, 10, 50)?;
-        let kql = kql_terms(&a.query).map_err(invalid)?;
-        let req = GraphRequest::post(
-            SEARCH_QUERY,
-            &[],
-            json!({"requests": [{"entityTypes": ["driveItem"], "query": {"queryString": kql}, "from": 0, "size": count}]}),
-        )?;
-        let v = deps.graph.send(ctx.into(), &req).await?;
-        let container = v.pointer("/value/0/hitsContainers/0").ok_or_else(|| {
-            ToolError::from(GraphError::Malformed("search returned no hitsContainers".into()))
-        })?;
-        let hits = container
-            .get("hits")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        let files: Vec<FileHit> = hits
-            .iter()
-            .map(|h| {
-                let r = &h["resource"];
-                let s = |p: &str| r.pointer(p).and_then(Value::as_str).map(str::to_string);
-                FileHit {
-                    id: s("/id").unwrap_or_default(),
-                    name: s("/name").unwrap_or_default(),
-                    web_url: s("/webUrl"),
-                    size_bytes: r.get("size").and_then(Value::as_u64),
-                    last_modified: s("/lastModifiedDateTime"),
-                    created_by: s("/createdBy/user/displayName"),
-                    summary: h.get("summary").and_then(Value::as_str).map(str::to_string),
-                }
-            })
-            .collect();
-        let more = container
-            .get("moreResultsAvailable")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let mut text = format!("{} file(s)", files.len());
-        for f in &files {
-            text.push_str(&format!("\n- {} {}", f.name, f.web_url.as_deref().unwrap_or("")));
+impl From<GUser> for Colleague {
+    fn from(u: GUser) -> Self {
+        Self {
+            id: u.id,
+            name: u.display_name.unwrap_or_default(),
+            address: u.mail.or(u.user_principal_name),
+            job_title: u.job_title,
+            department: u.department,
+            office: u.office_location,
+            phones: u.business_phones,
         }
-        Ok((FileList { files, more }, text))
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GDriveItem {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    web_url: Option<String>,
-    #[serde(default)]
-    file: Option<GFileFacet>,
-    #[serde(default, rename = "@microsoft.graph.downloadUrl")]
-    download_url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GFileFacet {
-    #[serde(default)]
-    mime_type: Option<String>,
-}
-
-/// How a file's bytes become text.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum TextKind {
-    Plain,
-    Html,
-}
-
-/// Text files by extension or MIME type; `None` for any other file.
-fn text_kind(name: &str, mime: Option<&str>) -> Option<TextKind> {
-    let extension = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
-    match extension.as_deref() {
-        Some("html" | "htm") => return Some(TextKind::Html),
-        Some("txt" | "md" | "markdown" | "csv" | "tsv" | "json" | "log" | "xml" | "yaml" | "yml") => {
-            return Some(TextKind::Plain);
-        }
-        _ => {}
-    }
-    match mime? {
-        "text/html" => Some(TextKind::Html),
-        m if m.starts_with("text/") || m == "application/json" || m == "application/xml" => {
-            Some(TextKind::Plain)
-        }
-        _ => None,
+impl Colleague {
+    fn line(&self) -> String {
+        let title = [self.job_title.as_deref(), self.department.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "{} <{}> {title}",
+            self.name,
+            self.address.as_deref().unwrap_or("?")
+        )
     }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct ReadTextArgs {
-    /// The file's id (from files_search or a link).
-    #[schemars(length(min = 1, max = 512))]
-    pub id: String,
+pub struct ProfileArgs {
+    /// The colleague's address (user principal name) or Entra object id.
+    #[schemars(length(min = 1, max = 256))]
+    pub user: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
-pub struct FileText {
-    pub id: String,
-    pub name: String,
+pub struct Profile {
+    #[serde(flatten)]
+    pub person: Colleague,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub mime_type: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub size_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub web_url: Option<String>,
-    /// The file's text (HTML converted), at most 100,000 characters.
-    pub text: String,
-    /// The text was longer and is cut at the limit.
-    pub truncated: bool,
+    pub manager: Option<Colleague>,
 }
 
-fn unsupported(message: String) -> ToolError {
-    ToolError::Upstream {
-        service: "files",
-        code: "unsupportedType".into(),
-        message,
+pub struct GetProfile;
+
+#[async_trait::async_trait]
+impl TypedTool for GetProfile {
+    type Deps = M365Deps;
+    type Args = ProfileArgs;
+    type Output = Profile;
+    const NAME: &'static str = "people_get_profile";
+    const TITLE: &'static str = "A colleague's profile";
+    const DESCRIPTION: &'static str = "Look a colleague up in the organization's directory by address or id: name, \
+        job title, department, office, phone, and their manager.";
+
+    async fn run(deps: &M365Deps, ctx: &ToolContext, a: ProfileArgs) -> Result<(Profile, String), ToolError> {
+        let user = user_ref("user", &a.user)?;
+        let req = GraphRequest::get(USER, &[user])?.query(
+            Query::new()
+                .select(PROFILE_FIELDS)
+                .expand("manager($select=id,displayName,mail,jobTitle,department)"),
+        );
+        let mut u: GUser = deps.graph.send_as(ctx.into(), &req).await?;
+        let manager = u.manager.take().map(|m| Colleague::from(*m));
+        let profile = Profile {
+            person: Colleague::from(u),
+            manager,
+        };
+        let mut text = profile.person.line();
+        if let Some(office) = &profile.person.office {
+            text.push_str(&format!("\nOffice: {office}"));
+        }
+        if let Some(m) = &profile.manager {
+            text.push_str(&format!("\nManager: {}", m.line()));
+        }
+        Ok((profile, text))
     }
 }
 
-pub struct ReadFileText;
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportsArgs {
+    /// Whose reports: a colleague's address or id (default: the user's own).
+    #[schemars(length(min = 1, max = 256))]
+    pub user: Option<String>,
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Reports {
+    pub reports: Vec<Colleague>,
+    pub more: bool,
+}
+
+pub struct ListDirectReports;
 
 #[async_trait::async_trait]
-impl TypedTool for ReadFileText {
+impl TypedTool for ListDirectReports {
     type Deps = M365Deps;
-    type Args = ReadTextArgs;
-    type Output = FileText;
-    const NAME: &'static str = "files_read_text";
-    const TITLE: &'static str = "Read a text file";
-    const DESCRIPTION: &'static str = "Read the text of a OneDrive or SharePoint file by id: plain text, Markdown, \
-        CSV, JSON, XML, YAML or HTML (converted to text), up to 1 MiB. Other types (Word, PowerPoint, PDF) \
-        are refused with their type.";
+    type Args = ReportsArgs;
+    type Output = Reports;
+    const NAME: &'static str = "people_list_direct_reports";
+    const TITLE: &'static str = "Direct reports";
+    const DESCRIPTION: &'static str = "List the people who report to the user, or to a colleague (by address or \
+        id), with job titles and departments.";
 
-    async fn run(
-        deps: &M365Deps,
-        ctx: &ToolContext,
-        a: ReadTextArgs,
-    ) -> Result<(FileText, String), ToolError> {
-        let req = GraphRequest::get(DRIVE_ITEM, &[a.id.as_str()])?.query(Query::new().select(&[
+    async fn run(deps: &M365Deps, ctx: &ToolContext, a: ReportsArgs) -> Result<(Reports, String), ToolError> {
+        let req = match a.user.as_deref() {
+            Some(u) => GraphRequest::get(DIRECT_REPORTS, &[user_ref("user", u)?])?,
+            None => GraphRequest::get(MY_DIRECT_REPORTS, &[])?,
+        }
+        .query(Query::new().select(&[
             "id",
-            "name",
-            "size",
-            "webUrl",
-            "file",
-            "@microsoft.graph.downloadUrl",
+            "displayName",
+            "mail",
+            "userPrincipalName",
+            "jobTitle",
+            "department",
         ]));
-        let item: GDriveItem = deps.graph.send_as(ctx.into(), &req).await?;
-        let name = item.name.unwrap_or_default();
-        let Some(file) = item.file else {
-            return Err(invalid(format!("{name:?} is a folder, not a file")));
-        };
-        let mime = file.mime_type;
-        let kind = text_kind(&name, mime.as_deref()).ok_or_else(|| {
-            unsupported(format!(
-                "{name:?} is {}; files_read_text reads text files (txt, md, csv, json, xml, yaml, html)",
-                mime.as_deref().unwrap_or("of an unknown type")
-            ))
-        })?;
-        if item.size.is_some_and(|size| size > MAX_FILE_BYTES) {
-            return Err(GraphError::TooLarge {
-                limit: MAX_FILE_BYTES,
-            }
-            .into());
+        let page = deps.graph.list::<GUser>(ctx.into(), &req, 100).await?;
+        let reports: Vec<Colleague> = page.items.into_iter().map(Colleague::from).collect();
+        let mut text = format!("{} direct report(s)", reports.len());
+        for r in &reports {
+            text.push_str(&format!("\n- {}", r.line()));
         }
-        let url = item
-            .download_url
-            .ok_or_else(|| GraphError::Malformed("the drive item has no download URL".into()))?;
-        let bytes = deps.graph.download(ctx.into(), &url, MAX_FILE_BYTES).await?;
-        if bytes.contains(&0) {
-            return Err(unsupported(format!("{name:?} holds binary data, not text")));
-        }
-        let decoded = String::from_utf8_lossy(&bytes);
-        let decoded = decoded.strip_prefix('\u{feff}').unwrap_or(&decoded);
-        let full = match kind {
-            TextKind::Plain => decoded.to_owned(),
-            TextKind::Html => html_to_text(decoded),
-        };
-        let truncated = full.chars().count() > MAX_TEXT_CHARS;
-        let text: String = full.chars().take(MAX_TEXT_CHARS).collect();
-        let summary = format!(
-            "{name} ({} bytes{})\n\n{text}",
-            bytes.len(),
-            if truncated {
-                ", text cut at 100,000 characters"
-            } else {
-                ""
-            }
-        );
-        let out = FileText {
-            id: item.id,
-            name,
-            mime_type: mime,
-            size_bytes: item.size,
-            web_url: item.web_url,
+        Ok((
+            Reports {
+                reports,
+                more: page.more,
+            },
             text,
-            truncated,
-        };
-        Ok((out, summary))
+        ))
     }
 }
 
@@ -504,32 +435,7 @@ pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
     vec![
         typed::<ContactsSearch>(deps.clone()),
         typed::<PeopleSearch>(deps.clone()),
-        typed::<FilesSearch>(deps.clone()),
-        typed::<ReadFileText>(deps.clone()),
+        typed::<GetProfile>(deps.clone()),
+        typed::<ListDirectReports>(deps.clone()),
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn text_files_are_known_by_extension_or_type() {
-        assert_eq!(text_kind("notes.MD", None), Some(TextKind::Plain));
-        assert_eq!(
-            text_kind("page.htm", Some("application/octet-stream")),
-            Some(TextKind::Html)
-        );
-        assert_eq!(text_kind("data", Some("application/json")), Some(TextKind::Plain));
-        assert_eq!(
-            text_kind("readme", Some("text/plain; charset=utf-8")),
-            Some(TextKind::Plain)
-        );
-        assert_eq!(
-            text_kind("Roadmap.pptx", Some("application/vnd.ms-powerpoint")),
-            None
-        );
-        assert_eq!(text_kind("report.pdf", Some("application/pdf")), None);
-        assert_eq!(text_kind("noextension", None), None);
-    }
 }

@@ -4,7 +4,9 @@
 
 mod brief;
 mod calendar;
+mod catch_up;
 mod directory;
+mod files;
 mod mail;
 mod model;
 mod tasks;
@@ -15,12 +17,13 @@ mod upstream;
 
 use std::{sync::Arc, time::Duration};
 
-use mcp_tenancy_config::GraphConfig;
+use mcp_tenancy_config::{AccessConfig, GraphConfig, ToolSets, catalog::find_tool};
 use prometheus::Registry;
 
 pub use triage::{Scored, Signals, TriageMessage, score_message};
 
 use crate::{
+    caller::Caller,
     graph::{GraphClient, GraphClientConfig, GraphError, GraphMetrics, GraphTokenProvider, UserCache},
     tools::{
         Tool, ToolError,
@@ -28,12 +31,38 @@ use crate::{
     },
 };
 
-/// What the Microsoft 365 tools share: the Graph client (which holds the token provider) and
-/// the per-user cache of repeated read-only answers.
+/// What the Microsoft 365 tools share: the Graph client (which holds the token provider), the
+/// per-user cache of repeated read-only answers, which tools the tenant offers to whom (tools
+/// that combine sources read a source only where its own tool is allowed), and, in Builtin mode,
+/// the users' sign-ins.
 #[derive(Clone)]
 pub struct M365Deps {
     pub graph: Arc<GraphClient>,
     pub cache: Arc<UserCache>,
+    pub policy: Arc<ToolPolicy>,
+    pub sign_ins: Option<Arc<dyn SignIns>>,
+}
+
+/// Which tools a caller may use: the tenant offers them (`tools`) and the caller's tiers or
+/// service account allow them (`access`), as `tools/call` decides.
+#[derive(Clone, Debug, Default)]
+pub struct ToolPolicy {
+    pub tools: ToolSets,
+    pub access: AccessConfig,
+}
+
+impl ToolPolicy {
+    pub fn allows(&self, caller: &Caller, tool: &str) -> bool {
+        find_tool(tool).is_some_and(|t| self.tools.offers(t))
+            && crate::authz::decide(caller, &self.access, tool).is_allowed()
+    }
+}
+
+/// When users signed in, for "since your last sign-in".
+#[async_trait::async_trait]
+pub trait SignIns: Send + Sync {
+    /// When the caller signed in before the sign-in their token comes from, if on record.
+    async fn previous_sign_in(&self, caller: &Caller) -> Option<jiff::Timestamp>;
 }
 
 /// Why the Microsoft 365 tools could not be set up.
@@ -61,10 +90,28 @@ impl M365Deps {
         let metrics = GraphMetrics::register(registry)?;
         let client = GraphClient::new(GraphClientConfig::from_config(graph), tokens, metrics)?;
         let cache = UserCache::new(Self::CACHE_TTL, Self::CACHE_ENTRIES, registry)?;
-        Ok(Self {
-            graph: Arc::new(client),
-            cache: Arc::new(cache),
-        })
+        Ok(Self::from_parts(Arc::new(client), Arc::new(cache)))
+    }
+
+    /// Deps over `graph` and `cache` that offer every tool to everyone and know no sign-ins;
+    /// [`M365Deps::with_policy`] and [`M365Deps::with_sign_ins`] narrow that.
+    pub fn from_parts(graph: Arc<GraphClient>, cache: Arc<UserCache>) -> Self {
+        Self {
+            graph,
+            cache,
+            policy: Arc::new(ToolPolicy::default()),
+            sign_ins: None,
+        }
+    }
+
+    pub fn with_policy(mut self, policy: ToolPolicy) -> Self {
+        self.policy = Arc::new(policy);
+        self
+    }
+
+    pub fn with_sign_ins(mut self, sign_ins: Arc<dyn SignIns>) -> Self {
+        self.sign_ins = Some(sign_ins);
+        self
     }
 }
 
@@ -76,8 +123,10 @@ pub fn m365_tools(deps: M365Deps) -> Vec<Arc<dyn Tool>> {
         triage::tools,
         calendar::tools,
         brief::tools,
+        catch_up::tools,
         teams::tools,
         directory::tools,
+        files::tools,
         tasks::tools,
     ]
     .iter()

@@ -43,6 +43,8 @@ pub struct GFlag {
 #[serde(rename_all = "camelCase")]
 pub struct GAttachment {
     #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]
     pub size: Option<u64>,
@@ -194,6 +196,9 @@ impl MessageList {
 /// An attachment by name and size (contents are not fetched).
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct AttachmentInfo {
+    /// Pass to mail_read_attachment.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub id: String,
     pub name: String,
     pub size_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,6 +261,7 @@ impl From<GMessage> for MessageDetail {
                 .into_iter()
                 .filter(|a| a.is_inline != Some(true))
                 .map(|a| AttachmentInfo {
+                    id: a.id.unwrap_or_default(),
                     name: a.name.unwrap_or_default(),
                     size_bytes: a.size.unwrap_or(0),
                     content_type: a.content_type,
@@ -276,4 +282,22 @@ pub fn recipients(addresses: &[String]) -> Result<Vec<serde_json::Value>, ToolEr
             Ok(serde_json::json!({"emailAddress": {"address": a}}))
         })
         .collect()
+}
+
+/// A colleague named in a path (`/users/{id}`): an address (user principal name) or an object
+/// id, nothing else; the error names `argument`.
+pub fn user_ref<'a>(argument: &str, user: &'a str) -> Result<&'a str, ToolError> {
+    let u = user.trim();
+    let ok = !u.is_empty()
+        && u.len() <= 256
+        && u.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_' | b'\'' | b'+'));
+    if ok {
+        Ok(u)
+    } else {
+        Err(ToolError::InvalidArguments(format!(
+            "`{argument}`: \"{}\" is neither an address nor an object id",
+            user.chars().take(64).collect::<String>()
+        )))
+    }
 }

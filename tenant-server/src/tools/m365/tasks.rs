@@ -300,6 +300,26 @@ impl TypedTool for ListTasks {
     }
 }
 
+/// Open tasks of the user's default list due on or before `by`, soonest first (catch_me_up).
+pub(super) async fn due_tasks(deps: &M365Deps, ctx: &ToolContext, by: Date) -> Result<Vec<Task>, ToolError> {
+    let list_id = list_or_default(deps, ctx, None).await?;
+    let req = GraphRequest::get(TASKS, &[list_id.as_str()])?.query(
+        Query::new()
+            .top(SCAN as u32)
+            .filter(&Filter::ne_str("status", "completed")),
+    );
+    let page = deps.graph.list::<GTask>(ctx.into(), &req, SCAN).await?;
+    let by = by.to_string();
+    let mut tasks: Vec<Task> = page
+        .items
+        .into_iter()
+        .map(Task::from)
+        .filter(|t| t.due.as_deref().is_some_and(|d| d <= by.as_str()))
+        .collect();
+    tasks.sort_by(|a, b| a.due.cmp(&b.due));
+    Ok(tasks)
+}
+
 #[derive(Clone, Copy, Debug, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskImportance {

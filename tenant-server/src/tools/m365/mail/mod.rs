@@ -1,6 +1,7 @@
 //! Mail: folders, list, search, read ([`read`]); send, reply, drafts ([`compose`]); move, mark,
-//! delete, forward, send a draft ([`manage`]).
+//! delete, forward, send a draft ([`manage`]); an attachment's text ([`attachments`]).
 
+mod attachments;
 mod compose;
 mod manage;
 mod read;
@@ -19,7 +20,7 @@ pub(super) const MESSAGES_OF_FOLDER: Endpoint = Endpoint::new("/me/mailFolders/{
 
 /// The mail tools.
 pub(super) fn tools(deps: &M365Deps) -> Vec<Arc<dyn Tool>> {
-    [read::tools, compose::tools, manage::tools]
+    [read::tools, attachments::tools, compose::tools, manage::tools]
         .iter()
         .flat_map(|tools| tools(deps))
         .collect()

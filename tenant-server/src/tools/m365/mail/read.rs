@@ -227,7 +227,7 @@ impl TypedTool for GetMessage {
                     "webLink",
                     "hasAttachments",
                 ])
-                .expand("attachments($select=name,size,contentType,isInline)"),
+                .expand("attachments($select=id,name,size,contentType,isInline)"),
         );
         let m: GMessage = deps.graph.send_as(ctx.into(), &req).await?;
         let d = MessageDetail::from(m);

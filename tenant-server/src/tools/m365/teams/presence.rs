@@ -9,7 +9,7 @@ use crate::{
     graph::{BatchItem, Endpoint, GraphRequest},
     tools::{
         Tool, ToolContext, ToolError,
-        m365::{M365Deps, invalid},
+        m365::{M365Deps, invalid, model::user_ref},
         typed::{TypedTool, typed},
     },
 };
@@ -61,23 +61,6 @@ pub struct PresenceList {
     pub presence: Vec<UserPresence>,
 }
 
-/// A user reference safe to put in a path: an address or an object id, nothing else.
-fn user_ref(user: &str) -> Result<&str, ToolError> {
-    let u = user.trim();
-    let ok = !u.is_empty()
-        && u.len() <= 256
-        && u.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'.' | b'-' | b'_' | b'\'' | b'+'));
-    if ok {
-        Ok(u)
-    } else {
-        Err(invalid(format!(
-            "`users`: \"{}\" is neither an address nor an object id",
-            user.chars().take(64).collect::<String>()
-        )))
-    }
-}
-
 pub struct GetPresence;
 
 #[async_trait::async_trait]
@@ -101,7 +84,7 @@ impl TypedTool for GetPresence {
         let users = a
             .users
             .iter()
-            .map(|u| user_ref(u))
+            .map(|u| user_ref("users", u))
             .collect::<Result<Vec<_>, _>>()?;
         let items = users
             .iter()

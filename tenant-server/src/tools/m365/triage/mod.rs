@@ -5,8 +5,9 @@
 mod score;
 mod signals;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
+use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,7 +24,7 @@ use super::{
 };
 use crate::{
     graph::{
-        CacheKind, GraphRequest,
+        CacheKind, GraphError, GraphRequest,
         odata::{Filter, Query},
     },
     tools::{ToolContext, ToolError},
@@ -93,68 +94,15 @@ impl TypedTool for InboxTriage {
     ) -> Result<(TriageResult, String), ToolError> {
         let count = bounded("count", a.count, 10, 50)?;
         let scan = bounded("scan", a.scan, 200, 500)?;
-        let unread_req = GraphRequest::get(MESSAGES_OF_FOLDER, &["inbox"])?.query(
-            Query::new()
-                .filter(
-                    &Filter::ge_datetime("receivedDateTime", jiff::Timestamp::UNIX_EPOCH)
-                        .and(Filter::eq_bool("isRead", false)),
-                )
-                .orderby("receivedDateTime desc")
-                .select(&[
-                    "id",
-                    "subject",
-                    "bodyPreview",
-                    "from",
-                    "toRecipients",
-                    "ccRecipients",
-                    "importance",
-                    "flag",
-                    "conversationId",
-                    "receivedDateTime",
-                    "webLink",
-                ])
-                .top(scan.min(250)),
-        );
-        let kinds = [
-            CacheKind::Profile,
-            CacheKind::Manager,
-            CacheKind::People,
-            CacheKind::SentItems,
-        ];
+        let unread_req = unread_request(Timestamp::UNIX_EPOCH, scan.min(250))?;
         let (signals, unread) = tokio::join!(
-            cached(deps, ctx, &kinds),
+            cached(deps, ctx, &SIGNAL_KINDS),
             deps.graph
                 .list::<GMessage>(ctx.into(), &unread_req, scan as usize)
         );
         let (signals, unread) = (signals?, unread?);
-        let get = |k| signals.get(&k).map(|v| v.as_ref().clone()).unwrap_or(Value::Null);
-        let signals = Signals::from_graph(
-            &get(CacheKind::Profile),
-            &get(CacheKind::Manager),
-            &get(CacheKind::People),
-            &get(CacheKind::SentItems),
-        );
-        let inputs: Vec<TriageMessage> = unread.items.iter().map(TriageMessage::from).collect();
-        let ranked = rank(&inputs, &signals);
-        let messages: Vec<TriagedMessage> = ranked
-            .into_iter()
-            .take(count as usize)
-            .map(|(i, s)| {
-                let m = &unread.items[i];
-                TriagedMessage {
-                    id: m.id.clone(),
-                    subject: m.subject.clone().unwrap_or_default(),
-                    from: m.from.as_ref().map(Person::from).unwrap_or(Person {
-                        name: None,
-                        address: None,
-                    }),
-                    received: m.received_date_time.clone(),
-                    score: s.score,
-                    reasons: s.reasons,
-                    web_link: m.web_link.clone(),
-                }
-            })
-            .collect();
+        let messages = triaged(&unread.items, &signals_of(&signals), count as usize);
+        let inputs = &unread.items;
         let mut text = format!("{} unread analysed; most important first:", inputs.len());
         for m in &messages {
             text.push_str(&format!(
@@ -174,6 +122,72 @@ impl TypedTool for InboxTriage {
             text,
         ))
     }
+}
+
+/// The cached answers the scoring reads: who the user is, their manager, people and sent mail.
+pub(super) const SIGNAL_KINDS: [CacheKind; 4] = [
+    CacheKind::Profile,
+    CacheKind::Manager,
+    CacheKind::People,
+    CacheKind::SentItems,
+];
+
+/// Unread inbox mail received at or after `since`, newest first, with what the scoring reads.
+pub(super) fn unread_request(since: Timestamp, top: u32) -> Result<GraphRequest, GraphError> {
+    Ok(GraphRequest::get(MESSAGES_OF_FOLDER, &["inbox"])?.query(
+        Query::new()
+            .filter(&Filter::ge_datetime("receivedDateTime", since).and(Filter::eq_bool("isRead", false)))
+            .orderby("receivedDateTime desc")
+            .select(&[
+                "id",
+                "subject",
+                "bodyPreview",
+                "from",
+                "toRecipients",
+                "ccRecipients",
+                "importance",
+                "flag",
+                "conversationId",
+                "receivedDateTime",
+                "webLink",
+            ])
+            .top(top),
+    ))
+}
+
+/// The user's signals from their cached answers of [`SIGNAL_KINDS`].
+pub(super) fn signals_of(cached: &HashMap<CacheKind, Arc<Value>>) -> Signals {
+    let get = |k| cached.get(&k).map(|v| v.as_ref().clone()).unwrap_or(Value::Null);
+    Signals::from_graph(
+        &get(CacheKind::Profile),
+        &get(CacheKind::Manager),
+        &get(CacheKind::People),
+        &get(CacheKind::SentItems),
+    )
+}
+
+/// The `count` most important of `messages`, each with its score and reasons.
+pub(super) fn triaged(messages: &[GMessage], signals: &Signals, count: usize) -> Vec<TriagedMessage> {
+    let inputs: Vec<TriageMessage> = messages.iter().map(TriageMessage::from).collect();
+    rank(&inputs, signals)
+        .into_iter()
+        .take(count)
+        .map(|(i, s)| {
+            let m = &messages[i];
+            TriagedMessage {
+                id: m.id.clone(),
+                subject: m.subject.clone().unwrap_or_default(),
+                from: m.from.as_ref().map(Person::from).unwrap_or(Person {
+                    name: None,
+                    address: None,
+                }),
+                received: m.received_date_time.clone(),
+                score: s.score,
+                reasons: s.reasons,
+                web_link: m.web_link.clone(),
+            }
+        })
+        .collect()
 }
 
 /// The tools of this module.
