@@ -116,7 +116,11 @@ fn big_docx(bytes: usize) -> Vec<u8> {
         let words: Vec<String> = (0..40)
             .map(|_| {
                 let n = next();
-                format!("{} {}", WORDS[(n % WORDS.len() as u64) as usize], (n >> 20) % 100_000)
+                format!(
+                    "{} {}",
+                    WORDS[(n % WORDS.len() as u64) as usize],
+                    (n >> 20) % 100_000
+                )
             })
             .collect();
         body.push_str(&mcp_graph_double::documents::p(&[&words.join(" ")]));
@@ -126,7 +130,10 @@ fn big_docx(bytes: usize) -> Vec<u8> {
             break;
         }
     }
-    body.push_str(&mcp_graph_double::documents::table(&[&["Region", "Owner"], &["North", "Megan"]]));
+    body.push_str(&mcp_graph_double::documents::table(&[
+        &["Region", "Owner"],
+        &["North", "Megan"],
+    ]));
     mcp_graph_double::documents::mk_docx(&body)
 }
 
