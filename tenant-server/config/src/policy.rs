@@ -57,25 +57,36 @@ pub struct AccessTier {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolSets {
-    /// Mail: list, search, read, send, reply, drafts, inbox triage.
+    /// Mail: list, search, read, attachments, send, reply, forward, drafts, move, mark, delete,
+    /// inbox triage, catch me up. Graph: Mail.Read, People.Read; Mail.ReadWrite and Mail.Send
+    /// for the tools that change or send mail.
     #[serde(default = "yes")]
     pub mail: bool,
-    /// Calendar: events, scheduling, meeting briefs.
+    /// Calendar: events, calendars, scheduling, answering invitations, meeting briefs. Graph:
+    /// Calendars.Read, Calendars.Read.Shared; meeting briefs also Mail.Read, People.Read and
+    /// Sites.Read.All; Calendars.ReadWrite for the tools that change events.
     #[serde(default = "yes")]
     pub calendar: bool,
-    /// Teams: teams, channels, channel messages, online meetings.
+    /// Teams: teams, channels, channel messages and replies, chats, presence, online meetings.
+    /// Graph: Team.ReadBasic.All, Channel.ReadBasic.All, ChannelMessage.Read.All, Chat.Read,
+    /// Presence.Read.All; ChannelMessage.Send, ChatMessage.Send and OnlineMeetings.ReadWrite for
+    /// the tools that post or create.
     #[serde(default = "yes")]
     pub teams: bool,
-    /// Contacts and relevant people.
+    /// Contacts, relevant people, colleagues' profiles and direct reports. Graph: Contacts.Read,
+    /// People.Read, User.Read.All.
     #[serde(default = "yes")]
     pub contacts: bool,
-    /// OneDrive and SharePoint: search, recent and shared files, reading and uploading.
+    /// OneDrive and SharePoint: search, recent and shared files, reading documents as text,
+    /// uploading notes. Graph: Files.Read, Files.Read.All; Files.ReadWrite for uploads.
     #[serde(default = "yes")]
     pub files: bool,
-    /// Microsoft To Do: task lists, tasks, creating and completing them.
+    /// Microsoft To Do: task lists, tasks, creating and completing them. Graph: Tasks.Read;
+    /// Tasks.ReadWrite for the tools that change tasks.
     #[serde(default = "yes")]
     pub tasks: bool,
-    /// Offer no tool that sends, creates or changes anything.
+    /// Offer no tool that sends, creates or changes anything, and request no Graph permission
+    /// that only those tools need.
     #[serde(default)]
     pub read_only: bool,
     /// Individual tools to leave out, by exact name.
@@ -214,5 +225,56 @@ impl Default for TokenLifetimes {
             access: default_access(),
             refresh: default_refresh(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What `kubectl explain` says of each tool group names every Graph permission its tools
+    /// need, so the CRD cannot drift from the catalog.
+    #[test]
+    fn each_group_description_names_its_tools_permissions() {
+        let schema = serde_json::to_value(schemars::schema_for!(ToolSets)).unwrap();
+        for (field, group) in [
+            ("mail", ToolGroup::Mail),
+            ("calendar", ToolGroup::Calendar),
+            ("teams", ToolGroup::Teams),
+            ("contacts", ToolGroup::Contacts),
+            ("files", ToolGroup::Files),
+            ("tasks", ToolGroup::Tasks),
+        ] {
+            let description = schema["properties"][field]["description"].as_str().unwrap();
+            for tool in TOOL_CATALOG.iter().filter(|t| t.group == group) {
+                for scope in tool.scopes {
+                    assert!(
+                        description.contains(scope),
+                        "{field}: {scope} of {} missing",
+                        tool.name
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn read_only_offers_no_writing_tool_and_groups_switch_off() {
+        let sets = ToolSets {
+            read_only: true,
+            tasks: false,
+            disabled: vec!["files_*".into()],
+            ..ToolSets::default()
+        };
+        for tool in sets.offered() {
+            assert!(!tool.writes || tool.group == ToolGroup::Admin, "{}", tool.name);
+            assert!(
+                tool.group != ToolGroup::Tasks && !tool.name.starts_with("files_"),
+                "{}",
+                tool.name
+            );
+        }
+        assert!(sets.offered().any(|t| t.name == "catch_me_up"));
+        assert!(sets.offered().any(|t| t.name == "admin_revoke_grants"));
     }
 }
