@@ -1324,6 +1324,13 @@ async fn run(env: &Env, client_token: &str, request_id: &str, id: i64, case: &Ca
     for want in case.text {
         assert!(text.contains(want), "{tool}: {want:?} not in {text:?}");
     }
+    // As an MCP client checks it (the Python SDK refuses a result its schema does not admit).
+    let schema = output_schema(env, tool).await;
+    let validator =
+        jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{tool}: output schema: {e}"));
+    if let Err(e) = validator.validate(structured) {
+        panic!("{tool}: structuredContent does not match its outputSchema: {e}\n{structured}");
+    }
     (case.check)(structured, &env.graph.double);
 
     let recorded = env.graph.double.requests();
@@ -1365,6 +1372,20 @@ async fn run(env: &Env, client_token: &str, request_id: &str, id: i64, case: &Ca
             }
         }
     }
+}
+
+/// The `outputSchema` `tools/list` declares for `tool`.
+async fn output_schema(env: &Env, tool: &str) -> Value {
+    let reply = env
+        .client
+        .post(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list"}), &[])
+        .await;
+    let tools = reply.result()["tools"].as_array().cloned().unwrap_or_default();
+    tools
+        .into_iter()
+        .find(|t| t["name"] == tool)
+        .and_then(|t| t.get("outputSchema").cloned())
+        .unwrap_or_else(|| panic!("{tool} declares no outputSchema"))
 }
 
 fn m365_catalog() -> BTreeSet<&'static str> {

@@ -290,7 +290,7 @@ pub struct Colleague {
     pub department: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub office: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub phones: Vec<String>,
 }
 

@@ -197,7 +197,7 @@ impl MessageList {
 #[derive(Clone, Debug, Serialize, JsonSchema)]
 pub struct AttachmentInfo {
     /// Pass to mail_read_attachment.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub id: String,
     pub name: String,
     pub size_bytes: u64,

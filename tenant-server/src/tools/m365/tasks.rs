@@ -179,7 +179,7 @@ pub struct Task {
     /// When To Do reminds the user (local date-time), if a reminder is on.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reminder: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub note: String,
 }
 

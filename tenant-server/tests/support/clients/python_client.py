@@ -1,6 +1,7 @@
 """PyPI `mcp` 2.x client against the tenant server: initialize, tools/list, tools/call whoami,
-prompts/list and prompts/get, resources/templates/list and resources/read of a mail message (the
-Graph double's), authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
+prompts/list and prompts/get, resources/templates/list and resources/read of a mail message, an
+event, a chat and files (the Graph double's), and everyday tools (catch_me_up, a Word file, an
+Excel attachment, a new task), authenticated with a bearer token. Usage: python_client.py URL TOKEN. Exits non-zero on failure."""
 import asyncio
 import sys
 
@@ -34,6 +35,17 @@ async def main(url: str, token: str) -> None:
                 assert "Megan Bowen: Can you send me the Q3 numbers" in chat.contents[0].text, chat
                 notes = await session.read_resource("m365://files/items/file-notes")
                 assert "Q3 spend is 4 % under plan" in notes.contents[0].text, notes
+                # Everyday tools, their structured results checked by the SDK against their output schemas.
+                catch_up = await session.call_tool("catch_me_up", {"count": 5})
+                assert not catch_up.is_error and catch_up.structured_content["gaps"] == [], catch_up
+                plan = await session.call_tool("files_read_text", {"id": "file-plan"})
+                assert "We ship on May 4 in two regions." in plan.structured_content["text"], plan
+                sheet = await session.call_tool("mail_read_attachment", {"message_id": "msg-0012", "attachment_id": "att-12-xlsx"})
+                assert "Travel\t1200" in sheet.structured_content["text"], sheet
+                task = await session.call_tool("tasks_create_task", {"title": "Send the deck", "due": "2030-01-15"})
+                assert not task.is_error and task.structured_content["due"] == "2030-01-15", task
+                word = await session.read_resource("m365://files/items/file-plan")
+                assert "Region\tOwner" in word.contents[0].text, word
                 summary = await session.get_prompt("summarise_channel", {"team": "Marketing", "channel": "Campaigns"})
                 assert "teams_read_channel" in summary.messages[0].content.text, summary
                 print(f"python mcp client: protocol {init.protocol_version}, tools {names}, whoami subject {subject}, prompts {prompts}, templates {templates}, read {message.contents[0].uri}")

@@ -81,7 +81,7 @@ pub struct Post {
     /// The message as plain text (HTML converted).
     pub text: String,
     /// Replies, oldest first (channel messages only).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replies: Vec<Post>,
 }
 
