@@ -19,6 +19,7 @@ use super::{
     invalid,
     model::GMessage,
     tasks::{Task, due_tasks},
+    teams::{CHATS, GChat},
     text::html_to_text,
     triage::{SIGNAL_KINDS, TriagedMessage, cached, signals_of, triaged, unread_request},
     typed,
@@ -31,7 +32,6 @@ use crate::{
     tools::{ToolContext, ToolError},
 };
 
-const CHATS: Endpoint = Endpoint::new("/me/chats");
 const CHAT_MESSAGES: Endpoint = Endpoint::new("/me/chats/{id}/messages");
 
 /// How far back `since` may reach.
@@ -268,25 +268,6 @@ async fn important_mail(
     let mut mail = triaged(&unread.items, &signals_of(signals), count);
     mail.retain(|m| m.score > 0);
     Ok(mail)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GChat {
-    id: String,
-    #[serde(default)]
-    topic: Option<String>,
-    #[serde(default)]
-    chat_type: Option<String>,
-    #[serde(default)]
-    last_message_preview: Option<GWhen>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GWhen {
-    #[serde(default)]
-    created_date_time: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -22,6 +22,7 @@ const UPLOAD: Endpoint = Endpoint::new("/me/drive/items/{id}:/{id}:/content");
 /// The largest file uploaded (Graph's simple upload takes far more; a note is small).
 pub const MAX_UPLOAD_BYTES: usize = 1024 * 1024;
 
+/// A drive item as Graph lists or uploads it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct GListed {
@@ -225,18 +226,6 @@ pub struct UploadArgs {
     pub on_conflict: OnConflict,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct GUploaded {
-    id: String,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    size: Option<u64>,
-    #[serde(default)]
-    web_url: Option<String>,
-}
-
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Uploaded {
     pub id: String,
@@ -301,7 +290,7 @@ impl TypedTool for UploadText {
         };
         let req = GraphRequest::put_bytes(UPLOAD, &[folder, name], mime, a.content.into_bytes())?
             .query(Query::new().param("@microsoft.graph.conflictBehavior", behavior));
-        let f: GUploaded = deps.graph.send_as(ctx.into(), &req).await?;
+        let f: GListed = deps.graph.send_as(ctx.into(), &req).await?;
         let out = Uploaded {
             name: f.name.unwrap_or_else(|| name.to_owned()),
             size_bytes: f.size.unwrap_or_default(),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{GChatMessage, GPostBody, PostedMessage, message_body};
+use super::{GPostBody, PostedMessage, post_message};
 use crate::{
     graph::{Endpoint, GraphRequest, odata::Query},
     tools::{
@@ -15,27 +15,28 @@ use crate::{
     },
 };
 
-const CHATS: Endpoint = Endpoint::new("/me/chats");
+pub(in crate::tools::m365) const CHATS: Endpoint = Endpoint::new("/me/chats");
 const SEND_CHAT_MESSAGE: Endpoint = Endpoint::new("/chats/{id}/messages");
 const CHANNEL_REPLIES: Endpoint = Endpoint::new("/teams/{id}/channels/{id}/messages/{id}/replies");
 
 /// Longest preview of a chat's last message.
 const PREVIEW_CHARS: usize = 200;
 
+/// A chat as Graph lists it (catch_me_up reads the same listing).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GChat {
-    id: String,
+pub(in crate::tools::m365) struct GChat {
+    pub id: String,
     #[serde(default)]
-    topic: Option<String>,
+    pub topic: Option<String>,
     #[serde(default)]
-    chat_type: Option<String>,
+    pub chat_type: Option<String>,
     #[serde(default)]
     web_url: Option<String>,
     #[serde(default)]
     members: Vec<GMember>,
     #[serde(default)]
-    last_message_preview: Option<GPreview>,
+    pub last_message_preview: Option<GPreview>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,9 +48,9 @@ struct GMember {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct GPreview {
+pub(in crate::tools::m365) struct GPreview {
     #[serde(default)]
-    created_date_time: Option<String>,
+    pub created_date_time: Option<String>,
     #[serde(default)]
     from: Option<serde_json::Value>,
     #[serde(default)]
@@ -210,20 +211,11 @@ impl TypedTool for SendChatMessage {
         ctx: &ToolContext,
         a: SendChatArgs,
     ) -> Result<(PostedMessage, String), ToolError> {
-        let req = GraphRequest::post(
-            SEND_CHAT_MESSAGE,
-            &[a.chat_id.as_str()],
-            message_body(&a.message, a.format)?,
-        )?;
-        let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
-        let text = format!("Sent chat message {}.", m.id);
-        Ok((
-            PostedMessage {
-                id: m.id,
-                web_url: m.web_url,
-            },
-            text,
-        ))
+        let chat = [a.chat_id.as_str()];
+        post_message(deps, ctx, SEND_CHAT_MESSAGE, &chat, &a.message, a.format, |id| {
+            format!("Sent chat message {id}.")
+        })
+        .await
     }
 }
 
@@ -261,20 +253,11 @@ impl TypedTool for ReplyToChannelMessage {
         ctx: &ToolContext,
         a: ReplyArgs,
     ) -> Result<(PostedMessage, String), ToolError> {
-        let req = GraphRequest::post(
-            CHANNEL_REPLIES,
-            &[a.team_id.as_str(), a.channel_id.as_str(), a.message_id.as_str()],
-            message_body(&a.message, a.format)?,
-        )?;
-        let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
-        let text = format!("Replied in the thread (message {}).", m.id);
-        Ok((
-            PostedMessage {
-                id: m.id,
-                web_url: m.web_url,
-            },
-            text,
-        ))
+        let thread = [a.team_id.as_str(), a.channel_id.as_str(), a.message_id.as_str()];
+        post_message(deps, ctx, CHANNEL_REPLIES, &thread, &a.message, a.format, |id| {
+            format!("Replied in the thread (message {id}).")
+        })
+        .await
     }
 }
 

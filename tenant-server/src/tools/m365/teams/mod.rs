@@ -4,6 +4,8 @@
 mod chats;
 mod presence;
 
+pub(super) use chats::{CHATS, GChat};
+
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -403,6 +405,29 @@ struct GChatMessage {
     web_url: Option<String>,
 }
 
+/// Posts `message` to `endpoint` (a channel, a thread's replies or a chat) and answers the
+/// posted message, with `said` of its id as the text.
+async fn post_message(
+    deps: &M365Deps,
+    ctx: &ToolContext,
+    endpoint: Endpoint,
+    params: &[&str],
+    message: &str,
+    format: BodyFormat,
+    said: fn(&str) -> String,
+) -> Result<(PostedMessage, String), ToolError> {
+    let req = GraphRequest::post(endpoint, params, message_body(message, format)?)?;
+    let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
+    let text = said(&m.id);
+    Ok((
+        PostedMessage {
+            id: m.id,
+            web_url: m.web_url,
+        },
+        text,
+    ))
+}
+
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct PostedMessage {
     pub id: String,
@@ -427,20 +452,17 @@ impl TypedTool for SendChannelMessage {
         ctx: &ToolContext,
         a: SendArgs,
     ) -> Result<(PostedMessage, String), ToolError> {
-        let req = GraphRequest::post(
+        let channel = [a.team_id.as_str(), a.channel_id.as_str()];
+        post_message(
+            deps,
+            ctx,
             CHANNEL_MESSAGES,
-            &[a.team_id.as_str(), a.channel_id.as_str()],
-            message_body(&a.message, a.format)?,
-        )?;
-        let m: GChatMessage = deps.graph.send_as(ctx.into(), &req).await?;
-        let text = format!("Posted message {}.", m.id);
-        Ok((
-            PostedMessage {
-                id: m.id,
-                web_url: m.web_url,
-            },
-            text,
-        ))
+            &channel,
+            &a.message,
+            a.format,
+            |id| format!("Posted message {id}."),
+        )
+        .await
     }
 }
 
