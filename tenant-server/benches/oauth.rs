@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "../tests/support/mod.rs"]
+#[allow(dead_code)] // a bench uses a part of the tests' fixtures
 mod support;
 
 use std::time::{Duration, Instant};

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::print_stdout)]
 
 #[path = "../tests/support/mod.rs"]
+#[allow(dead_code)] // a bench uses a part of the tests' fixtures
 mod support;
 
 use std::time::{Duration, Instant};

@@ -12,6 +12,7 @@ use std::{
 
 use mcp_tenant_server::store::{EmbeddedStore, RedisOptions, RedisStore, Store};
 #[path = "../tests/support/redis.rs"]
+#[allow(dead_code)] // a bench uses a part of the tests' fixtures
 mod redis_server;
 use redis_server::RedisServer;
 

@@ -2,9 +2,8 @@
 //! of connected clients, revoking one or all, sign-out, anti-forgery, other users' grants,
 //! escaping), immediate revocation of access tokens, and the MFA-only admin tools that list and
 //! end another user's grants.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use mcp_tenancy_config::AccessTier;
 use mcp_tenant_server::{

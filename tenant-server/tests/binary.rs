@@ -3,7 +3,6 @@
 //! log writer is asynchronous; nothing queued may be lost).
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{process::Stdio, time::Duration};
 

@@ -3,7 +3,6 @@
 //! its token endpoint; without it every call fails and says why.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

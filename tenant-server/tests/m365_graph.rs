@@ -2,7 +2,6 @@
 //! failures (throttling, outages, 401, malformed JSON, paging bounds, foreign links, injection
 //! attempts, an empty mailbox), the per-user cache, metrics, and the on-behalf-of exchange
 //! against a local token endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{
     collections::HashMap,

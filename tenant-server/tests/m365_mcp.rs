@@ -2,9 +2,8 @@
 //! Streamable HTTP with a signed client token): the client's token is exchanged on-behalf-of and
 //! never reaches Graph, read-only mode drops the writing tools, Graph failures are tool errors,
 //! and meeting_brief's progress arrives as `notifications/progress`.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

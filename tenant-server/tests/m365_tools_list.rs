@@ -1,8 +1,7 @@
 //! What `tools/list` shows of every tool (name, title, description, schemas, annotations) is
 //! pinned by a snapshot, so refactoring how tools are written cannot change it unnoticed. After an
 //! intended change, regenerate with `UPDATE_SNAPSHOTS=1 cargo nextest run -p mcp-tenant-server
-//! --test m365_tools_list` and review the diff.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! --test integration m365_tools_list` and review the diff.
 
 use std::{path::PathBuf, sync::Arc};
 

@@ -4,9 +4,8 @@
 //! revocation, the device flow, client credentials, forged and foreign tokens, malformed and
 //! oversized requests, the rate limit and the metadata. Every error asserts its OAuth code and
 //! that the description names the parameter at fault; the MCP access token never reaches Graph.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,9 +4,8 @@
 //! accounts, app-only tokens (generic and Entra-shaped), and the server on a real socket.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::{sync::Arc, time::Duration};
 

@@ -4,9 +4,8 @@
 //! one, and gets what its version defines.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,

@@ -4,9 +4,8 @@
 //! (requests per user, sessions per user, the idle timeout) hold for the replicas together.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::{sync::Arc, time::Duration};
 

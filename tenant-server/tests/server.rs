@@ -2,9 +2,8 @@
 //! HTTP hardening, sessions, JSON-RPC edge cases, progress and cancellation, metrics.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

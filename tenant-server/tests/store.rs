@@ -4,18 +4,16 @@
 //! restarts, torn and corrupt records, the old format, compaction.
 
 // A test crate: helpers fail loudly like the tests themselves.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use crate::support::redis as redis_server;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use mcp_tenancy_config::RateLimit;
 use mcp_tenant_server::store::{
     EmbeddedStore, MAX_KEY_BYTES, MAX_SET_MEMBERS, MAX_VALUE_BYTES, RedisOptions, RedisStore, Shared, Store,
     StoreError,
 };
-#[path = "support/redis.rs"]
-mod redis_server;
 use redis_server::RedisServer;
 
 const MINUTE: Duration = Duration::from_secs(60);

@@ -2,9 +2,7 @@
 //! PKCE as the confidential client `tenant-server`, the ID token's checks, refresh with rotation;
 //! and, against a scripted token endpoint, forged ID tokens and an upstream that is down.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-mod support;
+use crate::support;
 
 use std::io::Write;
 

@@ -1,7 +1,6 @@
 //! Shared test fixtures: configs, a local ES256 issuer with its JWKS on a mock server, an MCP
 //! client over `app(state)` (no socket), a slow tool, and the real OpenID provider.
 // Fixtures are test code: failing loudly (unwrap/expect/panic) is what they should do.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)] // dead_code: each test binary uses a part
 
 pub mod m365;
 pub mod oauth;

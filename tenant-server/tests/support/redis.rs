@@ -2,7 +2,6 @@
 //! optionally TLS-only, with a CA made here. `None` (after a message) when redis-server is not
 //! installed, so that a machine without it skips rather than fails.
 // Fixtures are test code: failing loudly is what they should do.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::{process::Stdio, time::Duration};
 
