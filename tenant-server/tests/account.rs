@@ -3,8 +3,6 @@
 //! escaping), immediate revocation of access tokens, and the MFA-only admin tools that list and
 //! end another user's grants.
 
-use crate::support;
-
 use mcp_tenancy_config::AccessTier;
 use mcp_tenant_server::{
     caller::Secret,
@@ -19,6 +17,8 @@ use mcp_tenant_server::{
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use support::oauth::{Browser, REDIRECT, TestServer, location, start};
+
+use crate::support;
 
 fn ada() -> UpstreamIdentity {
     UpstreamIdentity {

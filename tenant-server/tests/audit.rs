@@ -4,8 +4,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::{
     io::Write,
     sync::{Arc, Mutex},
@@ -13,6 +11,8 @@ use std::{
 
 use serde_json::{Value, json};
 use support::*;
+
+use crate::support;
 
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<u8>>>);

@@ -3,8 +3,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -13,6 +11,8 @@ use mcp_tenant_server::app::ops_app;
 use serde_json::json;
 use support::*;
 use tower::ServiceExt;
+
+use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_sessions_end_and_the_get_stream_opens() {

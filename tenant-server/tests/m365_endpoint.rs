@@ -6,8 +6,6 @@
 //! token and the call's `client-request-id`, and that the client's token never reaches Graph.
 //! A catalog tool without a case here fails the coverage check.
 
-use crate::support;
-
 use std::{collections::BTreeSet, panic::AssertUnwindSafe};
 
 use futures::FutureExt;
@@ -20,6 +18,8 @@ use support::{
     m365::{GRAPH_TOKEN, GraphSetup, graph_setup},
     router, state,
 };
+
+use crate::support;
 
 const MESSAGE_SUMMARY: &str =
     "id,subject,from,receivedDateTime,isRead,importance,hasAttachments,bodyPreview,webLink";

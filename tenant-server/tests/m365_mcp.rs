@@ -3,8 +3,6 @@
 //! never reaches Graph, read-only mode drops the writing tools, Graph failures are tool errors,
 //! and meeting_brief's progress arrives as `notifications/progress`.
 
-use crate::support;
-
 use std::time::Duration;
 
 use mcp_graph_double::{Fault, FaultRule, Seed};
@@ -15,6 +13,8 @@ use support::{
     m365::{GraphSetup, graph_setup},
     router, state,
 };
+
+use crate::support;
 
 /// The double (default seed), an IdP that exchanges exactly `client_token`, and the tools.
 async fn setup(client_token: &str) -> GraphSetup {

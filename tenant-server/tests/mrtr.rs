@@ -6,8 +6,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,6 +23,8 @@ use rmcp::{
 };
 use serde_json::{Map, Value, json};
 use support::{LocalIssuer, router, state};
+
+use crate::support;
 
 const TOOL: &str = "pick_colours";
 

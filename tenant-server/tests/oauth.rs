@@ -5,8 +5,6 @@
 //! oversized requests, the rate limit and the metadata. Every error asserts its OAuth code and
 //! that the description names the parameter at fault; the MCP access token never reaches Graph.
 
-use crate::support;
-
 use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -22,6 +20,8 @@ use serde_json::{Value, json};
 use support::oauth::{
     Browser, CLIENT_NAME, REDIRECT, TestServer, VERIFIER, assert_error, location, query_param, start,
 };
+
+use crate::support;
 
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 

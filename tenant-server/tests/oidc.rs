@@ -5,8 +5,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::{sync::Arc, time::Duration};
 
 use http::StatusCode;
@@ -19,6 +17,8 @@ use mcp_tenant_server::{
 };
 use serde_json::json;
 use support::{oidc::Provider, *};
+
+use crate::support;
 
 fn provider_state(provider: &Provider, identity_extra: &str, rest: &str, discovery: bool) -> AppState {
     mcp_tenant_server::crypto::install_provider();

@@ -5,8 +5,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use rmcp::{
     ClientLifecycleMode, ClientServiceExt, ServiceExt,
     model::{CallToolRequestParams, ClientConfig, ProtocolVersion},
@@ -14,6 +12,8 @@ use rmcp::{
 };
 use serde_json::json;
 use support::{LocalIssuer, router, state};
+
+use crate::support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_of_three_protocol_versions_share_one_server() {

@@ -5,8 +5,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::{sync::Arc, time::Duration};
 
 use http::StatusCode;
@@ -17,6 +15,8 @@ use support::{
     redis::RedisServer,
     replicas::{HttpClient, Replica, RoundRobin},
 };
+
+use crate::support;
 
 /// `n` replicas of one tenant (`rest` added to its config) with `tools`.
 fn replicas(

@@ -3,8 +3,6 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use crate::support;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -12,6 +10,8 @@ use http::StatusCode;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use support::*;
+
+use crate::support;
 
 async fn setup(rest: &str) -> (LocalIssuer, axum::Router, mcp_tenant_server::app::AppState) {
     let issuer = LocalIssuer::start().await;

@@ -7,14 +7,14 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
-use crate::support::redis as redis_server;
 use base64::{Engine, engine::general_purpose::STANDARD};
 use mcp_tenancy_config::RateLimit;
 use mcp_tenant_server::store::{
     EmbeddedStore, MAX_KEY_BYTES, MAX_SET_MEMBERS, MAX_VALUE_BYTES, RedisOptions, RedisStore, Shared, Store,
     StoreError,
 };
-use redis_server::RedisServer;
+
+use crate::support::redis::RedisServer;
 
 const MINUTE: Duration = Duration::from_secs(60);
 const SHORT: Duration = Duration::from_millis(300);

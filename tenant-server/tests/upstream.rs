@@ -2,8 +2,6 @@
 //! PKCE as the confidential client `tenant-server`, the ID token's checks, refresh with rotation;
 //! and, against a scripted token endpoint, forged ID tokens and an upstream that is down.
 
-use crate::support;
-
 use std::io::Write;
 
 use mcp_tenancy_config::TenantConfig;
@@ -19,6 +17,8 @@ use support::{
     oidc::{Provider, TENANT_SERVER_CLIENT, TENANT_SERVER_SECRET, sign_in},
 };
 use wiremock::{Mock, MockServer, ResponseTemplate, matchers};
+
+use crate::support;
 
 const CALLBACK: &str = "http://127.0.0.1:9/oauth/callback";
 
