@@ -16,7 +16,8 @@ pub struct Provider {
 }
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/oidc")
+    // From the workspace root, so the adapter's tests can include this file too.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tenant-server/tests/support/oidc")
 }
 
 fn node_available() -> bool {
