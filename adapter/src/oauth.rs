@@ -28,6 +28,9 @@ const MAX_BODY_BYTES: usize = 256 * 1024;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
 /// Added to the interval at each `slow_down` (RFC 8628 §3.5).
 const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// An access token is renewed this close to its expiry (a clock behind the server's is caught by
+/// the 401 that follows: the token is renewed then).
+const RENEW_BEFORE_SECS: u64 = 5;
 /// How long a browser sign-in may take before the loopback listener gives up.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -96,9 +99,8 @@ pub async fn discover(http: &reqwest::Client, url: &Url) -> Result<ServerMetadat
             "protocolVersion": "2025-11-25", "capabilities": {},
             "clientInfo": {"name": "mcp-tenant", "version": env!("CARGO_PKG_VERSION")}}}),
         )
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(shown, &e))?;
+        .send_to(shown)
+        .await?;
     if probe.status() != StatusCode::UNAUTHORIZED {
         return Err(not_mcp(format!(
             "it answered an unauthenticated initialize with {}, not 401 with a sign-in challenge",
@@ -215,13 +217,23 @@ fn challenge_param(header: &str, name: &str) -> Option<String> {
     None
 }
 
+/// Sending, with a connection failure that names the URL.
+trait SendTo {
+    async fn send_to(self, url: &str) -> Result<reqwest::Response>;
+}
+
+impl SendTo for reqwest::RequestBuilder {
+    async fn send_to(self, url: &str) -> Result<reqwest::Response> {
+        self.send().await.map_err(|e| Error::unreachable(url, &e))
+    }
+}
+
 async fn get_json<T: DeserializeOwned>(http: &reqwest::Client, url: &Url, what: &str) -> Result<T> {
     let response = http
         .get(url.clone())
         .header(header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(url.as_str(), &e))?;
+        .send_to(url.as_str())
+        .await?;
     let status = response.status();
     if !status.is_success() {
         return Err(Error::Server(format!("{what} at {url} answered {status}")));
@@ -282,32 +294,29 @@ pub async fn client_id(
             }
         )));
     };
-    let host = hostname();
-    let document = match flow {
-        Flow::Device => json!({
-            "client_name": format!("mcp-tenant on {host}"),
-            "token_endpoint_auth_method": "none",
-            "grant_types": [DEVICE_GRANT, "refresh_token"],
-            "software_id": "mcp-tenant",
-            "software_version": env!("CARGO_PKG_VERSION"),
-        }),
+    let mut document = json!({
+        "client_name": format!("mcp-tenant on {}", hostname()),
+        "token_endpoint_auth_method": "none",
+        "software_id": "mcp-tenant",
+        "software_version": env!("CARGO_PKG_VERSION"),
+    });
+    let grant = match flow {
+        Flow::Device => json!({"grant_types": [DEVICE_GRANT, "refresh_token"]}),
         Flow::Browser(redirect) => json!({
-            "client_name": format!("mcp-tenant on {host}"),
-            "token_endpoint_auth_method": "none",
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
             "redirect_uris": [redirect],
             "application_type": "native",
-            "software_id": "mcp-tenant",
-            "software_version": env!("CARGO_PKG_VERSION"),
         }),
     };
+    if let (Some(document), Value::Object(grant)) = (document.as_object_mut(), grant) {
+        document.extend(grant);
+    }
     let response = http
         .post(registration)
         .json(&document)
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(registration, &e))?;
+        .send_to(registration)
+        .await?;
     let answer: Value = oauth_answer(response, registration, "registration").await?;
     answer
         .get("client_id")
@@ -474,12 +483,7 @@ pub async fn device_sign_in(
     };
     let mut form = vec![("client_id", client_id), ("resource", resource.as_str())];
     form.extend(scope.map(|scope| ("scope", scope)));
-    let response = http
-        .post(endpoint)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(endpoint, &e))?;
+    let response = http.post(endpoint).form(&form).send_to(endpoint).await?;
     let start: DeviceStart = oauth_answer(response, endpoint, "device authorization").await?;
     let shown = start
         .verification_uri_complete
@@ -515,9 +519,8 @@ pub async fn device_sign_in(
         let response = http
             .post(&metadata.token_endpoint)
             .form(&poll)
-            .send()
-            .await
-            .map_err(|e| Error::unreachable(&metadata.token_endpoint, &e))?;
+            .send_to(&metadata.token_endpoint)
+            .await?;
         let status = response.status();
         let body = read_body(response, &metadata.token_endpoint).await?;
         if status.is_success() {
@@ -708,9 +711,8 @@ pub async fn browser_sign_in(
     let response = http
         .post(&metadata.token_endpoint)
         .form(&form)
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(&metadata.token_endpoint, &e))?;
+        .send_to(&metadata.token_endpoint)
+        .await?;
     let tokens: Tokens = oauth_answer(response, &metadata.token_endpoint, "code exchange").await?;
     tokens.into_sign_in(resource, metadata, client_id)
 }
@@ -740,12 +742,7 @@ pub async fn refresh(http: &reqwest::Client, sign_in: &SignIn) -> Result<SignIn>
         ("resource", sign_in.resource.as_str()),
     ];
     let url = &sign_in.token_endpoint;
-    let response = http
-        .post(url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| Error::unreachable(url, &e))?;
+    let response = http.post(url).form(&form).send_to(url).await?;
     let status = response.status();
     let body = read_body(response, url).await?;
     if !status.is_success() {
@@ -802,12 +799,7 @@ pub async fn revoke(http: &reqwest::Client, sign_in: &SignIn) -> Result<()> {
             ("token_type_hint", hint),
             ("client_id", sign_in.client_id.as_str()),
         ];
-        let response = http
-            .post(url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| Error::unreachable(url, &e))?;
+        let response = http.post(url).form(&form).send_to(url).await?;
         if !response.status().is_success() {
             let status = response.status();
             let error: OAuthError =
@@ -820,9 +812,11 @@ pub async fn revoke(http: &reqwest::Client, sign_in: &SignIn) -> Result<()> {
     Ok(())
 }
 
-/// Whether `sign_in`'s access token is past (or within a minute of) its expiry.
+/// Whether `sign_in`'s access token is past, or within [`RENEW_BEFORE_SECS`] of, its expiry.
 pub fn expiring(sign_in: &SignIn) -> bool {
-    sign_in.expires_at.is_some_and(|at| at <= now_secs() + 60)
+    sign_in
+        .expires_at
+        .is_some_and(|at| at <= now_secs() + RENEW_BEFORE_SECS)
 }
 
 #[cfg(test)]
@@ -884,6 +878,160 @@ mod tests {
         assert_eq!(
             at("https://a.example/tenant/", "oauth-authorization-server"),
             "https://a.example/.well-known/oauth-authorization-server/tenant"
+        );
+    }
+
+    /// A scripted authorization server on 127.0.0.1: its metadata, a device endpoint that asks
+    /// for 1 s polls, and a token endpoint that answers `polls` in turn, recording when.
+    async fn scripted(
+        polls: Vec<&'static str>,
+    ) -> (
+        ServerMetadata,
+        std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+    ) {
+        use axum::{Json, Router, http::StatusCode, routing::post};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(polls.into_iter()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let record = seen.clone();
+        let app = Router::new()
+            .route(
+                "/device",
+                post(|| async {
+                    Json(json!({"device_code": "dc", "user_code": "ABCD-EFGH", "verification_uri": "http://127.0.0.1/device",
+                        "expires_in": 60, "interval": 1}))
+                }),
+            )
+            .route(
+                "/token",
+                post(move || {
+                    let record = record.clone();
+                    let answers = answers.clone();
+                    async move {
+                        record.lock().unwrap().push(std::time::Instant::now());
+                        let error = answers.lock().unwrap().next().unwrap_or("expired_token");
+                        (StatusCode::BAD_REQUEST, Json(json!({"error": error})))
+                    }
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let metadata = ServerMetadata {
+            issuer: base.clone(),
+            authorization_endpoint: None,
+            token_endpoint: format!("{base}/token"),
+            registration_endpoint: None,
+            revocation_endpoint: None,
+            device_authorization_endpoint: Some(format!("{base}/device")),
+            client_id_metadata_document_supported: false,
+            code_challenge_methods_supported: Vec::new(),
+            authorization_response_iss_parameter_supported: false,
+        };
+        (metadata, seen)
+    }
+
+    #[tokio::test]
+    async fn device_polling_honours_slow_down_and_ends_on_expiry_or_denial() {
+        let resource = Url::parse("http://127.0.0.1:1/mcp").unwrap();
+        let prompt = Prompt { open_browser: false };
+        let http = reqwest::Client::new();
+        let (metadata, seen) = scripted(vec!["authorization_pending", "slow_down", "expired_token"]).await;
+        let error = device_sign_in(&http, &metadata, &resource, "client", None, &prompt)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, Error::SignIn { reason, .. } if reason.contains("expired")),
+            "{error}"
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3);
+        assert!(
+            seen[1] - seen[0] >= Duration::from_secs(1),
+            "the server's interval"
+        );
+        assert!(
+            seen[2] - seen[1] >= Duration::from_secs(6),
+            "slow_down adds 5 s: {:?}",
+            seen[2] - seen[1]
+        );
+
+        let (metadata, _) = scripted(vec!["access_denied"]).await;
+        let error = device_sign_in(&http, &metadata, &resource, "client", None, &prompt)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("the sign-in was denied"), "{error}");
+        assert_eq!(error.exit_code(), std::process::ExitCode::from(3));
+        let (metadata, _) = scripted(vec!["invalid_client"]).await;
+        let error = device_sign_in(&http, &metadata, &resource, "client", None, &prompt)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("refused the device code")
+                && error.to_string().contains("invalid_client"),
+            "{error}"
+        );
+    }
+
+    /// An MCP endpoint at `/mcp` that challenges with its resource metadata, which names
+    /// `resource` and this server as the issuer, whose metadata names `issuer`.
+    async fn fake_mcp(resource: Option<&'static str>, issuer: Option<&'static str>) -> Url {
+        use axum::{
+            Json, Router,
+            http::StatusCode,
+            routing::{get, post},
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (b1, b2, b3) = (base.clone(), base.clone(), base.clone());
+        let app = Router::new()
+            .route(
+                "/mcp",
+                post(move || async move {
+                    let challenge =
+                        format!("Bearer resource_metadata=\"{b1}/.well-known/oauth-protected-resource/mcp\"");
+                    (StatusCode::UNAUTHORIZED, [("www-authenticate", challenge)])
+                }),
+            )
+            .route(
+                "/.well-known/oauth-protected-resource/mcp",
+                get(move || async move {
+                    let named = resource.map_or(format!("{b2}/mcp"), str::to_owned);
+                    Json(json!({"resource": named, "authorization_servers": [b2]}))
+                }),
+            )
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(move || async move {
+                    let named = issuer.map_or(b3.clone(), str::to_owned);
+                    Json(json!({"issuer": named, "token_endpoint": format!("{b3}/token")}))
+                }),
+            );
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Url::parse(&format!("{base}/mcp")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn discovery_checks_that_each_document_names_what_it_belongs_to() {
+        let http = reqwest::Client::new();
+        let url = fake_mcp(None, None).await;
+        let metadata = discover(&http, &url).await.unwrap();
+        assert_eq!(
+            metadata.token_endpoint,
+            format!("{}token", url.join("/").unwrap())
+        );
+
+        let url = fake_mcp(Some("https://elsewhere.example/mcp"), None).await;
+        let error = discover(&http, &url).await.unwrap_err().to_string();
+        assert!(
+            error.contains("is not an MCP server") && error.contains("elsewhere.example"),
+            "{error}"
+        );
+
+        let url = fake_mcp(None, Some("https://evil.example")).await;
+        let error = discover(&http, &url).await.unwrap_err().to_string();
+        assert!(
+            error.contains("names the issuer \"https://evil.example\""),
+            "{error}"
         );
     }
 }

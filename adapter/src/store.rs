@@ -318,4 +318,21 @@ mod tests {
         let shown = format!("{:?}", sign_in("http://127.0.0.1:1/mcp"));
         assert!(!shown.contains("secret"), "{shown}");
     }
+
+    #[test]
+    fn auto_uses_the_keyring_when_one_answers_and_the_file_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(StoreKind::Auto, dir.path().into());
+        let url = "http://127.0.0.1:3/mcp";
+        let place = store.save(&sign_in(url)).unwrap();
+        // CI machines have no Secret Service: there the file is used.
+        assert_eq!(
+            place == "the OS keyring",
+            !store.file_for(url).exists(),
+            "{place}"
+        );
+        assert_eq!(store.load(url).unwrap(), Some(sign_in(url)));
+        assert!(store.delete(url).unwrap());
+        assert_eq!(store.load(url).unwrap(), None);
+    }
 }
