@@ -296,7 +296,8 @@ async fn login(
         tracing::warn!(%error, "could not revoke the previous sign-in");
     }
     let place = home.store.save(&sign_in)?;
-    if let Err(error) = std::fs::write(home.default_file(), url.as_str()) {
+    // The home directory may not exist yet: a keyring keeps the sign-in elsewhere.
+    if let Err(error) = store::write_private(&home.default_file(), url.as_str().as_bytes()) {
         tracing::warn!(%error, "could not remember the default tenant");
     }
     eprintln!("Signed in to {url}; the sign-in is kept in {place}.");

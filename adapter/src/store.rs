@@ -211,7 +211,7 @@ fn read_file(path: &Path) -> Result<Option<String>> {
 
 /// Writes `bytes` to `path` through a temporary file (a crash leaves the old or the new sign-in,
 /// never half of one), readable and writable by the user alone, in a directory only they enter.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let store_error = |e: std::io::Error| Error::Store(format!("{}: {e}", path.display()));
     let dir = path
         .parent()
