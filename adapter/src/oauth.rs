@@ -266,8 +266,8 @@ pub enum Flow {
     Browser(String),
 }
 
-/// The client ID to sign in with: `given` (a client ID metadata document URL, when the server
-/// accepts those, or a pre-registered ID), else one registered now (RFC 7591).
+/// The client ID to sign in with: `given` (a URL is a client ID metadata document, which the
+/// server must accept; anything else a pre-registered ID), else one registered now (RFC 7591).
 pub async fn client_id(
     http: &reqwest::Client,
     metadata: &ServerMetadata,
@@ -275,7 +275,7 @@ pub async fn client_id(
     flow: &Flow,
 ) -> Result<String> {
     if let Some(given) = given {
-        if given.starts_with("https://") && !metadata.client_id_metadata_document_supported {
+        if given.contains("://") && !metadata.client_id_metadata_document_supported {
             return Err(Error::Usage(format!(
                 "{} does not accept client ID metadata documents; pass a registered client ID or none",
                 metadata.issuer
@@ -928,6 +928,44 @@ mod tests {
             authorization_response_iss_parameter_supported: false,
         };
         (metadata, seen)
+    }
+
+    #[tokio::test]
+    async fn a_client_id_url_needs_a_server_that_accepts_metadata_documents() {
+        let http = reqwest::Client::new();
+        let (mut metadata, _) = scripted(Vec::new()).await;
+        let document = "https://example.com/mcp-tenant.json";
+        let error = client_id(&http, &metadata, Some(document), &Flow::Device)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Usage(_)), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("does not accept client ID metadata documents"),
+            "{error}"
+        );
+        // A registered ID is used as given; with no registration endpoint, none is asked for.
+        assert_eq!(
+            client_id(&http, &metadata, Some("mcp_abc"), &Flow::Device)
+                .await
+                .unwrap(),
+            "mcp_abc"
+        );
+        let error = client_id(&http, &metadata, None, &Flow::Device)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("offers no dynamic registration"),
+            "{error}"
+        );
+        metadata.client_id_metadata_document_supported = true;
+        assert_eq!(
+            client_id(&http, &metadata, Some(document), &Flow::Device)
+                .await
+                .unwrap(),
+            document
+        );
     }
 
     #[tokio::test]
