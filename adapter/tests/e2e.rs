@@ -1,7 +1,9 @@
 //! `mcp-tenant` as a user runs it, on 127.0.0.1: a Builtin-mode tenant server whose sign-in is a
 //! real OpenID provider (npm `oidc-provider`), the device flow approved headlessly, then `tools`,
-//! `call`, and the bridge under the PyPI `mcp` SDK and raw JSON-RPC (progress, cancellation);
-//! token renewal mid-session, logout's revocation, and every fault a user meets.
+//! `call`, and the bridge under raw JSON-RPC, the PyPI `mcp` SDK and the MCP Inspector CLI, in a
+//! 2025-11-25 session and stateless on 2026-07-28 (progress, cancellation, elicitation as
+//! server requests and as multi round-trip requests); token renewal mid-session, logout's
+//! revocation, and every fault a user meets.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -14,7 +16,10 @@ use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Stdio,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -30,11 +35,14 @@ use mcp_tenant_server::{
     },
     ratelimit::Limiter,
     store::{EmbeddedStore, Store},
-    tools::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult, core},
+    tools::{
+        SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult,
+        core, elicit,
+    },
     trust::IssuerTrust,
 };
 use oidc::{Provider, TENANT_SERVER_CLIENT, TENANT_SERVER_SECRET};
-use rmcp::model::ToolAnnotations;
+use rmcp::model::{ContentBlock, ElicitRequestParams, ElicitResult, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -44,16 +52,21 @@ use tokio::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_mcp-tenant");
 
+fn schema(value: Value) -> Arc<Map<String, Value>> {
+    Arc::new(value.as_object().unwrap().clone())
+}
+
 /// `meeting_brief` stand-in (a catalog name): reports progress, then waits `seconds` or to be
-/// cancelled.
+/// cancelled, counting the calls cancelled.
 struct Slow {
     definition: ToolDefinition,
+    cancelled: Arc<AtomicUsize>,
 }
 
 impl Slow {
-    fn new() -> Arc<Self> {
-        let schema = |v: Value| Arc::new(v.as_object().unwrap().clone());
+    fn new(cancelled: Arc<AtomicUsize>) -> Arc<Self> {
         Arc::new(Self {
+            cancelled,
             definition: ToolDefinition {
                 name: "meeting_brief",
                 title: "Slow",
@@ -79,7 +92,10 @@ impl Tool for Slow {
         ctx.report_progress(1.0, Some(2.0), "halfway").await;
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
-            () = ctx.cancel.cancelled() => return Err(ToolError::Cancelled),
+            () = ctx.cancel.cancelled() => {
+                self.cancelled.fetch_add(1, Ordering::SeqCst);
+                return Err(ToolError::Cancelled);
+            }
         }
         ctx.report_progress(2.0, Some(2.0), "done").await;
         Ok(ToolOutput {
@@ -90,11 +106,76 @@ impl Tool for Slow {
     }
 }
 
+/// Asks the user's name, then their colour (elicitation), and answers with both: requests to the
+/// client in a session, input-required rounds on a stateless request.
+struct PickColours {
+    definition: ToolDefinition,
+}
+
+fn question(message: &str, field: &str) -> ElicitRequestParams {
+    serde_json::from_value(json!({
+        "mode": "form",
+        "message": message,
+        "requestedSchema": {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
+    }))
+    .unwrap()
+}
+
+#[async_trait]
+impl Tool for PickColours {
+    fn definition(&self) -> &ToolDefinition {
+        &self.definition
+    }
+    fn in_catalog(&self) -> bool {
+        false
+    }
+    fn uses_session_client(&self) -> bool {
+        true
+    }
+    async fn call(&self, _: &ToolContext, _: Map<String, Value>) -> ToolResult {
+        unreachable!("the MCP layer calls call_with_client")
+    }
+    async fn call_with_client(
+        &self,
+        _ctx: &ToolContext,
+        client: Option<&dyn SessionClient>,
+        _arguments: Map<String, Value>,
+    ) -> Result<ToolContent, ToolError> {
+        let client = client.unwrap();
+        let name = elicit(client, "name", question("Your name?", "name")).await?;
+        let colour = elicit(client, "colour", question("Your colour?", "colour")).await?;
+        let field = |r: &ElicitResult, f: &str| r.content.as_ref().unwrap()[f].as_str().unwrap().to_owned();
+        Ok(ToolContent {
+            content: vec![ContentBlock::text(format!(
+                "{} likes {}",
+                field(&name, "name"),
+                field(&colour, "colour")
+            ))],
+            structured: None,
+        })
+    }
+}
+
+fn pick_colours() -> Arc<PickColours> {
+    Arc::new(PickColours {
+        definition: ToolDefinition {
+            name: "pick_colours",
+            title: "Pick colours",
+            description: "Asks the user's name and favourite colour.",
+            input_schema: schema(json!({"type": "object", "properties": {}})),
+            output_schema: Arc::new(Map::new()),
+            annotations: ToolAnnotations::new().read_only(true),
+        },
+    })
+}
+
 /// A Builtin-mode tenant server on its own runtime (so a test can take it away), signing users
 /// in at `provider`; access tokens live `access` long.
 struct Tenant {
     url: String,
     base: String,
+    /// Calls of `meeting_brief` cancelled so far.
+    cancelled: Arc<AtomicUsize>,
     runtime: Option<tokio::runtime::Runtime>,
     _secret: tempfile::NamedTempFile,
 }
@@ -136,8 +217,10 @@ impl Tenant {
             trusted_proxies: Vec::new(),
             config: config.clone(),
         });
+        let cancelled = Arc::new(AtomicUsize::new(0));
         let mut tools = core::tools(&config);
-        tools.push(Slow::new());
+        tools.push(Slow::new(cancelled.clone()));
+        tools.push(pick_colours());
         let state = AppState::build(
             (*config).clone(),
             auth.verifier(),
@@ -167,6 +250,7 @@ impl Tenant {
         Self {
             url: format!("{base}/mcp"),
             base,
+            cancelled,
             runtime: Some(runtime),
             _secret: secret,
         }
@@ -244,10 +328,14 @@ impl Device {
     /// `mcp-tenant login URL` by the device flow, answered `decision` (approve or deny) as
     /// `user` at the provider: its exit code and stderr.
     async fn login(&self, tenant: &Tenant, user: &str, decision: &str) -> (i32, String) {
-        let mut child = self
-            .command(&["login", &tenant.url, "--no-open"])
-            .spawn()
-            .unwrap();
+        self.login_with(tenant, &[], user, decision).await
+    }
+
+    /// `login` with more arguments (`extra`).
+    async fn login_with(&self, tenant: &Tenant, extra: &[&str], user: &str, decision: &str) -> (i32, String) {
+        let mut args = vec!["login", &tenant.url, "--no-open"];
+        args.extend_from_slice(extra);
+        let mut child = self.command(&args).spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let mut lines = BufReader::new(stderr).lines();
         let mut shown = String::new();
@@ -396,10 +484,14 @@ impl Bridge {
         }
     }
 
+    /// A 2025-11-25 session, whose client can answer elicitations.
     async fn initialize(&mut self) -> Value {
-        self.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "e2e", "version": "1"}}}))
-            .await;
+        self.send(
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "e2e", "version": "1"}}}),
+        )
+        .await;
         let answer = self.until(1).await.pop().unwrap();
         self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
             .await;
@@ -414,6 +506,49 @@ impl Bridge {
         .await;
         self.until(id).await
     }
+
+    /// A stateless 2026-07-28 request: the version and the client's capabilities ride in `_meta`.
+    async fn stateless(&mut self, id: i64, method: &str, mut params: Value) -> Vec<Value> {
+        self.send_stateless(id, method, &mut params).await;
+        self.until(id).await
+    }
+
+    async fn send_stateless(&mut self, id: i64, method: &str, params: &mut Value) {
+        params["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2026-07-28");
+        params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+    }
+}
+
+impl Tenant {
+    /// Waits (up to 10 s) until `n` calls of `meeting_brief` have been cancelled at the tenant.
+    async fn cancelled_calls(&self, n: usize) {
+        for _ in 0..100 {
+            if self.cancelled.load(Ordering::SeqCst) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{} cancelled calls at the tenant, not {n}",
+            self.cancelled.load(Ordering::SeqCst)
+        );
+    }
+}
+
+/// The MCP Inspector CLI (npm, installed by scripts/setup) and the PATH that runs it on Node 22.
+fn inspector() -> (PathBuf, String) {
+    let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tenant-server/tests/support/conformance/node_modules/.bin");
+    let inspector = bin.join("mcp-inspector");
+    assert!(
+        inspector.exists(),
+        "no {}: run scripts/setup",
+        inspector.display()
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    (inspector, path)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,6 +611,7 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
     let halfway = bridge.next().await;
     assert_eq!(halfway["method"], "notifications/progress", "{halfway}");
     bridge.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3, "reason": "user"}})).await;
+    tenant.cancelled_calls(1).await;
     // The access token expires mid-session (8 s, renewed 5 s before): the next call renews it.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let seen = bridge.call(4, "whoami", json!({})).await;
@@ -491,6 +627,93 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
     let renewed = device.sign_in();
     assert_ne!(renewed["access_token"], first["access_token"]);
     assert_ne!(renewed["refresh_token"], first["refresh_token"], "rotated");
+    // Elicitation: the tenant's requests reach the client, its answers reach the tenant.
+    bridge
+        .send(json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "pick_colours"}}))
+        .await;
+    for (field, value) in [("name", "Grace"), ("colour", "amber")] {
+        let asked = bridge.next().await;
+        assert_eq!(asked["method"], "elicitation/create", "{asked}");
+        assert!(
+            asked["params"]["requestedSchema"]["properties"][field].is_object(),
+            "{asked}"
+        );
+        bridge
+            .send(json!({"jsonrpc": "2.0", "id": asked["id"], "result": {"action": "accept", "content": {field: value}}}))
+            .await;
+    }
+    let picked = bridge.until(5).await.pop().unwrap();
+    assert_eq!(
+        picked["result"]["content"][0]["text"], "Grace likes amber",
+        "{picked}"
+    );
+    drop(bridge);
+
+    // 2026-07-28 through the bridge: discovery, then stateless requests; elicitation in rounds
+    // whose sealed state the client carries; progress and cancellation as in a session.
+    let mut bridge = Bridge::start(&device, &tenant);
+    let discovered = bridge
+        .stateless(1, "server/discover", json!({}))
+        .await
+        .pop()
+        .unwrap();
+    assert!(
+        discovered["result"]["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{discovered}"
+    );
+    let listed = bridge.stateless(2, "tools/list", json!({})).await.pop().unwrap();
+    assert!(
+        listed["result"]["ttlMs"].is_number(),
+        "a 2026-07-28 answer: {listed}"
+    );
+    let mut round = json!({"name": "pick_colours", "arguments": {}});
+    for (id, field, value) in [(3, "name", "Ada"), (4, "colour", "teal")] {
+        let answer = bridge
+            .stateless(id, "tools/call", round.clone())
+            .await
+            .pop()
+            .unwrap();
+        let result = &answer["result"];
+        assert_eq!(result["resultType"], "input_required", "{answer}");
+        assert_eq!(
+            result["inputRequests"][field]["method"], "elicitation/create",
+            "{answer}"
+        );
+        round["inputResponses"] = json!({field: {"action": "accept", "content": {field: value}}});
+        round["requestState"] = result["requestState"].clone();
+    }
+    let done = bridge.stateless(5, "tools/call", round).await.pop().unwrap();
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "Ada likes teal", "{done}");
+    let seen = bridge
+        .stateless(
+            6,
+            "tools/call",
+            json!({"name": "meeting_brief", "arguments": {"seconds": 0.2}, "_meta": {"progressToken": 6}}),
+        )
+        .await;
+    assert_eq!(
+        seen.iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .count(),
+        2,
+        "{seen:?}"
+    );
+    let mut slow =
+        json!({"name": "meeting_brief", "arguments": {"seconds": 60}, "_meta": {"progressToken": 7}});
+    bridge.send_stateless(7, "tools/call", &mut slow).await;
+    assert_eq!(bridge.next().await["method"], "notifications/progress");
+    bridge.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}})).await;
+    tenant.cancelled_calls(2).await;
+    let who = bridge.stateless(8, "tools/call", json!({"name": "whoami"})).await;
+    assert_eq!(
+        who.last().unwrap()["result"]["structuredContent"]["subject"],
+        "alice",
+        "{who:?}"
+    );
     drop(bridge);
 
     // The PyPI `mcp` SDK through the bridge: tools/list, a call with progress.
@@ -514,6 +737,53 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
         assert!(
             String::from_utf8_lossy(&output.stdout).contains("python sdk: ok"),
             "{said}"
+        );
+    }
+
+    // The MCP Inspector CLI starts the bridge itself (with a bare environment: -e passes where
+    // the sign-in is): tools/list, then a call.
+    let (inspector, path) = inspector();
+    let home = format!("MCP_TENANT_HOME={}", device.home.path().display());
+    for (args, expect) in [
+        (&["--method", "tools/list"][..], "\"name\": \"pick_colours\""),
+        (
+            &[
+                "--method",
+                "tools/call",
+                "--tool-name",
+                "meeting_brief",
+                "--tool-arg",
+                "seconds=0.1",
+            ][..],
+            "\"done\": true",
+        ),
+    ] {
+        let output = tokio::time::timeout(
+            Duration::from_secs(120),
+            Command::new(&inspector)
+                .args([
+                    "--cli",
+                    "-e",
+                    &home,
+                    "-e",
+                    "MCP_TENANT_STORE=file",
+                    BIN,
+                    "bridge",
+                    &tenant.url,
+                ])
+                .args(args)
+                .env("PATH", &path)
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("the Inspector finishes")
+        .unwrap();
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && out.contains(expect),
+            "Inspector {args:?}: {out}\n{}",
+            String::from_utf8_lossy(&output.stderr)
         );
     }
 
@@ -649,4 +919,59 @@ async fn denied_revoked_corrupted_not_mcp_and_a_server_that_goes_away() {
         .expect("the bridge ends with its client")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// A client ID metadata document, served on 127.0.0.1 (a development tenant fetches documents
+/// from loopback; production ones only over https): the tenant reads it, and the sign-in is that
+/// client's, with no registration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_with_a_client_id_metadata_document() {
+    let Some(provider) = Provider::start().await else {
+        return;
+    };
+    let tenant = Tenant::start(&provider, Duration::from_secs(300)).await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let client_id = format!("http://{}/mcp-tenant.json", listener.local_addr().unwrap());
+    let document = json!({
+        "client_id": client_id,
+        "client_name": "mcp-tenant",
+        "application_type": "native",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    });
+    let fetched = Arc::new(AtomicUsize::new(0));
+    let counter = fetched.clone();
+    let app = axum::Router::new().route(
+        "/mcp-tenant.json",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let document = document.clone();
+            async move { axum::Json(document) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let device = Device::new();
+
+    let (code, said) = device
+        .login_with(&tenant, &["--client-id", &client_id], "alice", "approve")
+        .await;
+    assert_eq!(code, 0, "{said}");
+    assert!(
+        fetched.load(Ordering::SeqCst) >= 1,
+        "the tenant read the document"
+    );
+    assert_eq!(device.sign_in()["client_id"], json!(client_id));
+    let (code, out, err) = device.run(&["call", "whoami", "--output", "json"]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"subject\": \"alice\""), "{out}");
+
+    // A document the tenant cannot use (its client_id is another URL) ends the login, named.
+    let elsewhere = client_id.replace("mcp-tenant.json", "elsewhere.json");
+    let (code, _, err) = device
+        .run(&["login", &tenant.url, "--no-open", "--client-id", &elsewhere])
+        .await;
+    assert_ne!(code, 0, "{err}");
+    assert!(err.contains("elsewhere.json"), "{err}");
 }
