@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../../tenant-server/tests/support/elicit.rs"]
+mod elicit;
 #[path = "../../tenant-server/tests/support/oidc.rs"]
 #[allow(dead_code)] // the adapter uses the provider and its sign-in, not its tokens
 mod oidc;
@@ -35,14 +37,11 @@ use mcp_tenant_server::{
     },
     ratelimit::Limiter,
     store::{EmbeddedStore, Store},
-    tools::{
-        SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult,
-        core, elicit,
-    },
+    tools::{Tool, ToolContext, ToolDefinition, ToolError, ToolOutput, ToolResult, core},
     trust::IssuerTrust,
 };
 use oidc::{Provider, TENANT_SERVER_CLIENT, TENANT_SERVER_SECRET};
-use rmcp::model::{ContentBlock, ElicitRequestParams, ElicitResult, ToolAnnotations};
+use rmcp::model::ToolAnnotations;
 use serde_json::{Map, Value, json};
 use tokio::{
     io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
@@ -106,69 +105,6 @@ impl Tool for Slow {
     }
 }
 
-/// Asks the user's name, then their colour (elicitation), and answers with both: requests to the
-/// client in a session, input-required rounds on a stateless request.
-struct PickColours {
-    definition: ToolDefinition,
-}
-
-fn question(message: &str, field: &str) -> ElicitRequestParams {
-    serde_json::from_value(json!({
-        "mode": "form",
-        "message": message,
-        "requestedSchema": {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
-    }))
-    .unwrap()
-}
-
-#[async_trait]
-impl Tool for PickColours {
-    fn definition(&self) -> &ToolDefinition {
-        &self.definition
-    }
-    fn in_catalog(&self) -> bool {
-        false
-    }
-    fn uses_session_client(&self) -> bool {
-        true
-    }
-    async fn call(&self, _: &ToolContext, _: Map<String, Value>) -> ToolResult {
-        unreachable!("the MCP layer calls call_with_client")
-    }
-    async fn call_with_client(
-        &self,
-        _ctx: &ToolContext,
-        client: Option<&dyn SessionClient>,
-        _arguments: Map<String, Value>,
-    ) -> Result<ToolContent, ToolError> {
-        let client = client.unwrap();
-        let name = elicit(client, "name", question("Your name?", "name")).await?;
-        let colour = elicit(client, "colour", question("Your colour?", "colour")).await?;
-        let field = |r: &ElicitResult, f: &str| r.content.as_ref().unwrap()[f].as_str().unwrap().to_owned();
-        Ok(ToolContent {
-            content: vec![ContentBlock::text(format!(
-                "{} likes {}",
-                field(&name, "name"),
-                field(&colour, "colour")
-            ))],
-            structured: None,
-        })
-    }
-}
-
-fn pick_colours() -> Arc<PickColours> {
-    Arc::new(PickColours {
-        definition: ToolDefinition {
-            name: "pick_colours",
-            title: "Pick colours",
-            description: "Asks the user's name and favourite colour.",
-            input_schema: schema(json!({"type": "object", "properties": {}})),
-            output_schema: Arc::new(Map::new()),
-            annotations: ToolAnnotations::new().read_only(true),
-        },
-    })
-}
-
 /// A Builtin-mode tenant server on its own runtime (so a test can take it away), signing users
 /// in at `provider`; access tokens live `access` long.
 struct Tenant {
@@ -220,7 +156,7 @@ impl Tenant {
         let cancelled = Arc::new(AtomicUsize::new(0));
         let mut tools = core::tools(&config);
         tools.push(Slow::new(cancelled.clone()));
-        tools.push(pick_colours());
+        tools.push(elicit::pick_colours());
         let state = AppState::build(
             (*config).clone(),
             auth.verifier(),

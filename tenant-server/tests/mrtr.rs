@@ -6,74 +6,20 @@
 
 // A test crate: helpers fail loudly like the tests themselves.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use mcp_tenant_server::tools::{
-    SessionClient, Tool, ToolContent, ToolContext, ToolDefinition, ToolError, ToolResult, elicit,
-};
 use rmcp::{
     ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt,
-    model::{
-        CallToolRequestParams, ClientCapabilities, ContentBlock, ElicitRequestParams, ElicitResult,
-        ProtocolVersion, ToolAnnotations,
-    },
+    model::{CallToolRequestParams, ClientCapabilities, ElicitRequestParams, ElicitResult, ProtocolVersion},
     service::RequestContext,
     transport::{StreamableHttpClientTransport, streamable_http_client::StreamableHttpClientTransportConfig},
 };
-use serde_json::{Map, Value, json};
-use support::{LocalIssuer, router, state};
+use serde_json::{Value, json};
+use support::{
+    LocalIssuer,
+    elicit::{PICK_COLOURS as TOOL, pick_colours},
+    router, state,
+};
 
 use crate::support;
-
-const TOOL: &str = "pick_colours";
-
-/// Asks the user for a name, then for a colour, then answers with both.
-struct PickColours(ToolDefinition);
-
-fn question(message: &str, field: &str) -> ElicitRequestParams {
-    serde_json::from_value(json!({
-        "mode": "form",
-        "message": message,
-        "requestedSchema": {"type": "object", "properties": {field: {"type": "string"}}, "required": [field]}
-    }))
-    .unwrap()
-}
-
-#[async_trait]
-impl Tool for PickColours {
-    fn definition(&self) -> &ToolDefinition {
-        &self.0
-    }
-    fn in_catalog(&self) -> bool {
-        false
-    }
-    fn uses_session_client(&self) -> bool {
-        true
-    }
-    async fn call(&self, _: &ToolContext, _: Map<String, Value>) -> ToolResult {
-        unreachable!("the MCP layer calls call_with_client")
-    }
-    async fn call_with_client(
-        &self,
-        _ctx: &ToolContext,
-        client: Option<&dyn SessionClient>,
-        _arguments: Map<String, Value>,
-    ) -> Result<ToolContent, ToolError> {
-        let client = client.unwrap();
-        let name = elicit(client, "name", question("Your name?", "name")).await?;
-        let colour = elicit(client, "colour", question("Your colour?", "colour")).await?;
-        let field = |r: &ElicitResult, f: &str| r.content.as_ref().unwrap()[f].as_str().unwrap().to_owned();
-        Ok(ToolContent {
-            content: vec![ContentBlock::text(format!(
-                "{} likes {}",
-                field(&name, "name"),
-                field(&colour, "colour")
-            ))],
-            structured: None,
-        })
-    }
-}
 
 struct Server {
     url: String,
@@ -89,20 +35,7 @@ async fn start() -> Server {
     for tier in &mut config.access.tiers {
         tier.tools.push(TOOL.into());
     }
-    let tool = PickColours(ToolDefinition {
-        name: TOOL,
-        title: "Pick colours",
-        description: "Asks the user's name and favourite colour.",
-        input_schema: Arc::new(
-            json!({"type": "object", "properties": {"for": {"type": "string"}}})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-        output_schema: Arc::new(Map::new()),
-        annotations: ToolAnnotations::new(),
-    });
-    let app = router(state(config, vec![Arc::new(tool)]));
+    let app = router(state(config, vec![pick_colours()]));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     Server {
         url: format!("{public}/mcp"),

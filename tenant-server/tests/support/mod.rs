@@ -2,6 +2,7 @@
 //! client over `app(state)` (no socket), a slow tool, and the real OpenID provider.
 // Fixtures are test code: failing loudly (unwrap/expect/panic) is what they should do.
 
+pub mod elicit;
 pub mod m365;
 pub mod oauth;
 pub mod oidc;
