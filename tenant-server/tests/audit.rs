@@ -9,6 +9,8 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+use axum::body::Body;
+use http::StatusCode;
 use serde_json::{Value, json};
 use support::*;
 
@@ -62,7 +64,7 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
             json!({"name": "server_info", "arguments": {"x": "ARGUMENT-VALUE-42"}}),
         )
         .await;
-    assert_eq!(step_up.status, http::StatusCode::FORBIDDEN);
+    assert_eq!(step_up.status, StatusCode::FORBIDDEN);
     let bad = Client::new(
         router,
         &issuer.token("auditee", json!({"aud": "https://elsewhere.test"})),
@@ -98,30 +100,37 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
     assert_eq!(failures.len(), 1, "{text}");
     assert_eq!(failures[0]["fields"]["reason"], "wrong_audience");
 
-    // A call whose client goes away (the response future is dropped) is audited as cancelled.
+    // A call whose client goes away is audited as cancelled: at once without a session (nothing
+    // could cancel it later), and when its session ends within one (there a disconnection is not
+    // a cancellation: `notifications/cancelled` may still come).
     let slow = SlowTool::new(std::time::Duration::from_secs(30));
-    let mut leaver = Client::new(
-        support::router(state(issuer.config("", ""), vec![slow])),
-        &issuer.token("leaver", json!({})),
-    );
-    leaver.initialize().await;
-    let call = tokio::spawn(async move {
-        leaver
-            .call(5, "tools/call", json!({"name": "meeting_brief"}))
-            .await
-    });
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    call.abort();
-    let _ = call.await;
+    let started = slow.started.clone();
+    let slow_router = support::router(state(issuer.config("", ""), vec![slow]));
+    for (leaver, in_session) in [("leaver", false), ("session-leaver", true)] {
+        let mut client = Client::new(slow_router.clone(), &issuer.token(leaver, json!({})));
+        if in_session {
+            client.initialize().await;
+        }
+        client.call_and_leave(5, &started).await;
+        if in_session {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert!(calls_of(&capture, leaver).is_empty(), "the call runs on");
+            let ended = client.send(client.request("DELETE", Body::empty(), &[])).await;
+            assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.text);
+        }
+        let mut left = calls_of(&capture, leaver);
+        for _ in 0..100 {
+            if !left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            left = calls_of(&capture, leaver);
+        }
+        assert_eq!(left.len(), 1, "{leaver}: {left:?}");
+        assert_eq!(left[0]["fields"]["tool"], "meeting_brief");
+        assert_eq!(left[0]["fields"]["outcome"], "cancelled");
+    }
     let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    let left: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|l| l["fields"]["sub"] == "leaver" && l["fields"]["event"] == "tool_call")
-        .collect();
-    assert_eq!(left.len(), 1, "{text}");
-    assert_eq!(left[0]["fields"]["tool"], "meeting_brief");
-    assert_eq!(left[0]["fields"]["outcome"], "cancelled");
 
     for secret in [
         token.as_str(),
@@ -131,4 +140,14 @@ async fn audit_lines_say_who_did_what_and_never_carry_secrets() {
     ] {
         assert!(!text.contains(secret), "the audit log contains {secret:?}");
     }
+}
+
+/// The audit lines of `sub`'s tool calls captured so far.
+fn calls_of(capture: &Capture, sub: &str) -> Vec<Value> {
+    String::from_utf8(capture.0.lock().unwrap().clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|l| l["fields"]["sub"] == sub && l["fields"]["event"] == "tool_call")
+        .collect()
 }

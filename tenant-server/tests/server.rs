@@ -593,7 +593,7 @@ async fn duplicate_in_flight_request_ids_are_refused_not_hung() {
 async fn progress_and_cancellation() {
     let issuer = LocalIssuer::start().await;
     let slow = SlowTool::new(Duration::from_secs(30));
-    let cancelled = slow.cancelled.clone();
+    let (started, cancelled) = (slow.started.clone(), slow.cancelled.clone());
     let quick = SlowTool::new(Duration::from_millis(50));
     let router_slow = router(state(issuer.config("", ""), vec![slow]));
     let router_quick = router(state(issuer.config("", ""), vec![quick]));
@@ -627,14 +627,8 @@ async fn progress_and_cancellation() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let ack = client
-        .post(
-            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 6}}),
-            &[],
-        )
-        .await;
-    assert_eq!(ack.status, StatusCode::ACCEPTED);
+    started.subscribe().wait_for(|&n| n > 0).await.unwrap();
+    client.cancel(6).await;
     tokio::time::timeout(Duration::from_secs(5), cancelled.notified())
         .await
         .expect("the tool saw the cancellation");
@@ -647,14 +641,34 @@ async fn progress_and_cancellation() {
     assert!(cancelled_reply.messages.is_empty(), "{}", cancelled_reply.text);
     let reply = client.call(6, "ping", json!({})).await;
     assert_eq!(reply.result(), &json!({}), "{}", reply.text);
+    // A client that drops the response stream has not cancelled (rmcp's client drops it just
+    // before it sends `notifications/cancelled`): the call runs on, holding its id, until then.
+    client.call_and_leave(7, &started).await;
+    let busy = client.call(7, "ping", json!({})).await;
+    assert_eq!(busy.status, StatusCode::BAD_REQUEST, "{}", busy.text);
+    assert!(busy.text.contains("already in progress"), "{}", busy.text);
+    client.cancel(7).await;
+    tokio::time::timeout(Duration::from_secs(5), cancelled.notified())
+        .await
+        .expect("the tool saw the cancellation after its stream was dropped");
+    let mut free = client.call(7, "ping", json!({})).await;
+    for _ in 0..50 {
+        if free.status == StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        free = client.call(7, "ping", json!({})).await;
+    }
+    assert_eq!(free.result(), &json!({}), "{}", free.text);
     // Cancelling a request that is not in flight is harmless.
-    let ack = client
-        .post(
-            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 99}}),
-            &[],
-        )
-        .await;
-    assert_eq!(ack.status, StatusCode::ACCEPTED);
+    client.cancel(99).await;
+    // Nor does such a call outlive its session: ending the session cancels it.
+    client.call_and_leave(8, &started).await;
+    let ended = client.send(client.request("DELETE", Body::empty(), &[])).await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.text);
+    tokio::time::timeout(Duration::from_secs(5), cancelled.notified())
+        .await
+        .expect("ending the session cancelled the call");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

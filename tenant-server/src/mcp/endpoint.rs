@@ -147,7 +147,7 @@ pub async fn mcp(State(mcp): State<Arc<McpState>>, request: Request) -> Response
                 bytes,
                 authorized,
             };
-            in_session(&mcp, &caller, admitted, &message, &id, answer_here).await
+            in_session(&mcp, &caller, admitted, message, &id, answer_here).await
         }
         Route::Initialize => {
             let user = caller.user_key();
@@ -189,10 +189,10 @@ fn carry(parts: &mut Parts, authorized: Option<Authorized>) {
 }
 
 async fn in_session(
-    mcp: &McpState,
+    mcp: &Arc<McpState>,
     caller: &Arc<Caller>,
     admitted: Admitted,
-    message: &Message,
+    message: Message,
     id: &str,
     answer_here: bool,
 ) -> Response {
@@ -209,14 +209,12 @@ async fn in_session(
         Ok(guard) => guard,
         Err(refusal) => return refused(refusal, message.id.as_ref()),
     };
-    if let Some(guard) = &guard
-        && answer_here
-    {
-        let reply = mcp
-            .answer(caller, &parts, message, guard.cancel.clone(), authorized)
-            .await;
-        return sse_response((!guard.cancel.is_cancelled()).then_some(reply));
-    }
+    let guard = match guard {
+        Some(guard) if answer_here => {
+            return answer_in_session(mcp, caller, parts, message, guard, authorized).await;
+        }
+        guard => guard,
+    };
     if message.method() == Some("notifications/cancelled")
         && let Some(request) = message.params().and_then(|p| p.get("requestId"))
     {
@@ -228,6 +226,38 @@ async fn in_session(
         parts.extensions.insert(ClientCancel(guard.cancel.clone()));
     }
     forward(mcp.services.sessions.clone(), parts, bytes, guard).await
+}
+
+/// A request of a session answered here. A disconnection is not a cancellation (MCP's
+/// Streamable HTTP): the request runs on, holding its id, until it ends or the client sends
+/// `notifications/cancelled`.
+async fn answer_in_session(
+    mcp: &Arc<McpState>,
+    caller: &Arc<Caller>,
+    parts: Parts,
+    message: Message,
+    guard: RequestIdGuard,
+    authorized: Option<Authorized>,
+) -> Response {
+    let (mcp, caller, request) = (mcp.clone(), caller.clone(), message.id.clone());
+    let answered = tokio::spawn(async move {
+        let reply = mcp
+            .answer(&caller, &parts, &message, guard.cancel.clone(), authorized)
+            .await;
+        (!guard.cancel.is_cancelled()).then_some(reply)
+    });
+    match answered.await {
+        Ok(reply) => sse_response(reply),
+        Err(failed) => {
+            tracing::error!(error = %failed, "a request answered in a session failed");
+            jsonrpc::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                request.as_ref(),
+                code::INTERNAL_ERROR,
+                "internal error",
+            )
+        }
+    }
 }
 
 /// GET (the session's stream) and DELETE (its end) go to rmcp once the session admits the

@@ -73,7 +73,7 @@ pub struct SessionRegistry {
 }
 
 /// A request in flight in a session: releases its id (and counts as use of the session) when
-/// the response, or its stream, is dropped.
+/// dropped: when rmcp's response stream is, or when a request answered here ends.
 pub struct RequestIdGuard {
     registry: Arc<SessionRegistry>,
     session: String,
@@ -337,9 +337,13 @@ impl SessionRegistry {
         self.update_gauge(sessions.len());
     }
 
+    /// Lets go of a session that ended, cancelling the requests it still has running here (a
+    /// request answered here outlives its client's connection, not its session).
     pub fn forget(&self, id: &str) {
         let mut sessions = self.lock();
-        sessions.remove(id);
+        if let Some(ended) = sessions.remove(id) {
+            ended.in_flight.values().for_each(CancellationToken::cancel);
+        }
         self.update_gauge(sessions.len());
     }
 

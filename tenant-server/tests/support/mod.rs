@@ -295,6 +295,37 @@ impl Client {
         reply
     }
 
+    /// Sends `notifications/cancelled` for request `id`, which the server accepts.
+    pub async fn cancel(&self, id: i64) {
+        let ack = self
+            .post(
+                json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": id}}),
+                &[],
+            )
+            .await;
+        assert_eq!(ack.status, StatusCode::ACCEPTED, "{}", ack.text);
+    }
+
+    /// Calls `meeting_brief` and goes away once it has begun (`started` is its
+    /// [`SlowTool::started`]): the response is dropped unread.
+    pub async fn call_and_leave(&self, id: i64, started: &tokio::sync::watch::Sender<usize>) {
+        let before = *started.borrow();
+        let call = {
+            let client = self.clone();
+            tokio::spawn(async move {
+                client
+                    .call(id, "tools/call", json!({"name": "meeting_brief"}))
+                    .await
+            })
+        };
+        started.subscribe().wait_for(|&n| n > before).await.unwrap();
+        call.abort();
+        assert!(
+            call.await.unwrap_err().is_cancelled(),
+            "the call was still running"
+        );
+    }
+
     pub async fn tool_names(&self) -> Vec<String> {
         let reply = self.call(1, "tools/list", json!({})).await;
         reply.result()["tools"]
@@ -314,6 +345,8 @@ pub fn router(state: AppState) -> Router {
 pub struct SlowTool {
     definition: ToolDefinition,
     hold: Duration,
+    /// The calls started so far.
+    pub started: Arc<tokio::sync::watch::Sender<usize>>,
     pub cancelled: Arc<tokio::sync::Notify>,
 }
 
@@ -330,6 +363,7 @@ impl SlowTool {
                 annotations: ToolAnnotations::new().read_only(true),
             },
             hold,
+            started: Arc::new(tokio::sync::watch::Sender::new(0)),
             cancelled: Arc::new(tokio::sync::Notify::new()),
         })
     }
@@ -342,6 +376,7 @@ impl Tool for SlowTool {
     }
 
     async fn call(&self, ctx: &ToolContext, _arguments: Map<String, Value>) -> ToolResult {
+        self.started.send_modify(|started| *started += 1);
         ctx.report_progress(1.0, Some(2.0), "halfway").await;
         tokio::select! {
             () = tokio::time::sleep(self.hold) => {}
