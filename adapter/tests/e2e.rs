@@ -56,16 +56,23 @@ fn schema(value: Value) -> Arc<Map<String, Value>> {
 }
 
 /// `meeting_brief` stand-in (a catalog name): reports progress, then waits `seconds` or to be
-/// cancelled, counting the calls cancelled.
+/// cancelled, counting the calls started and cancelled.
 struct Slow {
     definition: ToolDefinition,
-    cancelled: Arc<AtomicUsize>,
+    calls: Arc<SlowCalls>,
+}
+
+/// What `meeting_brief` has seen so far.
+#[derive(Default)]
+struct SlowCalls {
+    started: AtomicUsize,
+    cancelled: AtomicUsize,
 }
 
 impl Slow {
-    fn new(cancelled: Arc<AtomicUsize>) -> Arc<Self> {
+    fn new(calls: Arc<SlowCalls>) -> Arc<Self> {
         Arc::new(Self {
-            cancelled,
+            calls,
             definition: ToolDefinition {
                 name: "meeting_brief",
                 title: "Slow",
@@ -88,11 +95,12 @@ impl Tool for Slow {
 
     async fn call(&self, ctx: &ToolContext, arguments: Map<String, Value>) -> ToolResult {
         let seconds = arguments.get("seconds").and_then(Value::as_f64).unwrap_or(0.0);
+        self.calls.started.fetch_add(1, Ordering::SeqCst);
         ctx.report_progress(1.0, Some(2.0), "halfway").await;
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs_f64(seconds)) => {}
             () = ctx.cancel.cancelled() => {
-                self.cancelled.fetch_add(1, Ordering::SeqCst);
+                self.calls.cancelled.fetch_add(1, Ordering::SeqCst);
                 return Err(ToolError::Cancelled);
             }
         }
@@ -110,8 +118,8 @@ impl Tool for Slow {
 struct Tenant {
     url: String,
     base: String,
-    /// Calls of `meeting_brief` cancelled so far.
-    cancelled: Arc<AtomicUsize>,
+    /// The calls of `meeting_brief`.
+    slow: Arc<SlowCalls>,
     runtime: Option<tokio::runtime::Runtime>,
     _secret: tempfile::NamedTempFile,
 }
@@ -153,9 +161,9 @@ impl Tenant {
             trusted_proxies: Vec::new(),
             config: config.clone(),
         });
-        let cancelled = Arc::new(AtomicUsize::new(0));
+        let slow = Arc::<SlowCalls>::default();
         let mut tools = core::tools(&config);
-        tools.push(Slow::new(cancelled.clone()));
+        tools.push(Slow::new(slow.clone()));
         tools.push(elicit::pick_colours());
         let state = AppState::build(
             (*config).clone(),
@@ -186,7 +194,7 @@ impl Tenant {
         Self {
             url: format!("{base}/mcp"),
             base,
-            cancelled,
+            slow,
             runtime: Some(runtime),
             _secret: secret,
         }
@@ -458,23 +466,33 @@ impl Bridge {
 }
 
 impl Tenant {
+    /// Waits (up to 10 s) until `n` calls of `meeting_brief` have started at the tenant.
+    async fn started_calls(&self, n: usize) {
+        Self::until(&self.slow.started, n, "started").await;
+    }
+
     /// Waits (up to 10 s) until `n` calls of `meeting_brief` have been cancelled at the tenant.
     async fn cancelled_calls(&self, n: usize) {
+        Self::until(&self.slow.cancelled, n, "cancelled").await;
+    }
+
+    async fn until(count: &AtomicUsize, n: usize, what: &str) {
         for _ in 0..100 {
-            if self.cancelled.load(Ordering::SeqCst) == n {
+            if count.load(Ordering::SeqCst) == n {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!(
-            "{} cancelled calls at the tenant, not {n}",
-            self.cancelled.load(Ordering::SeqCst)
+            "{} calls {what} at the tenant, not {n}",
+            count.load(Ordering::SeqCst)
         );
     }
 }
 
-/// The MCP Inspector CLI (npm, installed by scripts/setup) and the PATH that runs it on Node 22.
-fn inspector() -> (PathBuf, String) {
+/// The MCP Inspector CLI (npm, installed by scripts/setup, on Node 22) starting the bridge to
+/// `tenant` itself, with a bare environment (-e passes where the sign-in is), running `args`.
+async fn inspector(device: &Device, tenant: &Tenant, args: &[&str]) -> std::process::Output {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tenant-server/tests/support/conformance/node_modules/.bin");
     let inspector = bin.join("mcp-inspector");
@@ -484,20 +502,47 @@ fn inspector() -> (PathBuf, String) {
         inspector.display()
     );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
-    (inspector, path)
+    let home = format!("MCP_TENANT_HOME={}", device.home.path().display());
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new(&inspector)
+            .args([
+                "--cli",
+                "-e",
+                &home,
+                "-e",
+                "MCP_TENANT_STORE=file",
+                BIN,
+                "bridge",
+                &tenant.url,
+            ])
+            .args(args)
+            .env("PATH", &path)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the Inspector finishes")
+    .unwrap()
+}
+
+/// A Builtin tenant whose access tokens live `access`, upstream of the OpenID provider, and a
+/// device signed in to it as alice by the device flow; `None` where the provider cannot run.
+async fn signed_in(access: Duration) -> Option<(Provider, Tenant, Device)> {
+    let provider = Provider::start().await?;
+    let tenant = Tenant::start(&provider, access).await;
+    let device = Device::new();
+    let (code, said) = device.login(&tenant, "alice", "approve").await;
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains(&format!("Signed in to {}", tenant.url)), "{said}");
+    Some((provider, tenant, device))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn device_login_tools_call_bridge_refresh_and_logout() {
-    let Some(provider) = Provider::start().await else {
+    let Some((_provider, tenant, device)) = signed_in(Duration::from_secs(8)).await else {
         return;
     };
-    let tenant = Tenant::start(&provider, Duration::from_secs(8)).await;
-    let device = Device::new();
-
-    let (code, said) = device.login(&tenant, "alice", "approve").await;
-    assert_eq!(code, 0, "{said}");
-    assert!(said.contains(&format!("Signed in to {}", tenant.url)), "{said}");
     let first = device.sign_in();
     assert_eq!(first["resource"], json!(tenant.url));
     #[cfg(unix)]
@@ -548,6 +593,19 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
     assert_eq!(halfway["method"], "notifications/progress", "{halfway}");
     bridge.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 3, "reason": "user"}})).await;
     tenant.cancelled_calls(1).await;
+    // Without a progress token the tenant answers the call itself (no rmcp stream): the bridge's
+    // client drops the call's response before it sends the cancellation, and the tool must
+    // still see it (a disconnection is not a cancellation).
+    let started = tenant.slow.started.load(Ordering::SeqCst);
+    bridge
+        .send(
+            json!({"jsonrpc": "2.0", "id": 30, "method": "tools/call", "params": {
+        "name": "meeting_brief", "arguments": {"seconds": 60}}}),
+        )
+        .await;
+    tenant.started_calls(started + 1).await;
+    bridge.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 30, "reason": "user"}})).await;
+    tenant.cancelled_calls(2).await;
     // The access token expires mid-session (8 s, renewed 5 s before): the next call renews it.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let seen = bridge.call(4, "whoami", json!({})).await;
@@ -643,7 +701,7 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
     bridge.send_stateless(7, "tools/call", &mut slow).await;
     assert_eq!(bridge.next().await["method"], "notifications/progress");
     bridge.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7, "reason": "user"}})).await;
-    tenant.cancelled_calls(2).await;
+    tenant.cancelled_calls(3).await;
     let who = bridge.stateless(8, "tools/call", json!({"name": "whoami"})).await;
     assert_eq!(
         who.last().unwrap()["result"]["structuredContent"]["subject"],
@@ -652,7 +710,8 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
     );
     drop(bridge);
 
-    // The PyPI `mcp` SDK through the bridge: tools/list, a call with progress.
+    // The PyPI `mcp` SDK through the bridge, in both eras: tools/list, a call with progress, one
+    // that asks twice, one that times out (and is cancelled at the tenant, once per era).
     {
         let python = python_sdk();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/python_bridge.py");
@@ -674,12 +733,10 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
             String::from_utf8_lossy(&output.stdout).contains("python sdk: ok"),
             "{said}"
         );
+        tenant.cancelled_calls(5).await;
     }
 
-    // The MCP Inspector CLI starts the bridge itself (with a bare environment: -e passes where
-    // the sign-in is): tools/list, then a call.
-    let (inspector, path) = inspector();
-    let home = format!("MCP_TENANT_HOME={}", device.home.path().display());
+    // The MCP Inspector CLI starts the bridge itself: tools/list, then a call.
     for (args, expect) in [
         (&["--method", "tools/list"][..], "\"name\": \"pick_colours\""),
         (
@@ -694,27 +751,7 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
             "\"done\": true",
         ),
     ] {
-        let output = tokio::time::timeout(
-            Duration::from_secs(120),
-            Command::new(&inspector)
-                .args([
-                    "--cli",
-                    "-e",
-                    &home,
-                    "-e",
-                    "MCP_TENANT_STORE=file",
-                    BIN,
-                    "bridge",
-                    &tenant.url,
-                ])
-                .args(args)
-                .env("PATH", &path)
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .expect("the Inspector finishes")
-        .unwrap();
+        let output = inspector(&device, &tenant, args).await;
         let out = String::from_utf8_lossy(&output.stdout);
         assert!(
             output.status.success() && out.contains(expect),
@@ -754,6 +791,35 @@ async fn device_login_tools_call_bridge_refresh_and_logout() {
         err.contains(&format!("run `mcp-tenant login {}`", tenant.url)),
         "{err}"
     );
+}
+
+/// The Inspector cancels a call it gave up on: its SDK's request timeout (60 s, which the CLI
+/// cannot shorten) sends `notifications/cancelled`, which the bridge passes to the tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inspector_cancels_a_call_through_the_bridge() {
+    let Some((_provider, tenant, device)) = signed_in(Duration::from_secs(300)).await else {
+        return;
+    };
+
+    let args = [
+        "--method",
+        "tools/call",
+        "--tool-name",
+        "meeting_brief",
+        "--tool-arg",
+        "seconds=100",
+    ];
+    let output = inspector(&device, &tenant, &args).await;
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success() && said.contains("Request timed out"),
+        "{said}"
+    );
+    tenant.cancelled_calls(1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

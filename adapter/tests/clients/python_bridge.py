@@ -2,13 +2,14 @@
 the 2025-11-25 handshake (`mode="legacy"`: a session, elicitation as requests from the server) and
 2026-07-28 as the SDK negotiates it (`mode="auto"`: `server/discover`, stateless requests,
 elicitation as multi round-trip requests). Each lists the tools, calls one with progress
-notifications, and one that asks the user twice. Usage: python_bridge.py MCP_TENANT_BIN URL (the
+notifications, one that asks the user twice, and one that outlives its timeout (and is cancelled). Usage: python_bridge.py MCP_TENANT_BIN URL (the
 sign-in is found through MCP_TENANT_HOME and MCP_TENANT_STORE). Prints "python sdk: ok"."""
 import asyncio
 import os
 import sys
 
-from mcp import Client, StdioServerParameters, types
+from mcp import Client, MCPError, StdioServerParameters, types
+from mcp.types import REQUEST_TIMEOUT
 
 
 async def answer(_context, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -35,6 +36,14 @@ async def use(program: str, url: str, mode: str, version: str) -> None:
         assert who.structured_content["subject"] == "alice", who
         picked = await client.call_tool("pick_colours", {})
         assert not picked.is_error and picked.content[0].text == "Grace likes amber", (mode, picked)
+        # A call that outlives its timeout: the SDK abandons it and cancels it (the test asserts
+        # at the tenant that the tool saw the cancellation).
+        try:
+            await client.call_tool("meeting_brief", {"seconds": 60}, read_timeout_seconds=1)
+        except MCPError as timed_out:
+            assert timed_out.code == REQUEST_TIMEOUT, (mode, timed_out.code, timed_out.message)
+        else:
+            raise AssertionError(f"{mode}: a 60 s call finished within its 1 s timeout")
 
 
 async def main(program: str, url: str) -> None:
